@@ -1,0 +1,43 @@
+"""A MongoDB wire-protocol server for machines without MongoDB (mongoeco).
+
+    python deploy/local/embedded_mongo.py --port 27018 [--path var/mongo/data.sqlite]
+
+With `--path` the data lives in that SQLite file and survives restarts; without it, in
+memory. Prints `ready <host>:<port>` once it accepts connections. For local runs and tests
+only: production uses a real MongoDB replica set (see deploy/).
+"""
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from mongoeco.engines.memory import MemoryEngine
+from mongoeco.engines.sqlite import SQLiteEngine
+from mongoeco.wire import AsyncMongoEcoProxyServer
+
+
+async def serve(host: str, port: int, path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = SQLiteEngine(path) if path else MemoryEngine()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
+        print(f"ready {server.address.host}:{server.address.port}", flush=True)
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=27018)
+    parser.add_argument("--path", help="SQLite file to keep the data in; memory if absent")
+    args = parser.parse_args()
+    asyncio.run(serve(args.host, args.port, args.path))
+
+
+if __name__ == "__main__":
+    main()

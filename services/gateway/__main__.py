@@ -1,0 +1,3 @@
+from services.gateway.bootstrap import main
+
+main()

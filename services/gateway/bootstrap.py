@@ -1,0 +1,20 @@
+"""Composition root of the gateway: settings, logging, then the HTTP server until stopped."""
+
+from aiohttp import web
+
+from shared.logging import configure_logging
+from services.gateway.entrypoints.http.app import create_app
+from services.gateway.settings import GatewaySettings
+
+
+def main() -> None:
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level, settings.log_format)
+    web.run_app(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10,
+    )

@@ -1,0 +1,74 @@
+"""The gateway's aiohttp application, built the same way by `main` and by tests."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from pymongo import AsyncMongoClient
+
+from shared.messaging.connection import connect
+from shared.messaging.rpc import RpcClient
+from shared.messaging.topology import Topology
+from services.gateway.adapters.api_key_store import MongoApiKeyStore
+from services.gateway.entrypoints.http import health, issues
+from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, READINESS_CHECKS, SETTINGS
+from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, request_context
+from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
+from services.gateway.settings import GatewaySettings
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[request_context, error_envelope, authentication],
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources)
+    health.add_routes(app)
+    issues.add_routes(app)
+    return app
+
+
+def mongo_client(settings: GatewaySettings) -> AsyncMongoClient:
+    timeout_ms = int(settings.store_timeout_seconds * 1000)
+    return AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, appname="gateway", serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms
+    )
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    mongo = mongo_client(settings)
+    keys = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
+    await _wait_for_store(keys)
+    if settings.init_api_key:
+        principal = await ensure_initial_key(keys, settings.init_api_key)
+        log.info("initial API key ready", workspace=principal.workspace, key_id=principal.key_id)
+    connection = await connect(settings.amqp_url, "gateway")
+    rpc = RpcClient(connection, Topology(settings.bus_namespace), start_margin=settings.rpc_start_margin_seconds)
+    await rpc.start()
+
+    async def broker_check() -> None:
+        if not rpc.connected:
+            raise ConnectionError("broker connection is down")
+
+    app[AUTHENTICATOR] = Authenticator(keys, settings.api_key_cache_seconds)
+    app[BUS] = CommandBus(rpc, settings.rpc_timeout_seconds)
+    app[READINESS_CHECKS] = {"broker": broker_check, "store": keys.ping}
+    log.info("gateway ready", namespace=settings.bus_namespace)
+    yield
+    await connection.close()
+    await mongo.close()
+
+
+async def _wait_for_store(keys: MongoApiKeyStore, retry_interval: float = 2.0) -> None:
+    while True:
+        try:
+            await keys.ensure_indexes()
+            return
+        except Exception as error:
+            log.warning("store unreachable, retrying", error=repr(error), retry_in_s=retry_interval)
+            await asyncio.sleep(retry_interval)

@@ -1,0 +1,49 @@
+"""`/api/v2/issues`: parse the request, send the command, shape the reply."""
+
+from typing import Any
+
+from aiohttp import web
+
+from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
+from services.gateway.entrypoints.http import responses
+from services.gateway.entrypoints.http.keys import BUS, CORRELATION_ID, PRINCIPAL
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+
+
+async def send(request: web.Request, command, idempotency: str | None = None) -> Any:
+    return await request.app[BUS].send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency)
+
+
+async def list_issues(request: web.Request) -> web.Response:
+    command = validated(ListIssues, query_params(request), where="query")
+    return responses.page(await send(request, command))
+
+
+async def create_issue(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    command = validated(CreateIssue, await json_body(request))
+    result = await send(request, command, key)
+    headers = {"Idempotent-Replayed": "true"} if result["replayed"] else None
+    return responses.ok(result["issue"], status=201, headers=headers)
+
+
+async def get_issue(request: web.Request) -> web.Response:
+    return responses.ok(await send(request, GetIssue(issue_id=request.match_info["issue_id"])))
+
+
+async def update_issue(request: web.Request) -> web.Response:
+    patch = validated(IssuePatch, await json_body(request))
+    return responses.ok(await send(request, UpdateIssue(issue_id=request.match_info["issue_id"], patch=patch)))
+
+
+async def delete_issue(request: web.Request) -> web.Response:
+    await send(request, DeleteIssue(issue_id=request.match_info["issue_id"]))
+    return responses.message("Issue deleted successfully")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v2/issues", list_issues, allow_head=False)
+    app.router.add_post("/api/v2/issues", create_issue)
+    app.router.add_get("/api/v2/issues/{issue_id}", get_issue, allow_head=False)
+    app.router.add_patch("/api/v2/issues/{issue_id}", update_issue)
+    app.router.add_delete("/api/v2/issues/{issue_id}", delete_issue)

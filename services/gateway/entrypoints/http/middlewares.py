@@ -1,0 +1,77 @@
+"""Request context, error envelopes and authentication, outermost first."""
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from shared.contracts.errors import ErrorCode, ExpectedError
+from services.gateway.entrypoints.http import responses
+from services.gateway.entrypoints.http.keys import AUTHENTICATOR, CORRELATION_ID, PRINCIPAL, SETTINGS
+
+log = structlog.get_logger(__name__)
+
+REQUEST_ID = re.compile(r"^[\w.:\-]{1,128}$")
+PUBLIC_PREFIX = "/api/"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler) -> web.StreamResponse:
+    """Binds the correlation id (the caller's `X-Request-Id`, or a new one), echoes it back
+    and logs one line per request."""
+    given = request.headers.get("X-Request-Id", "")
+    correlation_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+    request[CORRELATION_ID] = correlation_id
+    started = time.monotonic()
+    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+        response = await handler(request)
+        response.headers["X-Request-Id"] = correlation_id
+        principal = request.get(PRINCIPAL)
+        log.info(
+            "request handled",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            duration_ms=round((time.monotonic() - started) * 1000, 2),
+            workspace=principal.workspace if principal else None,
+        )
+        return response
+
+
+@web.middleware
+async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
+    """Every failure leaves as the API's error envelope, never as HTML or a stack trace."""
+    try:
+        return await handler(request)
+    except ExpectedError as error:
+        return responses.error(error.code, error.message, error.details)
+    except web.HTTPMethodNotAllowed as error:
+        return responses.error(
+            ErrorCode.METHOD_NOT_ALLOWED,
+            f"{request.method} is not allowed on {request.path}; allowed: {', '.join(sorted(error.allowed_methods))}",
+            headers={"Allow": ", ".join(sorted(error.allowed_methods))},
+        )
+    except web.HTTPNotFound:
+        return responses.error(ErrorCode.NOT_FOUND, f"No such endpoint: {request.method} {request.path}")
+    except web.HTTPRequestEntityTooLarge:
+        return responses.error(
+            ErrorCode.PAYLOAD_TOO_LARGE,
+            f"Request body is larger than the limit of {request.app[SETTINGS].max_body_bytes} bytes",
+        )
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        code = ErrorCode.VALIDATION_ERROR if error.status < 500 else ErrorCode.INTERNAL_ERROR
+        return responses.error(code, error.reason or "Request failed")
+    except Exception:
+        log.exception("unexpected error", method=request.method, path=request.path)
+        return responses.error(ErrorCode.INTERNAL_ERROR, "Unexpected server error")
+
+
+@web.middleware
+async def authentication(request: web.Request, handler) -> web.StreamResponse:
+    if request.path.startswith(PUBLIC_PREFIX):
+        request[PRINCIPAL] = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+    return await handler(request)

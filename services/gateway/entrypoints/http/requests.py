@@ -1,0 +1,62 @@
+"""Turning an HTTP request's body, query and headers into a validated contract."""
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts.errors import ErrorDetail, InvalidRequest
+
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        raise InvalidRequest("Request body is empty; send a JSON object")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidRequest(f"Request body is not valid JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("Request body must be a JSON object")
+    return body
+
+
+def query_params(request: web.Request) -> dict[str, str]:
+    repeated = sorted({key for key in request.query if len(request.query.getall(key)) > 1})
+    if repeated:
+        raise InvalidRequest(
+            f"Query parameter given more than once: {', '.join(repeated)}",
+            [ErrorDetail(field=key, message="given more than once") for key in repeated],
+        )
+    return dict(request.query)
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.match(key):
+        raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters")
+    return key
+
+
+def validated[M: BaseModel](model: type[M], data: Any, where: str = "body") -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        details = [_detail(item, where) for item in error.errors(include_url=False)]
+        summary = "; ".join(f"{detail.field}: {detail.message}" for detail in details)
+        raise InvalidRequest(f"Invalid request {where}: {summary}", details) from None
+
+
+def _detail(item: dict, where: str) -> ErrorDetail:
+    field = ".".join(str(part) for part in item["loc"]) or where
+    if item["type"] == "extra_forbidden":
+        text = "unknown field" if where == "body" else "unknown parameter"
+    elif item["type"] == "missing":
+        text = "is required"
+    else:
+        text = item["msg"].removeprefix("Value error, ")
+    return ErrorDetail(field=field, message=text)

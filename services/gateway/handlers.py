@@ -1,0 +1,112 @@
+"""The gateway's use cases: who is calling, and sending their command to its service."""
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
+from shared.messaging.rpc import BrokerUnavailable, ReplyTimeout, RpcClient, ServiceNotRunning
+from shared.contracts.common import new_id
+from services.gateway.domain.api_keys import DEFAULT_WORKSPACE, IssuedKey, Principal, hash_key, is_well_formed, issue_key
+
+
+class Unauthorized(ExpectedError):
+    code = ErrorCode.UNAUTHORIZED
+
+
+class ApiKeyStore(Protocol):
+    async def find(self, key_hash: str) -> Principal | None: ...
+
+
+class Authenticator:
+    """Maps `Authorization: Bearer thk_…` to a principal, remembering answers for a while."""
+
+    def __init__(self, store: ApiKeyStore, cache_seconds: float):
+        self._store = store
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("Missing API key: send the header 'Authorization: Bearer thk_…'")
+        scheme, _, secret = authorization.strip().partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not is_well_formed(secret):
+            raise Unauthorized("Invalid API key")
+        key_hash = hash_key(secret)
+        cached = self._cache.get(key_hash)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        principal = await self._store.find(key_hash)
+        if principal is None:
+            raise Unauthorized("Invalid API key")
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key_hash] = (principal, time.monotonic() + self._cache_seconds)
+        return principal
+
+
+class Command(Protocol):
+    service: str
+    message_type: str
+
+    def to_wire(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class CommandBus:
+    """Sends a command to the service that owns it and returns the data of its reply."""
+
+    rpc: RpcClient
+    timeout: float
+
+    async def send(
+        self, command: Command, principal: Principal, correlation_id: str, idempotency_key: str | None = None
+    ) -> Any:
+        envelope = Envelope(
+            message_id=_command_id(idempotency_key),
+            type=command.message_type,
+            workspace=principal.workspace,
+            actor=principal.key_id,
+            correlation_id=correlation_id,
+            payload=command.to_wire(),
+        )
+        try:
+            reply = await self.rpc.call(command.service, envelope, self.timeout)
+        except (BrokerUnavailable, ServiceNotRunning) as error:
+            raise Unavailable(f"The {command.service} service is unavailable: {error}") from error
+        except ReplyTimeout as error:
+            raise DeadlineExceeded(
+                f"The {command.service} service did not answer within {self.timeout:g}s"
+            ) from error
+        if not reply.ok:
+            raise RemoteError(reply.error)
+        return reply.data
+
+
+def _command_id(idempotency_key: str | None) -> str:
+    """The same Idempotency-Key always makes the same command id, which services dedupe on."""
+    if idempotency_key is None:
+        return uuid.uuid4().hex
+    return "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+
+
+class KeyStore(ApiKeyStore, Protocol):
+    async def add(self, key_hash: str, principal: Principal) -> Principal: ...
+
+
+async def create_api_key(store: KeyStore, workspace: str, owner: str | None = None) -> IssuedKey:
+    issued = issue_key(workspace, owner)
+    await store.add(hash_key(issued.secret), issued.principal)
+    return issued
+
+
+async def ensure_initial_key(store: KeyStore, secret: str) -> Principal:
+    """Makes sure `INIT_API_KEY` opens the `default` workspace; returns whom it belongs to."""
+    if not is_well_formed(secret):
+        raise ValueError("INIT_API_KEY must look like thk_ followed by 16-128 letters, digits, '-' or '_'")
+    principal = Principal(DEFAULT_WORKSPACE, *([new_id("key", 12)] * 2))
+    return await store.add(hash_key(secret), principal)

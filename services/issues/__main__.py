@@ -1,0 +1,3 @@
+from services.issues.bootstrap import main
+
+main()

@@ -1,0 +1,179 @@
+"""The `issues` collection: one document per issue, its pending events in its `outbox`."""
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import wraps
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import Unavailable
+from shared.contracts.issues import FixSummary, IssueMetadata, ListIssues
+from shared.messaging.outbox import PendingEvents
+from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from services.issues.domain.model import Issue
+
+LIVE = {"deleted": False}
+SORT_KEYS = {"createdAt": ["createdAt"], "severity": ["severityRank", "createdAt"], "traceCount": ["traceCount", "createdAt"]}
+
+
+def _store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except PyMongoError as error:
+            if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
+                raise Unavailable("The issue store is unreachable; try again shortly") from error
+            raise
+
+    return call
+
+
+class MongoIssueRepository:
+    def __init__(self, collection: AsyncCollection):
+        self._collection = collection
+
+    async def ensure_indexes(self) -> None:
+        def listing(*keys: str) -> IndexModel:
+            return IndexModel(
+                [("workspace", ASCENDING), ("deleted", ASCENDING), *[(key, DESCENDING) for key in keys],
+                 ("_id", DESCENDING)]
+            )
+
+        await self._collection.create_indexes(
+            [
+                IndexModel([("workspace", ASCENDING), ("creation.commandId", ASCENDING)], unique=True),
+                listing("createdAt"),
+                listing("severityRank", "createdAt"),
+                listing("traceCount", "createdAt"),
+                IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("agentId", ASCENDING),
+                            ("createdAt", DESCENDING), ("_id", DESCENDING)]),
+                IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("status", ASCENDING),
+                            ("createdAt", DESCENDING), ("_id", DESCENDING)]),
+                IndexModel([("outbox.recordedAt", ASCENDING)]),
+                IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0),
+            ]
+        )
+
+    @_store_call
+    async def add(self, issue: Issue, creation: Creation, outbox: list[Envelope]) -> None:
+        document = {
+            **_to_document(issue),
+            "creation": {"commandId": creation.command_id, "fingerprint": creation.fingerprint, "response": creation.response},
+            "outbox": [_outbox_entry(envelope) for envelope in outbox],
+        }
+        try:
+            await self._collection.insert_one(document)
+        except DuplicateKeyError as error:
+            if "_id" in (error.details or {}).get("keyPattern", {}):
+                raise IdTaken(issue.id) from error
+            existing = await self._collection.find_one(
+                {"workspace": issue.workspace, "creation.commandId": creation.command_id}, {"creation": 1}
+            )
+            if existing is None:
+                raise
+            stored = existing["creation"]
+            raise AlreadyCreated(Creation(stored["commandId"], stored["fingerprint"], stored["response"])) from error
+
+    @_store_call
+    async def get(self, workspace: str, issue_id: str) -> Issue | None:
+        document = await self._collection.find_one({"_id": issue_id, "workspace": workspace, **LIVE})
+        return _from_document(document) if document else None
+
+    @_store_call
+    async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
+        fields = _to_document(issue)
+        del fields["_id"], fields["workspace"], fields["createdAt"]
+        result = await self._collection.update_one(
+            {"_id": issue.id, "workspace": issue.workspace, "version": issue.version - 1, **LIVE},
+            {"$set": fields, "$push": {"outbox": {"$each": [_outbox_entry(envelope) for envelope in outbox]}}},
+        )
+        if result.matched_count == 0:
+            raise ConcurrentUpdate(issue.id)
+
+    @_store_call
+    async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:
+        criteria = {"workspace": workspace, **LIVE}
+        for field, value in (("agentId", query.agent_id), ("status", query.status), ("severity", query.severity)):
+            if value is not None:
+                criteria[field] = value
+        direction = DESCENDING if query.sort_order == "desc" else ASCENDING
+        sort = [(key, direction) for key in [*SORT_KEYS[query.sort_by], "_id"]]
+        cursor = (
+            self._collection.find(criteria, {"outbox": 0, "creation": 0, "appliedCommands": 0})
+            .sort(sort)
+            .skip((query.page - 1) * query.limit)
+            .limit(query.limit)
+        )
+        documents = await cursor.to_list()
+        total = await self._collection.count_documents(criteria)
+        return [_from_document(document) for document in documents], total
+
+    @_store_call
+    async def pending_outbox(self, recorded_before: datetime, limit: int) -> list[PendingEvents]:
+        cursor = self._collection.find({"outbox.recordedAt": {"$lt": recorded_before}}, {"outbox": 1}).limit(limit)
+        return [
+            PendingEvents(document["_id"], [Envelope.model_validate(entry["envelope"]) for entry in document["outbox"]])
+            async for document in cursor
+        ]
+
+    @_store_call
+    async def remove_from_outbox(self, aggregate_id: str, message_ids: list[str]) -> None:
+        await self._collection.update_one(
+            {"_id": aggregate_id}, {"$pull": {"outbox": {"envelope.messageId": {"$in": message_ids}}}}
+        )
+
+
+def _outbox_entry(envelope: Envelope) -> dict:
+    return {"recordedAt": envelope.time, "envelope": envelope.model_dump(mode="json", by_alias=True)}
+
+
+def _to_document(issue: Issue) -> dict:
+    return {
+        "_id": issue.id,
+        "workspace": issue.workspace,
+        "title": issue.title,
+        "description": issue.description,
+        "agentId": issue.agent_id,
+        "agentName": issue.agent_name,
+        "severity": issue.severity,
+        "severityRank": issue.severity_rank,
+        "status": issue.status,
+        "traceIds": issue.trace_ids,
+        "traceCount": issue.trace_count,
+        "tags": issue.tags,
+        "fixes": [fix.to_wire() for fix in issue.fixes],
+        "metadata": issue.metadata.model_dump(by_alias=True),
+        "createdAt": issue.created_at,
+        "updatedAt": issue.updated_at,
+        "version": issue.version,
+        "deleted": issue.deleted_at is not None,
+        "deletedAt": issue.deleted_at,
+        "purgeAt": issue.purge_after,
+        "appliedCommands": issue.applied_commands,
+    }
+
+
+def _from_document(document: dict) -> Issue:
+    return Issue(
+        id=document["_id"],
+        workspace=document["workspace"],
+        title=document["title"],
+        description=document["description"],
+        agent_id=document["agentId"],
+        agent_name=document.get("agentName"),
+        severity=document["severity"],
+        status=document["status"],
+        trace_ids=document.get("traceIds", []),
+        tags=document["tags"],
+        created_at=document["createdAt"],
+        updated_at=document["updatedAt"],
+        fixes=[FixSummary.model_validate(fix) for fix in document.get("fixes", [])],
+        metadata=IssueMetadata.model_validate(document.get("metadata", {})),
+        version=document["version"],
+        deleted_at=document.get("deletedAt"),
+        applied_commands=document.get("appliedCommands", []),
+    )

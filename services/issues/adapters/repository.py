@@ -1,0 +1,46 @@
+"""What the handlers need from the issue store."""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.issues import ListIssues
+from shared.messaging.outbox import OutboxStore
+from services.issues.domain.model import Issue
+
+
+@dataclass(frozen=True)
+class Creation:
+    """How an issue came to be: the command that created it and the answer it got."""
+
+    command_id: str
+    fingerprint: str
+    response: dict
+
+
+class IdTaken(Exception):
+    pass
+
+
+class AlreadyCreated(Exception):
+    def __init__(self, creation: Creation):
+        super().__init__(creation.command_id)
+        self.creation = creation
+
+
+class ConcurrentUpdate(Exception):
+    pass
+
+
+class IssueRepository(OutboxStore, Protocol):
+    async def add(self, issue: Issue, creation: Creation, outbox: list[Envelope]) -> None:
+        """Stores a new issue; raises `IdTaken` or `AlreadyCreated` (same command seen before)."""
+
+    async def get(self, workspace: str, issue_id: str) -> Issue | None:
+        """The live issue, or None if it does not exist, is deleted or is another workspace's."""
+
+    async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
+        """Stores a changed issue; raises `ConcurrentUpdate` if it changed since it was read."""
+
+    async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:
+        """One page of live issues matching the query's filters, and how many match in all."""

@@ -1,0 +1,122 @@
+"""The Issue aggregate: a cluster of failing traces of one agent, and its lifecycle."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from shared.contracts.common import new_id
+from shared.contracts.issues import (
+    CreateIssue,
+    FixSummary,
+    IssueCreated,
+    IssueDeleted,
+    IssueDetail,
+    IssueEvent,
+    IssueMetadata,
+    IssuePatch,
+    IssueSummary,
+    IssueUpdated,
+)
+
+SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+TOMBSTONE_KEPT_FOR = timedelta(days=7)
+APPLIED_COMMANDS_KEPT = 50
+
+
+def new_issue_id() -> str:
+    return new_id("iss")
+
+
+@dataclass
+class Issue:
+    id: str
+    workspace: str
+    title: str
+    description: str
+    agent_id: str
+    agent_name: str | None
+    severity: str
+    status: str
+    trace_ids: list[str]
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    fixes: list[FixSummary] = field(default_factory=list)
+    metadata: IssueMetadata = field(default_factory=IssueMetadata)
+    version: int = 1
+    deleted_at: datetime | None = None
+    applied_commands: list[str] = field(default_factory=list)
+    events: list[IssueEvent] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, issue_id: str, workspace: str, command: CreateIssue, now: datetime) -> "Issue":
+        issue = cls(
+            id=issue_id,
+            workspace=workspace,
+            title=command.title,
+            description=command.description,
+            agent_id=command.agent_id,
+            agent_name=command.agent_name,
+            severity=command.severity,
+            status="open",
+            trace_ids=list(command.trace_ids),
+            tags=list(command.tags),
+            created_at=now,
+            updated_at=now,
+        )
+        issue.events.append(IssueCreated(issue=issue.detail(), version=issue.version))
+        return issue
+
+    @property
+    def trace_count(self) -> int:
+        return len(self.trace_ids)
+
+    @property
+    def severity_rank(self) -> int:
+        return SEVERITY_RANK[self.severity]
+
+    @property
+    def purge_after(self) -> datetime | None:
+        return self.deleted_at + TOMBSTONE_KEPT_FOR if self.deleted_at else None
+
+    def has_applied(self, command_id: str) -> bool:
+        return command_id in self.applied_commands
+
+    def apply(self, patch: IssuePatch, now: datetime, command_id: str) -> None:
+        changes = patch.changes()
+        for name, value in changes.items():
+            setattr(self, name, value)
+        self._changed(now, command_id)
+        self.events.append(IssueUpdated(issue=self.detail(), changed_fields=sorted(changes), version=self.version))
+
+    def delete(self, now: datetime, command_id: str) -> None:
+        self.deleted_at = now
+        self._changed(now, command_id)
+        self.events.append(IssueDeleted(issue_id=self.id, version=self.version))
+
+    def _changed(self, now: datetime, command_id: str) -> None:
+        self.updated_at = max(now, self.updated_at)
+        self.version += 1
+        self.applied_commands = [*self.applied_commands, command_id][-APPLIED_COMMANDS_KEPT:]
+
+    def summary(self) -> IssueSummary:
+        return IssueSummary.model_validate(self._view_fields())
+
+    def detail(self) -> IssueDetail:
+        return IssueDetail.model_validate(
+            {**self._view_fields(), "trace_ids": self.trace_ids, "fixes": self.fixes, "metadata": self.metadata}
+        )
+
+    def _view_fields(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "severity": self.severity,
+            "status": self.status,
+            "trace_count": self.trace_count,
+            "agent_id": self.agent_id,
+            "agent_name": self.agent_name,
+            "tags": self.tags,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

@@ -1,0 +1,1 @@
+"""What the services share: message contracts, messaging plumbing, logging and settings."""

@@ -1,0 +1,1 @@
+"""Message contracts: the only Python types that cross a service boundary."""

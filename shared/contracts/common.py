@@ -1,0 +1,70 @@
+"""Building blocks of every contract: camelCase JSON, UTC timestamps, pages."""
+
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, computed_field
+from pydantic.alias_generators import to_camel
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO-8601 in UTC with millisecond precision and a `Z`, as JavaScript's toISOString."""
+    return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+]
+
+
+def utc_now() -> datetime:
+    """Now, truncated to the millisecond precision that BSON dates keep."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class ContractModel(BaseModel):
+    """camelCase on the wire, snake_case in Python; unknown fields are an error."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+    def to_wire(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class PageRequest(ContractModel):
+    page: int = 1
+    limit: int = 20
+
+
+class Page[T](ContractModel):
+    items: list[T]
+    page: int
+    limit: int
+    total: int
+
+    @computed_field
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.limit < self.total
+
+
+_ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_id(prefix: str, length: int = 16) -> str:
+    """A resource id: the spec's prefix, `_`, then `length` random lowercase alphanumerics.
+
+    Sixteen characters carry 82 bits: at ten million ids the chance of any collision is about
+    one in 10^10, and a collision is retried by the store's unique index anyway.
+    """
+    return f"{prefix}_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))

@@ -1,0 +1,75 @@
+"""Typed errors that travel from a service back to its caller.
+
+A service raises an `ExpectedError` subclass for anything that is the caller's fault or a
+known state of the world (not found, conflict, invalid input); the command consumer turns it
+into an error reply, and the gateway turns that into an HTTP status. Anything else is a bug
+and is answered with `INTERNAL_ERROR`.
+"""
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class ErrorCode(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    CONFLICT = "CONFLICT"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    TIMEOUT = "TIMEOUT"
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: ErrorCode
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ExpectedError(Exception):
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_body(self) -> ErrorBody:
+        return ErrorBody(code=self.code, message=self.message, details=self.details)
+
+
+class InvalidRequest(ExpectedError):
+    code = ErrorCode.VALIDATION_ERROR
+
+
+class NotFound(ExpectedError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(ExpectedError):
+    code = ErrorCode.CONFLICT
+
+
+class Unavailable(ExpectedError):
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class DeadlineExceeded(ExpectedError):
+    code = ErrorCode.TIMEOUT
+
+
+class RemoteError(ExpectedError):
+    """An error reply from another service, re-raised on the caller's side with its code."""
+
+    def __init__(self, body: ErrorBody):
+        super().__init__(body.message, body.details)
+        self.code = body.code

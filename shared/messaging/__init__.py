@@ -1,0 +1,1 @@
+"""RabbitMQ plumbing: topology, connections, request/reply, events and the outbox relay."""

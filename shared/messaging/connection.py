@@ -1,0 +1,25 @@
+"""Opening the broker connection every process uses."""
+
+import asyncio
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractRobustConnection
+
+log = structlog.get_logger(__name__)
+
+
+async def connect(url: str, name: str, retry_interval: float = 2.0) -> AbstractRobustConnection:
+    """A robust connection, named `name` in the broker's UI; waits until the broker answers.
+
+    Once open, the connection re-establishes itself and every channel, queue and consumer
+    declared through it after the broker comes back.
+    """
+    while True:
+        try:
+            return await aio_pika.connect_robust(
+                url, client_properties={"connection_name": name}, reconnect_interval=1.0
+            )
+        except (ConnectionError, OSError, aio_pika.exceptions.AMQPError) as error:
+            log.warning("broker unreachable, retrying", error=str(error), retry_in_s=retry_interval)
+            await asyncio.sleep(retry_interval)

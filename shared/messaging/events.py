@@ -1,0 +1,39 @@
+"""Publishing a service's events on the topic exchange it owns."""
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+
+from shared.contracts.envelope import Envelope
+from shared.messaging.topology import Topology, declare_events_exchange
+
+
+class EventPublisher:
+    """Publishes persistent messages and waits for the broker's confirm of each.
+
+    The routing key is the event type (`issue.created` ...). A publish that raises was not
+    confirmed, and the caller keeps the event to publish again.
+    """
+
+    def __init__(self, connection: AbstractRobustConnection, topology: Topology, service: str):
+        self._connection = connection
+        self._topology = topology
+        self._service = service
+
+    async def start(self) -> None:
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        self._exchange = await declare_events_exchange(self._channel, self._topology, self._service)
+
+    async def publish(self, envelope: Envelope, timeout: float = 5.0) -> None:
+        await self._exchange.publish(
+            aio_pika.Message(
+                envelope.to_bytes(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=envelope.message_id,
+                type=envelope.type,
+                timestamp=envelope.time,
+                headers={"x-correlation-id": envelope.correlation_id, "x-workspace": envelope.workspace},
+            ),
+            routing_key=envelope.type,
+            timeout=timeout,
+        )

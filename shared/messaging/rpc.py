@@ -1,0 +1,115 @@
+"""Request/reply over RabbitMQ: the caller's side.
+
+A command is published persistent and confirmed to the commands exchange, routed by the
+target service's name, with `mandatory` set so that a service whose queue does not exist is
+reported at once. Two deadlines protect the caller's promise that a command it gave up on is
+never executed later: the message expires in the broker after `timeout`, and its
+`x-start-by` header (epoch milliseconds, a margin before `timeout`) tells the service to
+discard it unexecuted if it has not started by then.
+"""
+
+import asyncio
+import time
+import uuid
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from shared.contracts.envelope import Envelope, Reply
+from shared.messaging.topology import Topology, declare_commands_exchange
+
+log = structlog.get_logger(__name__)
+
+START_BY_HEADER = "x-start-by"
+CORRELATION_HEADER = "x-correlation-id"
+
+BROKER_ERRORS = (
+    aio_pika.exceptions.AMQPError,
+    aiormq.exceptions.AMQPError,
+    ConnectionError,
+    RuntimeError,
+    TimeoutError,
+)
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not take the command, or the connection broke while waiting."""
+
+
+class ServiceNotRunning(Exception):
+    """No queue is bound for the target service: it has never started on this broker."""
+
+
+class ReplyTimeout(Exception):
+    """No reply came before the deadline."""
+
+
+class RpcClient:
+    def __init__(self, connection: AbstractRobustConnection, topology: Topology, *, start_margin: float):
+        self._connection = connection
+        self._topology = topology
+        self._start_margin = start_margin
+        self._pending: dict[str, asyncio.Future[Reply]] = {}
+        self._reply_queue_name = topology.reply_queue(uuid.uuid4().hex[:12])
+
+    async def start(self) -> None:
+        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await declare_commands_exchange(self._channel, self._topology)
+        reply_queue = await self._channel.declare_queue(self._reply_queue_name, exclusive=True, auto_delete=True)
+        await reply_queue.consume(self._on_reply, no_ack=True)
+        self._connection.close_callbacks.add(self._on_connection_lost)
+
+    @property
+    def connected(self) -> bool:
+        return not self._connection.is_closed and not self._channel.is_closed
+
+    async def call(self, service: str, envelope: Envelope, timeout: float) -> Reply:
+        if not self.connected:
+            raise BrokerUnavailable("not connected to the message broker")
+        started = time.monotonic()
+        start_by_ms = int((time.time() + timeout - min(self._start_margin, timeout / 2)) * 1000)
+        call_id = uuid.uuid4().hex
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._pending[call_id] = future
+        message = aio_pika.Message(
+            envelope.to_bytes(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=envelope.message_id,
+            correlation_id=call_id,
+            reply_to=self._reply_queue_name,
+            type=envelope.type,
+            expiration=timeout,
+            headers={START_BY_HEADER: start_by_ms, CORRELATION_HEADER: envelope.correlation_id},
+        )
+        try:
+            try:
+                await self._exchange.publish(message, routing_key=service, mandatory=True, timeout=timeout)
+            except aio_pika.exceptions.PublishError as error:
+                raise ServiceNotRunning(f"no queue is bound for the {service} service") from error
+            except BROKER_ERRORS as error:
+                raise BrokerUnavailable(f"the message broker did not take the command: {error!r}") from error
+            remaining = timeout - (time.monotonic() - started)
+            try:
+                return await asyncio.wait_for(future, max(remaining, 0.001))
+            except TimeoutError as error:
+                raise ReplyTimeout(f"{service} did not reply within {timeout:g}s") from error
+        finally:
+            self._pending.pop(call_id, None)
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        future = self._pending.get(message.correlation_id or "")
+        if future is None or future.done():
+            log.info("late or unknown reply dropped", call_id=message.correlation_id)
+            return
+        try:
+            future.set_result(Reply.from_bytes(message.body))
+        except ValueError as error:
+            future.set_exception(BrokerUnavailable(f"malformed reply: {error}"))
+
+    def _on_connection_lost(self, *_args) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(BrokerUnavailable("lost the connection to the message broker"))

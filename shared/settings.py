@@ -1,0 +1,23 @@
+"""Settings every process reads from its environment (and nothing else)."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Connection and naming settings shared by the gateway and every service.
+
+    `BUS_NAMESPACE` prefixes every exchange and queue name so that several stacks (or test
+    runs) can share one broker without seeing each other's messages.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongodb_url: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "agent_reliability"
+    bus_namespace: str = Field(default="ar", pattern=r"^[a-z0-9][a-z0-9_-]{0,40}$")
+    prefetch_count: int = Field(default=32, ge=1, le=1000)
+    store_timeout_seconds: float = Field(default=3.0, gt=0)
+    log_level: str = "INFO"
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
