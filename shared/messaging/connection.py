@@ -17,9 +17,15 @@ async def connect(url: str, name: str, retry_interval: float = 2.0) -> AbstractR
     """
     while True:
         try:
-            return await aio_pika.connect_robust(
+            connection = await aio_pika.connect_robust(
                 url, client_properties={"connection_name": name}, reconnect_interval=1.0
             )
         except (ConnectionError, OSError, aio_pika.exceptions.AMQPError) as error:
             log.warning("broker unreachable, retrying", error=str(error), retry_in_s=retry_interval)
             await asyncio.sleep(retry_interval)
+            continue
+        connection.close_callbacks.add(
+            lambda *_: None if connection.is_closed else log.warning("broker connection lost; reconnecting")
+        )
+        connection.reconnect_callbacks.add(lambda *_: log.info("broker connection restored"))
+        return connection

@@ -58,7 +58,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     app[AUTHENTICATOR] = Authenticator(keys, settings.api_key_cache_seconds)
     app[BUS] = CommandBus(rpc, settings.rpc_timeout_seconds)
     app[READINESS_CHECKS] = {"broker": broker_check, "store": keys.ping}
-    log.info("gateway ready", namespace=settings.bus_namespace)
+    log.info("service started", namespace=settings.bus_namespace)
     yield
     await connection.close()
     await mongo.close()

@@ -1,0 +1,42 @@
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# A Python 3.13 interpreter: PYTHON if given, else the first 3.13 found on PATH or in pyenv.
+PYTHON ?= $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+	if command -v $$candidate >/dev/null 2>&1 && $$candidate -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then \
+	command -v $$candidate; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help install run test api-key lock clean
+
+help:
+	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080)"
+	@echo "make test                     run unit, integration and end-to-end tests"
+	@echo "make api-key WORKSPACE=name   print a new API key for a workspace"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@if [ -z "$(PYTHON)" ]; then echo "Python 3.13 not found. Install it (pyenv install 3.13) or run: make PYTHON=/path/to/python3.13 ..." >&2; exit 1; fi
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) -m deploy.local.run
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+api-key: install
+	@if [ -z "$(WORKSPACE)" ]; then echo "usage: make api-key WORKSPACE=name [OWNER=who]" >&2; exit 2; fi
+	@$(PY) -m deploy.local.api_key --workspace "$(WORKSPACE)" $(if $(OWNER),--owner "$(OWNER)")
+
+# Re-pin every dependency to what is installed now (after changing pyproject.toml).
+lock:
+	$(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache

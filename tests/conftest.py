@@ -1,0 +1,64 @@
+import uuid
+
+import aiohttp
+import pytest
+from pymongo import AsyncMongoClient
+
+from deploy.local.processes import SERVICES
+from services.gateway.adapters.api_key_store import MongoApiKeyStore
+from services.gateway.handlers import create_api_key
+from tests.support.api import Api
+from tests.support.infrastructure import amqp_url, delete_namespace, mongodb_url
+from tests.support.stack import Stack, new_stack
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def amqp() -> str:
+    return amqp_url()
+
+
+@pytest.fixture(scope="session")
+def mongo(log_dir):
+    with mongodb_url(log_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(mongo):
+    client = AsyncMongoClient(mongo, tz_aware=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+async def http():
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+async def stack(amqp, mongo, log_dir):
+    """One running system shared by the end-to-end tests; each test works in its own workspace."""
+    running = new_stack(amqp, mongo, log_dir)
+    try:
+        yield running.start_all()
+    finally:
+        running.stop_all()
+        await delete_namespace(amqp, running.namespace, list(SERVICES))
+
+
+async def workspace_api(stack: Stack, mongo_client: AsyncMongoClient, http: aiohttp.ClientSession,
+                        workspace: str | None = None) -> Api:
+    store = MongoApiKeyStore(mongo_client[stack.database]["api_keys"])
+    issued = await create_api_key(store, workspace or f"ws-{uuid.uuid4().hex[:10]}")
+    return Api(http, stack.base_url, issued.secret)
+
+
+@pytest.fixture
+async def api(stack, mongo_client, http) -> Api:
+    return await workspace_api(stack, mongo_client, http)

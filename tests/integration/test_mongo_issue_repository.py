@@ -1,0 +1,91 @@
+"""The issue store against a real MongoDB wire server."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.issues import CreateIssue, IssuePatch, ListIssues
+from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from services.issues.domain.model import Issue
+
+T0 = datetime(2025, 8, 1, tzinfo=UTC)
+
+
+def issue(issue_id: str, minutes: int = 0, workspace: str = "ws", **fields) -> Issue:
+    command = CreateIssue(**{"title": issue_id, "description": "d", "agent_id": "a", "severity": "low", **fields})
+    return Issue.open(issue_id, workspace, command, T0 + timedelta(minutes=minutes))
+
+
+def event(name: str) -> Envelope:
+    return Envelope(message_id=name, type="issue.created", workspace="ws", correlation_id="c", payload={},
+                    time=T0)
+
+
+async def add(repository, item: Issue, command_id: str | None = None, outbox=()):
+    await repository.add(item, Creation(command_id or f"cmd-{item.id}", "fp", {"id": item.id}), list(outbox))
+
+
+async def test_an_issue_round_trips(issue_repository):
+    original = issue("iss_1", trace_ids=["tr_1", "tr_2"], tags=["a"], agent_name="Bot")
+    await add(issue_repository, original)
+    loaded = await issue_repository.get("ws", "iss_1")
+    assert loaded.detail() == original.detail()
+    assert loaded.created_at.tzinfo is not None
+    assert await issue_repository.get("other", "iss_1") is None
+
+
+async def test_a_taken_id_and_a_seen_command_are_told_apart(issue_repository):
+    await add(issue_repository, issue("iss_1"), command_id="cmd-a")
+    with pytest.raises(IdTaken):
+        await add(issue_repository, issue("iss_1"), command_id="cmd-b")
+    with pytest.raises(AlreadyCreated) as seen:
+        await add(issue_repository, issue("iss_2"), command_id="cmd-a")
+    assert seen.value.creation.response == {"id": "iss_1"}
+
+
+async def test_a_save_based_on_a_stale_read_is_refused(issue_repository):
+    await add(issue_repository, issue("iss_1"))
+    first = await issue_repository.get("ws", "iss_1")
+    second = await issue_repository.get("ws", "iss_1")
+    first.apply(IssuePatch(title="first"), T0, "c1")
+    await issue_repository.save(first, [])
+    second.apply(IssuePatch(title="second"), T0, "c2")
+    with pytest.raises(ConcurrentUpdate):
+        await issue_repository.save(second, [])
+    assert (await issue_repository.get("ws", "iss_1")).title == "first"
+
+
+async def test_deleted_issues_are_invisible(issue_repository):
+    await add(issue_repository, issue("iss_1"))
+    loaded = await issue_repository.get("ws", "iss_1")
+    loaded.delete(T0, "c1")
+    await issue_repository.save(loaded, [])
+    assert await issue_repository.get("ws", "iss_1") is None
+    assert await issue_repository.find_page("ws", ListIssues()) == ([], 0)
+
+
+async def test_pages_filter_and_sort_with_a_stable_tiebreak(issue_repository):
+    severities = ["low", "critical", "high", "critical", "medium"]
+    for n, severity in enumerate(severities):
+        await add(issue_repository, issue(f"iss_{n}", minutes=0, severity=severity))
+    items, total = await issue_repository.find_page("ws", ListIssues(sort_by="severity", limit=2, page=1))
+    assert total == 5
+    assert [i.id for i in items] == ["iss_3", "iss_1"]
+    items, _ = await issue_repository.find_page("ws", ListIssues(sort_by="severity", limit=2, page=2))
+    assert [i.severity for i in items] == ["high", "medium"]
+    items, total = await issue_repository.find_page("ws", ListIssues(severity="critical"))
+    assert total == 2 and {i.id for i in items} == {"iss_1", "iss_3"}
+
+
+async def test_the_outbox_keeps_events_until_they_are_removed(issue_repository):
+    await add(issue_repository, issue("iss_1"), outbox=[event("e1")])
+    loaded = await issue_repository.get("ws", "iss_1")
+    loaded.apply(IssuePatch(title="x"), T0, "c1")
+    await issue_repository.save(loaded, [event("e2")])
+    pending = await issue_repository.pending_outbox(T0 + timedelta(seconds=1), limit=10)
+    assert [(p.aggregate_id, [e.message_id for e in p.events]) for p in pending] == [("iss_1", ["e1", "e2"])]
+    assert await issue_repository.pending_outbox(T0, limit=10) == []
+    await issue_repository.remove_from_outbox("iss_1", ["e1"])
+    pending = await issue_repository.pending_outbox(T0 + timedelta(seconds=1), limit=10)
+    assert [e.message_id for e in pending[0].events] == ["e2"]

@@ -1,0 +1,74 @@
+"""Where the tests' broker and store come from.
+
+MongoDB, in order: `MONGODB_URL`; a testcontainers MongoDB when a Docker engine answers;
+otherwise the embedded wire-protocol server (mongoeco) in a subprocess. RabbitMQ: `AMQP_URL`,
+otherwise the local broker on 127.0.0.1:5672 (.ci/run starts or installs it).
+"""
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import aio_pika
+
+from deploy.local.processes import embedded_mongo, free_port, port_open, wait_until
+from shared.messaging.topology import Topology
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def amqp_url() -> str:
+    url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    if url == DEFAULT_AMQP_URL and not port_open("127.0.0.1", 5672):
+        raise RuntimeError("No RabbitMQ on 127.0.0.1:5672: run `bash deploy/local/ensure-rabbitmq.sh` or set AMQP_URL")
+    return url
+
+
+def docker_engine_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextmanager
+def mongodb_url(log_dir) -> Iterator[str]:
+    if url := os.environ.get("MONGODB_URL"):
+        yield url
+    elif docker_engine_answers():
+        from testcontainers.mongodb import MongoDbContainer
+
+        with MongoDbContainer("mongo:7.0") as container:
+            yield container.get_connection_url()
+    else:
+        port = free_port()
+        with open(log_dir / "mongo.log", "w") as log:
+            server = embedded_mongo(port, None, output=log).start()
+            try:
+                wait_until(lambda: port_open("127.0.0.1", port), 30, "the embedded MongoDB server")
+                yield f"mongodb://127.0.0.1:{port}/"
+            finally:
+                server.stop()
+
+
+async def delete_namespace(url: str, namespace: str, services: list[str], subscriptions: list[str] = ()) -> None:
+    """Deletes the durable queues and exchanges a test run declared under its namespace."""
+    topology = Topology(namespace)
+    connection = await aio_pika.connect(url)
+    try:
+        channel = await connection.channel()
+        queues = [topology.command_queue(service) for service in services]
+        queues += list(subscriptions)
+        for queue in queues:
+            for name in (queue, topology.dead_letter_queue(queue)):
+                await channel.queue_delete(name)
+        exchanges = [topology.commands_exchange, topology.dead_letter_exchange]
+        exchanges += [topology.events_exchange(service) for service in services]
+        for exchange in exchanges:
+            await channel.exchange_delete(exchange)
+    finally:
+        await connection.close()

@@ -1,0 +1,97 @@
+"""The whole system as separate processes, for end-to-end tests."""
+
+import json
+import signal
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.local.processes import SERVICES, Process, free_port, service, wait_until
+
+STARTED = '"event": "service started"'
+
+
+@dataclass
+class Stack:
+    namespace: str
+    database: str
+    amqp_url: str
+    mongodb_url: str
+    log_dir: Path
+    env: dict[str, str]
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{self.namespace}-{name}.log"
+
+    def log_lines(self, name: str) -> list[dict]:
+        lines = []
+        for line in self.log_path(name).read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+        return lines
+
+    def start(self, name: str) -> None:
+        log = open(self.log_path(name), "a")
+        offset = self.log_path(name).stat().st_size
+        self.processes[name] = service(name, self.env, output=log).start()
+        wait_until(
+            lambda: STARTED in self.log_path(name).read_text()[offset:] or not self.processes[name].running,
+            60,
+            f"{name} to start",
+        )
+        if not self.processes[name].running:
+            raise RuntimeError(f"{name} exited at start-up; see {self.log_path(name)}")
+
+    def stop(self, name: str) -> None:
+        self.processes[name].stop()
+
+    def kill(self, name: str) -> None:
+        self.processes[name].signal(signal.SIGKILL)
+        self.processes[name].popen.wait()
+
+    def pause(self, name: str) -> None:
+        self.processes[name].signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.processes[name].signal(signal.SIGCONT)
+
+    def start_all(self) -> "Stack":
+        for name in (*SERVICES, "gateway"):
+            self.start(name)
+        return self
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+
+def new_stack(amqp_url: str, mongodb_url: str, log_dir: Path, **settings: str) -> Stack:
+    namespace = "t" + uuid.uuid4().hex[:10]
+    env = {
+        "AMQP_URL": amqp_url,
+        "MONGODB_URL": mongodb_url,
+        "MONGODB_DATABASE": f"test_{namespace}",
+        "BUS_NAMESPACE": namespace,
+        "GATEWAY_PORT": str(free_port()),
+        "LOG_FORMAT": "json",
+        **{key.upper(): value for key, value in settings.items()},
+    }
+    return Stack(namespace, env["MONGODB_DATABASE"], amqp_url, mongodb_url, log_dir, env)
+
+
+def wait_for_log(stack: Stack, name: str, event: str, timeout: float = 30) -> dict:
+    found: list[dict] = []
+
+    def seen() -> bool:
+        found[:] = [line for line in stack.log_lines(name) if line.get("event") == event]
+        return bool(found)
+
+    wait_until(seen, timeout, f"{name} to log {event!r}")
+    return found[0]

@@ -1,0 +1,72 @@
+"""In-memory stand-ins for the issues service's store and the outbox relay."""
+
+import copy
+
+from shared.contracts.issues import ListIssues
+from shared.messaging.outbox import PendingEvents
+from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from services.issues.domain.model import SEVERITY_RANK, Issue
+
+
+class FakeIssueRepository:
+    def __init__(self):
+        self.issues: dict[str, Issue] = {}
+        self.creations: dict[tuple[str, str], Creation] = {}
+        self.outbox: dict[str, list] = {}
+        self.taken_ids: set[str] = set()
+        self.conflicts_to_raise = 0
+
+    async def add(self, issue, creation, outbox):
+        if issue.id in self.issues or issue.id in self.taken_ids:
+            raise IdTaken(issue.id)
+        if (issue.workspace, creation.command_id) in self.creations:
+            raise AlreadyCreated(self.creations[(issue.workspace, creation.command_id)])
+        self.creations[(issue.workspace, creation.command_id)] = creation
+        self.issues[issue.id] = self._stored(issue)
+        self.outbox.setdefault(issue.id, []).extend(outbox)
+
+    async def get(self, workspace, issue_id):
+        issue = self.issues.get(issue_id)
+        if issue is None or issue.workspace != workspace or issue.deleted_at is not None:
+            return None
+        return copy.deepcopy(issue)
+
+    async def save(self, issue, outbox):
+        if self.conflicts_to_raise:
+            self.conflicts_to_raise -= 1
+            raise ConcurrentUpdate(issue.id)
+        assert self.issues[issue.id].version == issue.version - 1
+        self.issues[issue.id] = self._stored(issue)
+        self.outbox.setdefault(issue.id, []).extend(outbox)
+
+    async def find_page(self, workspace, query: ListIssues):
+        live = [i for i in self.issues.values() if i.workspace == workspace and i.deleted_at is None]
+        key = {"createdAt": lambda i: i.created_at, "severity": lambda i: SEVERITY_RANK[i.severity],
+               "traceCount": lambda i: i.trace_count}[query.sort_by]
+        live.sort(key=key, reverse=query.sort_order == "desc")
+        start = (query.page - 1) * query.limit
+        return live[start:start + query.limit], len(live)
+
+    async def pending_outbox(self, recorded_before, limit):
+        return [PendingEvents(aggregate, events) for aggregate, events in self.outbox.items() if events][:limit]
+
+    async def remove_from_outbox(self, aggregate_id, message_ids):
+        self.outbox[aggregate_id] = [e for e in self.outbox[aggregate_id] if e.message_id not in message_ids]
+
+    @staticmethod
+    def _stored(issue: Issue) -> Issue:
+        stored = copy.deepcopy(issue)
+        stored.events = []
+        return stored
+
+
+class RecordingNotifier:
+    def __init__(self):
+        self.notified: list[PendingEvents] = []
+
+    def __call__(self, pending: PendingEvents) -> None:
+        self.notified.append(pending)
+
+    @property
+    def event_types(self) -> list[str]:
+        return [event.type for pending in self.notified for event in pending.events]

@@ -1,0 +1,54 @@
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts.common import Page, format_timestamp, new_id
+from shared.contracts.envelope import Envelope
+from shared.contracts.issues import CreateIssue, IssuePatch, UpdateIssue
+
+
+def test_timestamps_are_utc_iso_8601_with_milliseconds_and_z():
+    moment = datetime(2025, 8, 12, 16, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert format_timestamp(moment) == "2025-08-12T14:30:00.123Z"
+
+
+def test_ids_carry_the_prefix_and_lowercase_alphanumerics():
+    ids = {new_id("iss") for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"iss_[a-z0-9]{16}", i) for i in ids)
+
+
+def test_a_patch_travels_with_only_the_fields_given():
+    command = UpdateIssue(issue_id="iss_1", patch=IssuePatch(title="new"))
+    assert command.to_wire() == {"issueId": "iss_1", "patch": {"title": "new"}}
+    assert UpdateIssue.model_validate(command.to_wire()).patch.changes() == {"title": "new"}
+
+
+def test_a_patch_rejects_nulls_and_emptiness():
+    with pytest.raises(ValidationError, match="title cannot be null"):
+        IssuePatch.model_validate({"title": None})
+    with pytest.raises(ValidationError, match="at least one"):
+        IssuePatch.model_validate({})
+
+
+def test_create_keeps_trace_ids_and_tags_once_in_order():
+    command = CreateIssue.model_validate({"title": " t ", "description": "d", "agentId": "a", "severity": "low",
+                                          "traceIds": ["b", "a", "b"], "tags": ["x", "y", "x"]})
+    assert command.trace_ids == ["b", "a"]
+    assert command.tags == ["x", "y"]
+    assert command.title == "t"
+
+
+def test_page_has_more_is_exact():
+    assert Page[int](items=[1, 2], page=1, limit=2, total=3).has_more is True
+    assert Page[int](items=[3], page=2, limit=2, total=3).has_more is False
+    assert Page[int](items=[1, 2], page=1, limit=2, total=2).to_wire()["hasMore"] is False
+
+
+def test_an_envelope_round_trips_through_bytes():
+    envelope = Envelope(type="issue.created", workspace="ws", correlation_id="c", payload={"a": 1})
+    again = Envelope.from_bytes(envelope.to_bytes())
+    assert again == envelope
+    assert again.time.tzinfo is not None and again.time <= datetime.now(UTC)

@@ -1,0 +1,115 @@
+from datetime import UTC, datetime
+from unittest.mock import patch
+
+import pytest
+
+from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
+from shared.messaging.commands import CommandContext
+from services.issues import handlers
+from tests.unit.fakes import FakeIssueRepository, RecordingNotifier
+
+NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
+
+
+def context(command_id="cmd-1", workspace="ws") -> CommandContext:
+    return CommandContext(command_id=command_id, workspace=workspace, actor="key_1", correlation_id="corr-1")
+
+
+@pytest.fixture
+def deps():
+    return handlers.Dependencies(FakeIssueRepository(), RecordingNotifier(), clock=lambda: NOW)
+
+
+def create(**fields) -> CreateIssue:
+    return CreateIssue(**{"title": "t", "description": "d", "agent_id": "a", "severity": "low", **fields})
+
+
+async def test_create_stores_the_issue_and_hands_its_event_to_the_relay(deps):
+    result = await handlers.create_issue(create(), context(), deps)
+    assert result.replayed is False
+    assert result.issue.status == "open"
+    assert deps.notify.event_types == ["issue.created"]
+    event = deps.notify.notified[0].events[0]
+    assert (event.workspace, event.correlation_id, event.actor) == ("ws", "corr-1", "key_1")
+    assert deps.issues.outbox[result.issue.id] == deps.notify.notified[0].events
+
+
+async def test_the_same_command_again_replays_the_first_answer_without_a_new_event(deps):
+    first = await handlers.create_issue(create(), context(), deps)
+    again = await handlers.create_issue(create(), context(), deps)
+    assert again.replayed is True
+    assert again.issue == first.issue
+    assert len(deps.issues.issues) == 1
+    assert deps.notify.event_types == ["issue.created"]
+
+
+async def test_the_same_command_id_with_another_body_is_a_conflict(deps):
+    await handlers.create_issue(create(), context(), deps)
+    with pytest.raises(Conflict, match="different request body"):
+        await handlers.create_issue(create(title="other"), context(), deps)
+
+
+async def test_the_same_command_id_in_another_workspace_is_another_issue(deps):
+    await handlers.create_issue(create(), context(workspace="ws"), deps)
+    other = await handlers.create_issue(create(), context(workspace="other"), deps)
+    assert other.replayed is False
+    assert len(deps.issues.issues) == 2
+
+
+async def test_an_id_collision_is_retried_not_surfaced(deps):
+    ids = iter(["iss_taken", "iss_free"])
+    deps.issues.taken_ids.add("iss_taken")
+    with patch.object(handlers, "new_issue_id", lambda: next(ids)):
+        result = await handlers.create_issue(create(), context(), deps)
+    assert result.issue.id == "iss_free"
+
+
+async def test_update_retries_after_a_concurrent_change(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    deps.issues.conflicts_to_raise = 2
+    updated = await handlers.update_issue(
+        UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(title="new")), context("cmd-2"), deps
+    )
+    assert updated.title == "new"
+    assert deps.notify.event_types == ["issue.created", "issue.updated"]
+
+
+async def test_update_gives_up_with_a_conflict_when_changes_never_stop(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    deps.issues.conflicts_to_raise = handlers.UPDATE_ATTEMPTS
+    with pytest.raises(Conflict):
+        await handlers.update_issue(
+            UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(title="new")), context("cmd-2"), deps
+        )
+
+
+async def test_an_update_command_seen_before_is_not_applied_again(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    command = UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(tags=["x"]))
+    await handlers.update_issue(command, context("cmd-2"), deps)
+    again = await handlers.update_issue(command, context("cmd-2"), deps)
+    assert again.tags == ["x"]
+    assert deps.issues.issues[created.issue.id].version == 2
+    assert deps.notify.event_types == ["issue.created", "issue.updated"]
+
+
+async def test_unknown_deleted_and_foreign_issues_are_not_found(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    with pytest.raises(NotFound, match="Issue iss_nope not found"):
+        await handlers.get_issue(GetIssue(issue_id="iss_nope"), context(), deps)
+    with pytest.raises(NotFound):
+        await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(workspace="other"), deps)
+    await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("cmd-3"), deps)
+    with pytest.raises(NotFound):
+        await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("cmd-4"), deps)
+    assert deps.notify.event_types == ["issue.created", "issue.deleted"]
+
+
+async def test_list_reports_exact_pagination(deps):
+    for n in range(5):
+        await handlers.create_issue(create(title=f"t{n}"), context(f"c{n}"), deps)
+    page = await handlers.list_issues(ListIssues(limit=2, page=3), context(), deps)
+    assert (len(page.items), page.total, page.has_more) == (1, 5, False)
+    page = await handlers.list_issues(ListIssues(limit=2, page=2), context(), deps)
+    assert page.has_more is True

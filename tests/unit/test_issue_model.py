@@ -1,0 +1,62 @@
+from datetime import UTC, datetime, timedelta
+
+from shared.contracts.issues import CreateIssue, IssuePatch
+from services.issues.domain.model import APPLIED_COMMANDS_KEPT, Issue
+
+NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
+
+
+def new_issue(**fields) -> Issue:
+    command = CreateIssue(**{"title": "t", "description": "d", "agent_id": "a", "severity": "medium", **fields})
+    return Issue.open("iss_1", "ws", command, NOW)
+
+
+def test_a_new_issue_is_open_counts_distinct_traces_and_records_its_creation():
+    issue = new_issue(trace_ids=["tr_1", "tr_2", "tr_1"], tags=["x", "x", "y"])
+    assert issue.status == "open"
+    assert issue.trace_count == 2
+    assert issue.tags == ["x", "y"]
+    assert [event.routing_key for event in issue.events] == ["issue.created"]
+    assert issue.events[0].version == 1
+    assert issue.events[0].issue.trace_ids == ["tr_1", "tr_2"]
+
+
+def test_a_patch_changes_only_its_fields_and_moves_updated_at_and_version():
+    issue = new_issue()
+    later = NOW + timedelta(minutes=5)
+    issue.apply(IssuePatch(severity="critical", status="testing"), later, "cmd-1")
+    assert (issue.severity, issue.status, issue.title) == ("critical", "testing", "t")
+    assert issue.updated_at == later and issue.created_at == NOW
+    assert issue.version == 2
+    assert issue.has_applied("cmd-1")
+    updated = issue.events[-1]
+    assert updated.routing_key == "issue.updated"
+    assert updated.changed_fields == ["severity", "status"]
+    assert updated.version == 2
+
+
+def test_updated_at_never_goes_back_when_clocks_disagree():
+    issue = new_issue()
+    issue.apply(IssuePatch(title="new"), NOW - timedelta(seconds=3), "cmd-1")
+    assert issue.updated_at == NOW
+
+
+def test_deleting_records_the_event_and_a_purge_date():
+    issue = new_issue()
+    issue.delete(NOW, "cmd-9")
+    assert issue.events[-1].routing_key == "issue.deleted"
+    assert issue.events[-1].version == 2
+    assert issue.purge_after > NOW
+
+
+def test_only_recent_commands_are_remembered():
+    issue = new_issue()
+    for n in range(APPLIED_COMMANDS_KEPT + 5):
+        issue.apply(IssuePatch(title=f"t{n}"), NOW, f"cmd-{n}")
+    assert len(issue.applied_commands) == APPLIED_COMMANDS_KEPT
+    assert not issue.has_applied("cmd-0") and issue.has_applied(f"cmd-{APPLIED_COMMANDS_KEPT + 4}")
+
+
+def test_severity_rank_orders_low_to_critical():
+    ranks = [new_issue(severity=s).severity_rank for s in ("low", "medium", "high", "critical")]
+    assert ranks == sorted(ranks) and len(set(ranks)) == 4
