@@ -81,6 +81,7 @@ def new_stack(amqp_url: str, mongodb_url: str, log_dir: Path, **settings: str) -
         "BUS_NAMESPACE": namespace,
         "GATEWAY_PORT": str(free_port()),
         "LOG_FORMAT": "json",
+        "INIT_API_KEY": "thk_" + uuid.uuid4().hex,
         **{key.upper(): value for key, value in settings.items()},
     }
     return Stack(namespace, env["MONGODB_DATABASE"], amqp_url, mongodb_url, log_dir, env)
