@@ -22,7 +22,8 @@ from shared.contracts.issues import (
 )
 from shared.messaging.commands import CommandContext
 from shared.messaging.outbox import PendingEvents
-from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken, IssueRepository
+from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from services.issues.adapters.repository import IssueRepository
 from services.issues.domain.model import Issue, new_issue_id
 
 ID_ATTEMPTS = 5

@@ -6,7 +6,7 @@ import pytest
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import CreateIssue, IssuePatch, ListIssues
-from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
 from services.issues.domain.model import Issue
 
 T0 = datetime(2025, 8, 1, tzinfo=UTC)

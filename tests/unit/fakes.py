@@ -4,7 +4,7 @@ import copy
 
 from shared.contracts.issues import ListIssues
 from shared.messaging.outbox import PendingEvents
-from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
 from services.issues.domain.model import SEVERITY_RANK, Issue
 
 

@@ -1,40 +1,29 @@
 """The `issues` collection: one document per issue, its pending events in its `outbox`."""
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from functools import wraps
-
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Unavailable
 from shared.contracts.issues import FixSummary, IssueMetadata, ListIssues
-from shared.messaging.outbox import PendingEvents
-from services.issues.adapters.repository import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from shared.messaging.mongo import (
+    CREATION_INDEX,
+    OUTBOX_INDEX,
+    ConcurrentUpdate,
+    Creation,
+    MongoOutbox,
+    insert_once,
+    push_outbox,
+    store_call,
+)
 from services.issues.domain.model import Issue
 
 LIVE = {"deleted": False}
 SORT_KEYS = {"createdAt": ["createdAt"], "severity": ["severityRank", "createdAt"], "traceCount": ["traceCount", "createdAt"]}
 
 
-def _store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    @wraps(method)
-    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except PyMongoError as error:
-            if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
-                raise Unavailable("The issue store is unreachable; try again shortly") from error
-            raise
-
-    return call
-
-
-class MongoIssueRepository:
+class MongoIssueRepository(MongoOutbox):
     def __init__(self, collection: AsyncCollection):
-        self._collection = collection
+        super().__init__(collection)
 
     async def ensure_indexes(self) -> None:
         def listing(*keys: str) -> IndexModel:
@@ -45,7 +34,7 @@ class MongoIssueRepository:
 
         await self._collection.create_indexes(
             [
-                IndexModel([("workspace", ASCENDING), ("creation.commandId", ASCENDING)], unique=True),
+                CREATION_INDEX,
                 listing("createdAt"),
                 listing("severityRank", "createdAt"),
                 listing("traceCount", "createdAt"),
@@ -53,48 +42,32 @@ class MongoIssueRepository:
                             ("createdAt", DESCENDING), ("_id", DESCENDING)]),
                 IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("status", ASCENDING),
                             ("createdAt", DESCENDING), ("_id", DESCENDING)]),
-                IndexModel([("outbox.recordedAt", ASCENDING)]),
+                OUTBOX_INDEX,
                 IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0),
             ]
         )
 
-    @_store_call
+    @store_call
     async def add(self, issue: Issue, creation: Creation, outbox: list[Envelope]) -> None:
-        document = {
-            **_to_document(issue),
-            "creation": {"commandId": creation.command_id, "fingerprint": creation.fingerprint, "response": creation.response},
-            "outbox": [_outbox_entry(envelope) for envelope in outbox],
-        }
-        try:
-            await self._collection.insert_one(document)
-        except DuplicateKeyError as error:
-            if "_id" in (error.details or {}).get("keyPattern", {}):
-                raise IdTaken(issue.id) from error
-            existing = await self._collection.find_one(
-                {"workspace": issue.workspace, "creation.commandId": creation.command_id}, {"creation": 1}
-            )
-            if existing is None:
-                raise
-            stored = existing["creation"]
-            raise AlreadyCreated(Creation(stored["commandId"], stored["fingerprint"], stored["response"])) from error
+        await insert_once(self._collection, _to_document(issue), creation, outbox)
 
-    @_store_call
+    @store_call
     async def get(self, workspace: str, issue_id: str) -> Issue | None:
         document = await self._collection.find_one({"_id": issue_id, "workspace": workspace, **LIVE})
         return _from_document(document) if document else None
 
-    @_store_call
+    @store_call
     async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
         fields = _to_document(issue)
         del fields["_id"], fields["workspace"], fields["createdAt"]
         result = await self._collection.update_one(
             {"_id": issue.id, "workspace": issue.workspace, "version": issue.version - 1, **LIVE},
-            {"$set": fields, "$push": {"outbox": {"$each": [_outbox_entry(envelope) for envelope in outbox]}}},
+            {"$set": fields, "$push": push_outbox(outbox)},
         )
         if result.matched_count == 0:
             raise ConcurrentUpdate(issue.id)
 
-    @_store_call
+    @store_call
     async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:
         criteria = {"workspace": workspace, **LIVE}
         for field, value in (("agentId", query.agent_id), ("status", query.status), ("severity", query.severity)):
@@ -111,24 +84,6 @@ class MongoIssueRepository:
         documents = await cursor.to_list()
         total = await self._collection.count_documents(criteria)
         return [_from_document(document) for document in documents], total
-
-    @_store_call
-    async def pending_outbox(self, recorded_before: datetime, limit: int) -> list[PendingEvents]:
-        cursor = self._collection.find({"outbox.recordedAt": {"$lt": recorded_before}}, {"outbox": 1}).limit(limit)
-        return [
-            PendingEvents(document["_id"], [Envelope.model_validate(entry["envelope"]) for entry in document["outbox"]])
-            async for document in cursor
-        ]
-
-    @_store_call
-    async def remove_from_outbox(self, aggregate_id: str, message_ids: list[str]) -> None:
-        await self._collection.update_one(
-            {"_id": aggregate_id}, {"$pull": {"outbox": {"envelope.messageId": {"$in": message_ids}}}}
-        )
-
-
-def _outbox_entry(envelope: Envelope) -> dict:
-    return {"recordedAt": envelope.time, "envelope": envelope.model_dump(mode="json", by_alias=True)}
 
 
 def _to_document(issue: Issue) -> dict:

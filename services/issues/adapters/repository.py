@@ -1,35 +1,12 @@
 """What the handlers need from the issue store."""
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import ListIssues
+from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxStore
 from services.issues.domain.model import Issue
-
-
-@dataclass(frozen=True)
-class Creation:
-    """How an issue came to be: the command that created it and the answer it got."""
-
-    command_id: str
-    fingerprint: str
-    response: dict
-
-
-class IdTaken(Exception):
-    pass
-
-
-class AlreadyCreated(Exception):
-    def __init__(self, creation: Creation):
-        super().__init__(creation.command_id)
-        self.creation = creation
-
-
-class ConcurrentUpdate(Exception):
-    pass
 
 
 class IssueRepository(OutboxStore, Protocol):

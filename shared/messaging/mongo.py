@@ -1,0 +1,112 @@
+"""The MongoDB side of the messaging guarantees, for any service that owns a collection.
+
+- The transactional outbox: events are stored in an `outbox` array inside the document whose
+  change caused them (`outbox_entry`), so a change and its events are written together;
+  `MongoOutbox` gives the relay what is pending and removes what the broker confirmed.
+- Commands applied once: a created document keeps `creation.commandId` under a unique index
+  with its workspace; `insert_once` tells a taken id from a command seen before.
+- A store that does not answer becomes the typed `Unavailable` error (`store_call`), which a
+  command reply carries to the caller as 503, and which event consumers retry.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import Unavailable
+from shared.messaging.outbox import PendingEvents
+
+OUTBOX_INDEX = IndexModel([("outbox.recordedAt", ASCENDING)])
+CREATION_INDEX = IndexModel([("workspace", ASCENDING), ("creation.commandId", ASCENDING)], unique=True)
+
+
+def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    @wraps(method)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except PyMongoError as error:
+            if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
+                raise Unavailable("The store is unreachable; try again shortly") from error
+            raise
+
+    return call
+
+
+def outbox_entry(envelope: Envelope) -> dict:
+    return {"recordedAt": envelope.time, "envelope": envelope.model_dump(mode="json", by_alias=True)}
+
+
+def push_outbox(envelopes: list[Envelope]) -> dict:
+    """The `$push` clause that appends events to a document's outbox in the same update."""
+    return {"outbox": {"$each": [outbox_entry(envelope) for envelope in envelopes]}}
+
+
+class MongoOutbox:
+    def __init__(self, collection: AsyncCollection):
+        self._collection = collection
+
+    @store_call
+    async def pending_outbox(self, recorded_before: datetime, limit: int) -> list[PendingEvents]:
+        cursor = self._collection.find({"outbox.recordedAt": {"$lt": recorded_before}}, {"outbox": 1}).limit(limit)
+        return [
+            PendingEvents(document["_id"], [Envelope.model_validate(entry["envelope"]) for entry in document["outbox"]])
+            async for document in cursor
+        ]
+
+    @store_call
+    async def remove_from_outbox(self, aggregate_id: str, message_ids: list[str]) -> None:
+        await self._collection.update_one(
+            {"_id": aggregate_id}, {"$pull": {"outbox": {"envelope.messageId": {"$in": message_ids}}}}
+        )
+
+
+@dataclass(frozen=True)
+class Creation:
+    """How a document came to be: the command that created it and the answer it got."""
+
+    command_id: str
+    fingerprint: str
+    response: dict
+
+    def to_document(self) -> dict:
+        return {"commandId": self.command_id, "fingerprint": self.fingerprint, "response": self.response}
+
+
+class IdTaken(Exception):
+    pass
+
+
+class ConcurrentUpdate(Exception):
+    """The document changed since it was read; read it again and re-apply the command."""
+
+
+class AlreadyCreated(Exception):
+    def __init__(self, creation: Creation):
+        super().__init__(creation.command_id)
+        self.creation = creation
+
+
+async def insert_once(collection: AsyncCollection, document: dict, creation: Creation, outbox: list[Envelope]) -> None:
+    """Inserts a new document with its creation record and outbox; raises `IdTaken` if its
+    `_id` exists, `AlreadyCreated` if its workspace saw this command before."""
+    try:
+        await collection.insert_one(
+            {**document, "creation": creation.to_document(), "outbox": [outbox_entry(e) for e in outbox]}
+        )
+    except DuplicateKeyError as error:
+        if "_id" in (error.details or {}).get("keyPattern", {}):
+            raise IdTaken(document["_id"]) from error
+        existing = await collection.find_one(
+            {"workspace": document["workspace"], "creation.commandId": creation.command_id}, {"creation": 1}
+        )
+        if existing is None:
+            raise
+        stored = existing["creation"]
+        raise AlreadyCreated(Creation(stored["commandId"], stored["fingerprint"], stored["response"])) from error
