@@ -70,7 +70,7 @@ class CommandBus:
             message_id=_command_id(idempotency_key),
             type=command.message_type,
             workspace=principal.workspace,
-            actor=principal.key_id,
+            actor=principal.owner,
             correlation_id=correlation_id,
             payload=command.to_wire(),
         )

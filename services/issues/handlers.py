@@ -1,14 +1,15 @@
 """The issues service's use cases: one handler per command."""
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
+
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.fixes import FixEvent
 from shared.contracts.issues import (
     CreateIssue,
     CreateIssueResult,
@@ -21,13 +22,14 @@ from shared.contracts.issues import (
     UpdateIssue,
 )
 from shared.messaging.commands import CommandContext
-from shared.messaging.outbox import PendingEvents
-from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from shared.messaging.outbox import PendingEvents, envelopes
+from shared.messaging.idempotency import create_once
+from shared.messaging.mongo import ConcurrentUpdate, Creation
 from services.issues.adapters.repository import IssueRepository
-from services.issues.domain.model import Issue, new_issue_id
+from services.issues.domain.model import FixState, Issue, new_issue_id
 
-ID_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 5
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,22 +40,22 @@ class Dependencies:
 
 
 async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependencies) -> CreateIssueResult:
-    fingerprint = _fingerprint(command)
-    for _ in range(ID_ATTEMPTS):
-        issue = Issue.open(new_issue_id(), ctx.workspace, command, deps.clock())
-        response = issue.summary()
-        outbox = _envelopes(issue, ctx)
-        try:
-            await deps.issues.add(issue, Creation(ctx.command_id, fingerprint, response.to_wire()), outbox)
-        except IdTaken:
-            continue
-        except AlreadyCreated as seen:
-            if seen.creation.fingerprint != fingerprint:
-                raise Conflict("This Idempotency-Key was already used with a different request body") from None
-            return CreateIssueResult(issue=IssueSummary.model_validate(seen.creation.response), replayed=True)
+    outbox: list[Envelope] = []
+
+    async def insert(issue: Issue, creation: Creation) -> None:
+        outbox[:] = envelopes(issue.events, ctx)
+        await deps.issues.add(issue, creation, outbox)
+
+    issue, response = await create_once(
+        ctx.command_id,
+        command,
+        build=lambda: Issue.open(new_issue_id(), ctx.workspace, command, deps.clock()),
+        respond=lambda issue: issue.summary().to_wire(),
+        insert=insert,
+    )
+    if issue is not None:
         deps.notify(PendingEvents(issue.id, outbox))
-        return CreateIssueResult(issue=response, replayed=False)
-    raise RuntimeError(f"no free issue id after {ID_ATTEMPTS} attempts")
+    return CreateIssueResult(issue=IssueSummary.model_validate(response), replayed=issue is None)
 
 
 async def get_issue(command: GetIssue, ctx: CommandContext, deps: Dependencies) -> IssueDetail:
@@ -87,6 +89,23 @@ async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependen
     raise Conflict(f"Issue {command.issue_id} is being changed by other requests; try again")
 
 
+async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies) -> None:
+    """Keeps the issue's summary of the fix, and the status derived from its fixes, current."""
+    if event.fix.issue_id is None:
+        return
+    news = FixState(event.fix.id, event.fix.type, event.fix.status, event.version)
+    ctx = CommandContext.of(envelope)
+    for _ in range(UPDATE_ATTEMPTS):
+        issue = await deps.issues.get(envelope.workspace, event.fix.issue_id)
+        if issue is None:
+            log.info("fix event for an issue that is gone; ignored", issue_id=event.fix.issue_id, fix_id=event.fix.id)
+            return
+        issue.record_fix(news, deps.clock(), envelope.message_id)
+        if not issue.events or await _saved(deps, ctx, issue):
+            return
+    raise ConcurrentUpdate(event.fix.issue_id)
+
+
 async def _existing(deps: Dependencies, ctx: CommandContext, issue_id: str) -> Issue:
     issue = await deps.issues.get(ctx.workspace, issue_id)
     if issue is None:
@@ -95,28 +114,10 @@ async def _existing(deps: Dependencies, ctx: CommandContext, issue_id: str) -> I
 
 
 async def _saved(deps: Dependencies, ctx: CommandContext, issue: Issue) -> bool:
-    outbox = _envelopes(issue, ctx)
+    outbox = envelopes(issue.events, ctx)
     try:
         await deps.issues.save(issue, outbox)
     except ConcurrentUpdate:
         return False
     deps.notify(PendingEvents(issue.id, outbox))
     return True
-
-
-def _envelopes(issue: Issue, ctx: CommandContext) -> list[Envelope]:
-    return [
-        Envelope(
-            type=event.routing_key,
-            workspace=ctx.workspace,
-            correlation_id=ctx.correlation_id,
-            actor=ctx.actor,
-            payload=event.to_wire(),
-        )
-        for event in issue.events
-    ]
-
-
-def _fingerprint(command: CreateIssue) -> str:
-    canonical = json.dumps(command.to_wire(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()

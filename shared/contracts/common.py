@@ -2,9 +2,19 @@
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, computed_field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 
@@ -41,9 +51,41 @@ class ContractModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+class PatchModel(ContractModel):
+    """A PATCH body: only the fields present change, `null` is not a value, and at least one
+    field is given. It travels with only the fields given."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = [key for key, value in data.items() if value is None]
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
+        return data
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            fields = ", ".join(field.alias or name for name, field in type(self).model_fields.items())
+            raise ValueError(f"provide at least one of: {fields}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        fields = type(self).model_fields
+        given = {fields[name].alias or name for name in self.model_fields_set} | self.model_fields_set
+        return {key: value for key, value in handler(self).items() if key in given}
+
+    def given(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
 class PageRequest(ContractModel):
-    page: int = 1
-    limit: int = 20
+    """`page` from 1; `limit` items per page, 20 unless given, at most 100."""
+
+    page: int = Field(default=1, ge=1, le=1_000_000)
+    limit: int = Field(default=20, ge=1, le=100)
 
 
 class Page[T](ContractModel):

@@ -8,7 +8,7 @@ and is answered with `INTERNAL_ERROR`.
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 
 class ErrorCode(StrEnum):
@@ -73,3 +73,19 @@ class RemoteError(ExpectedError):
     def __init__(self, body: ErrorBody):
         super().__init__(body.message, body.details)
         self.code = body.code
+
+
+def invalid_request(error: ValidationError, where: str = "body", prefix: str = "") -> InvalidRequest:
+    """A pydantic validation error as an `InvalidRequest` naming each field by its wire name."""
+    details = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in (*filter(None, [prefix]), *item["loc"])) or where
+        if item["type"] == "extra_forbidden":
+            text = "unknown field" if where == "body" else "unknown parameter"
+        elif item["type"] == "missing":
+            text = "is required"
+        else:
+            text = item["msg"].removeprefix("Value error, ")
+        details.append(ErrorDetail(field=field, message=text))
+    summary = "; ".join(f"{detail.field}: {detail.message}" for detail in details)
+    return InvalidRequest(f"Invalid request {where}: {summary}", details)

@@ -1,17 +1,10 @@
 """Commands the issues service answers, the views it returns and the events it emits."""
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import (
-    AfterValidator,
-    Field,
-    SerializerFunctionWrapHandler,
-    StringConstraints,
-    model_serializer,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.contracts.common import ContractModel, PageRequest, Timestamp
+from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
 
 Severity = Literal["low", "medium", "high", "critical"]
 IssueStatus = Literal["open", "proposed_fix", "testing", "closed"]
@@ -56,37 +49,12 @@ class CreateIssue(IssuesCommand):
     tags: Tags = []
 
 
-class IssuePatch(ContractModel):
-    """The fields a PATCH may change; only those present change. `null` is not a value."""
-
+class IssuePatch(PatchModel):
     title: Title | None = None
     description: Description | None = None
     severity: Severity | None = None
     status: IssueStatus | None = None
     tags: Tags | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            nulls = [key for key, value in data.items() if value is None]
-            if nulls:
-                raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
-        return data
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> "IssuePatch":
-        if not self.model_fields_set:
-            raise ValueError("provide at least one of: title, description, severity, status, tags")
-        return self
-
-    @model_serializer(mode="wrap")
-    def _only_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        given = {type(self).model_fields[name].alias or name for name in self.model_fields_set} | self.model_fields_set
-        return {key: value for key, value in handler(self).items() if key in given}
-
-    def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.model_fields_set}
 
 
 class GetIssue(IssuesCommand):
@@ -100,8 +68,6 @@ class ListIssues(IssuesCommand, PageRequest):
     agent_id: AgentId | None = None
     status: IssueStatus | None = None
     severity: Severity | None = None
-    page: int = Field(default=1, ge=1, le=1_000_000)
-    limit: int = Field(default=20, ge=1, le=100)
     sort_by: SortField = "createdAt"
     sort_order: SortOrder = "desc"
 

@@ -39,6 +39,11 @@ class CommandContext:
     actor: str | None
     correlation_id: str
 
+    @classmethod
+    def of(cls, envelope: Envelope) -> "CommandContext":
+        """The context of a message, for work caused by an event as much as by a command."""
+        return cls(envelope.message_id, envelope.workspace, envelope.actor, envelope.correlation_id)
+
 
 type Handler = Callable[[Any, CommandContext], Awaitable[BaseModel | dict]]
 
@@ -150,13 +155,7 @@ class CommandServer:
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['msg']}" for e in error.errors())
             raise MalformedCommand(f"payload does not match {envelope.type}: {problems}") from error
-        context = CommandContext(
-            command_id=envelope.message_id,
-            workspace=envelope.workspace,
-            actor=envelope.actor,
-            correlation_id=envelope.correlation_id,
-        )
-        return route, command, context
+        return route, command, CommandContext.of(envelope)
 
     async def _reply(self, message: AbstractIncomingMessage, reply: Reply) -> None:
         if not message.reply_to:

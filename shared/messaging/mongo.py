@@ -9,18 +9,23 @@
   command reply carries to the caller as 503, and which event consumers retry.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 
-from pymongo import ASCENDING, IndexModel
+import structlog
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Unavailable
 from shared.messaging.outbox import PendingEvents
+from shared.settings import CommonSettings
+
+log = structlog.get_logger(__name__)
 
 OUTBOX_INDEX = IndexModel([("outbox.recordedAt", ASCENDING)])
 CREATION_INDEX = IndexModel([("workspace", ASCENDING), ("creation.commandId", ASCENDING)], unique=True)
@@ -110,3 +115,23 @@ async def insert_once(collection: AsyncCollection, document: dict, creation: Cre
             raise
         stored = existing["creation"]
         raise AlreadyCreated(Creation(stored["commandId"], stored["fingerprint"], stored["response"])) from error
+
+
+def mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:
+    """A client whose every operation gives up after `STORE_TIMEOUT_SECONDS`."""
+    timeout_ms = int(settings.store_timeout_seconds * 1000)
+    return AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, appname=appname, serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms
+    )
+
+
+async def wait_for_store(prepare: Callable[[], Awaitable[None]], retry_interval: float = 2.0) -> None:
+    """Runs `prepare` (creating indexes, say) until the store answers."""
+    while True:
+        try:
+            await prepare()
+            return
+        except PyMongoError as error:
+            log.warning("store unreachable, retrying", error=f"{type(error).__name__}: {str(error)[:160]}",
+                        retry_in_s=retry_interval)
+            await asyncio.sleep(retry_interval)

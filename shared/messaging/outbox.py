@@ -14,12 +14,13 @@ import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import structlog
 
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
+from shared.messaging.commands import CommandContext
 from shared.messaging.events import EventPublisher
 from shared.messaging.rpc import BROKER_ERRORS
 
@@ -32,6 +33,21 @@ RECENTLY_PUBLISHED_KEPT = 10_000
 class PendingEvents:
     aggregate_id: str
     events: list[Envelope]
+
+
+class Event(Protocol):
+    routing_key: ClassVar[str]
+
+    def to_wire(self) -> dict: ...
+
+
+def envelopes(events: list[Event], ctx: CommandContext) -> list[Envelope]:
+    """Events caused by a command, in envelopes carrying its workspace, actor and correlation id."""
+    return [
+        Envelope(type=event.routing_key, workspace=ctx.workspace, correlation_id=ctx.correlation_id,
+                 actor=ctx.actor, payload=event.to_wire())
+        for event in events
+    ]
 
 
 class OutboxStore(Protocol):

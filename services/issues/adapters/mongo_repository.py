@@ -1,10 +1,12 @@
 """The `issues` collection: one document per issue, its pending events in its `outbox`."""
 
+from dataclasses import asdict
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.issues import FixSummary, IssueMetadata, ListIssues
+from shared.contracts.issues import IssueMetadata, ListIssues
 from shared.messaging.mongo import (
     CREATION_INDEX,
     OUTBOX_INDEX,
@@ -15,7 +17,7 @@ from shared.messaging.mongo import (
     push_outbox,
     store_call,
 )
-from services.issues.domain.model import Issue
+from services.issues.domain.model import FixState, Issue
 
 LIVE = {"deleted": False}
 SORT_KEYS = {"createdAt": ["createdAt"], "severity": ["severityRank", "createdAt"], "traceCount": ["traceCount", "createdAt"]}
@@ -100,7 +102,7 @@ def _to_document(issue: Issue) -> dict:
         "traceIds": issue.trace_ids,
         "traceCount": issue.trace_count,
         "tags": issue.tags,
-        "fixes": [fix.to_wire() for fix in issue.fixes],
+        "fixes": [asdict(fix) for fix in issue.fixes],
         "metadata": issue.metadata.model_dump(by_alias=True),
         "createdAt": issue.created_at,
         "updatedAt": issue.updated_at,
@@ -126,7 +128,7 @@ def _from_document(document: dict) -> Issue:
         tags=document["tags"],
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
-        fixes=[FixSummary.model_validate(fix) for fix in document.get("fixes", [])],
+        fixes=[FixState(**fix) for fix in document.get("fixes", [])],
         metadata=IssueMetadata.model_validate(document.get("metadata", {})),
         version=document["version"],
         deleted_at=document.get("deletedAt"),

@@ -18,12 +18,33 @@ from shared.contracts.issues import (
 )
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+STATUS_FROM_FIXES = (("applied", "closed"), ("testing", "testing"), ("proposed", "proposed_fix"))
 TOMBSTONE_KEPT_FOR = timedelta(days=7)
 APPLIED_COMMANDS_KEPT = 50
 
 
 def new_issue_id() -> str:
     return new_id("iss")
+
+
+@dataclass(frozen=True)
+class FixState:
+    """What an issue knows of one of its fixes, as of the fix's `version`."""
+
+    id: str
+    type: str
+    status: str
+    version: int
+
+    def summary(self) -> FixSummary:
+        return FixSummary(id=self.id, type=self.type, status=self.status)
+
+
+def status_from_fixes(fixes: list[FixState]) -> str:
+    """closed if a fix was applied; else testing if one is testing; else proposed_fix if one
+    is proposed; else open."""
+    statuses = {fix.status for fix in fixes}
+    return next((issue_status for fix_status, issue_status in STATUS_FROM_FIXES if fix_status in statuses), "open")
 
 
 @dataclass
@@ -40,7 +61,7 @@ class Issue:
     tags: list[str]
     created_at: datetime
     updated_at: datetime
-    fixes: list[FixSummary] = field(default_factory=list)
+    fixes: list[FixState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
     version: int = 1
     deleted_at: datetime | None = None
@@ -82,11 +103,27 @@ class Issue:
         return command_id in self.applied_commands
 
     def apply(self, patch: IssuePatch, now: datetime, command_id: str) -> None:
-        changes = patch.changes()
+        changes = patch.given()
         for name, value in changes.items():
             setattr(self, name, value)
         self._changed(now, command_id)
         self.events.append(IssueUpdated(issue=self.detail(), changed_fields=sorted(changes), version=self.version))
+
+    def record_fix(self, fix: FixState, now: datetime, event_id: str) -> None:
+        """Takes in news of a fix. Stale or repeated news (a version already seen) changes
+        nothing. When the fix's status moved, the issue's status is derived again from all its
+        fixes, overriding any manual status."""
+        known = next((known for known in self.fixes if known.id == fix.id), None)
+        if (known and known.version >= fix.version) or self.has_applied(event_id):
+            return
+        self.fixes = [fix if known and each.id == fix.id else each for each in self.fixes] if known else [*self.fixes, fix]
+        changed = ["fixes"]
+        status_moved = known.status != fix.status if known else fix.status != "draft"
+        if status_moved and (derived := status_from_fixes(self.fixes)) != self.status:
+            self.status = derived
+            changed.append("status")
+        self._changed(now, event_id)
+        self.events.append(IssueUpdated(issue=self.detail(), changed_fields=changed, version=self.version))
 
     def delete(self, now: datetime, command_id: str) -> None:
         self.deleted_at = now
@@ -103,7 +140,12 @@ class Issue:
 
     def detail(self) -> IssueDetail:
         return IssueDetail.model_validate(
-            {**self._view_fields(), "trace_ids": self.trace_ids, "fixes": self.fixes, "metadata": self.metadata}
+            {
+                **self._view_fields(),
+                "trace_ids": self.trace_ids,
+                "fixes": [fix.summary() for fix in self.fixes],
+                "metadata": self.metadata,
+            }
         )
 
     def _view_fields(self) -> dict:

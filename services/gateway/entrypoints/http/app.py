@@ -11,7 +11,7 @@ from shared.messaging.connection import connect
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.entrypoints.http import health, issues
+from services.gateway.entrypoints.http import fixes, health, issues
 from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, READINESS_CHECKS, SETTINGS
 from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, request_context
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
@@ -29,6 +29,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.cleanup_ctx.append(_resources)
     health.add_routes(app)
     issues.add_routes(app)
+    fixes.add_routes(app)
     return app
 
 

@@ -1,17 +1,11 @@
 """`/api/v2/issues`: parse the request, send the command, shape the reply."""
 
-from typing import Any
-
 from aiohttp import web
 
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from services.gateway.entrypoints.http import responses
-from services.gateway.entrypoints.http.keys import BUS, CORRELATION_ID, PRINCIPAL
+from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
-
-
-async def send(request: web.Request, command, idempotency: str | None = None) -> Any:
-    return await request.app[BUS].send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency)
 
 
 async def list_issues(request: web.Request) -> web.Response:

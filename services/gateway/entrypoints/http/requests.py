@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from shared.contracts.errors import ErrorDetail, InvalidRequest
+from shared.contracts.errors import ErrorDetail, InvalidRequest, invalid_request
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -46,17 +46,4 @@ def validated[M: BaseModel](model: type[M], data: Any, where: str = "body") -> M
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        details = [_detail(item, where) for item in error.errors(include_url=False)]
-        summary = "; ".join(f"{detail.field}: {detail.message}" for detail in details)
-        raise InvalidRequest(f"Invalid request {where}: {summary}", details) from None
-
-
-def _detail(item: dict, where: str) -> ErrorDetail:
-    field = ".".join(str(part) for part in item["loc"]) or where
-    if item["type"] == "extra_forbidden":
-        text = "unknown field" if where == "body" else "unknown parameter"
-    elif item["type"] == "missing":
-        text = "is required"
-    else:
-        text = item["msg"].removeprefix("Value error, ")
-    return ErrorDetail(field=field, message=text)
+        raise invalid_request(error, where) from None

@@ -1,0 +1,3 @@
+from services.fixes.bootstrap import main
+
+main()

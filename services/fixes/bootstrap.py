@@ -1,0 +1,37 @@
+"""Composition root of the fixes service: builds every part and runs them until stopped."""
+
+import asyncio
+
+from shared.logging import configure_logging
+from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.settings import CommonSettings
+from services.fixes.adapters.issue_directory import RpcIssueDirectory
+from services.fixes.adapters.mongo_repository import MongoDeletedIssues, MongoFixRepository
+from services.fixes.entrypoints.commands import command_routes
+from services.fixes.entrypoints.events import subscriptions
+from services.fixes.handlers import Dependencies
+
+SERVICE = "fixes"
+ISSUE_LOOKUP_TIMEOUT_SECONDS = 3.0
+
+
+async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
+    mongo = mongo_client(settings, SERVICE)
+    database = mongo[settings.mongodb_database]
+    fixes = MongoFixRepository(database["fixes"])
+    deleted_issues = MongoDeletedIssues(database["fixes_deleted_issues"])
+    await wait_for_store(fixes.ensure_indexes)
+    await wait_for_store(deleted_issues.ensure_indexes)
+    host = ServiceHost(SERVICE, settings)
+    await host.connect(outbox=fixes)
+    issues = RpcIssueDirectory(await host.rpc_client(), ISSUE_LOOKUP_TIMEOUT_SECONDS)
+    deps = Dependencies(fixes, deleted_issues, issues, host.relay.notify)
+    await host.serve(command_routes(deps), subscriptions(deps), stop)
+    await mongo.close()
+
+
+def main() -> None:
+    settings = CommonSettings()
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    run_until_signalled(lambda stop: run(settings, stop))

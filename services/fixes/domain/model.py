@@ -1,0 +1,150 @@
+"""The Fix aggregate: a proposed change for an issue, and its lifecycle.
+
+    draft ──► proposed ──► testing ──► applied
+      │          │  ▲         │
+      │          │  └─────────┤
+      └──────────┴────────────┴──► rejected
+
+`applied` and `rejected` are final. `changes` can be edited while draft or proposed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from shared.contracts.common import new_id
+from shared.contracts.errors import Conflict, invalid_request
+from shared.contracts.fixes import (
+    CHANGES_BY_TYPE,
+    CreateFix,
+    FixCreated,
+    FixDetail,
+    FixEvent,
+    FixPatch,
+    FixStatusChanged,
+    FixUpdated,
+    FixView,
+    ShadowTestSummary,
+)
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "draft": frozenset({"proposed", "rejected"}),
+    "proposed": frozenset({"testing", "rejected"}),
+    "testing": frozenset({"applied", "rejected", "proposed"}),
+    "applied": frozenset(),
+    "rejected": frozenset(),
+}
+CHANGES_EDITABLE_IN = frozenset({"draft", "proposed"})
+APPLIED_COMMANDS_KEPT = 50
+
+
+def new_fix_id() -> str:
+    return new_id("fix")
+
+
+def checked_changes(fix_type: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` validated against the schema of its fix type, in its canonical form."""
+    try:
+        parsed = CHANGES_BY_TYPE[fix_type].model_validate(changes)
+    except ValidationError as error:
+        raise invalid_request(error, prefix="changes") from None
+    return parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@dataclass
+class Fix:
+    id: str
+    workspace: str
+    issue_id: str | None
+    type: str
+    status: str
+    description: str
+    changes: dict[str, Any]
+    author: str
+    created_at: datetime
+    updated_at: datetime
+    shadow_tests: list[ShadowTestSummary] = field(default_factory=list)
+    version: int = 1
+    applied_commands: list[str] = field(default_factory=list)
+    events: list[FixEvent] = field(default_factory=list)
+
+    @classmethod
+    def draft(cls, fix_id: str, workspace: str, command: CreateFix, author: str, now: datetime) -> "Fix":
+        fix = cls(
+            id=fix_id,
+            workspace=workspace,
+            issue_id=command.issue_id,
+            type=command.type,
+            status="draft",
+            description=command.description,
+            changes=checked_changes(command.type, command.changes),
+            author=author,
+            created_at=now,
+            updated_at=now,
+        )
+        fix.events.append(FixCreated(fix=fix.view(), version=fix.version))
+        return fix
+
+    def has_applied(self, command_id: str) -> bool:
+        return command_id in self.applied_commands
+
+    def edit(self, patch: FixPatch, now: datetime, command_id: str) -> None:
+        """Applies a PATCH: checks every rule first, then changes all or nothing."""
+        changes = patch.given()
+        new_status = changes.get("status", self.status)
+        if new_status != self.status and new_status not in TRANSITIONS[self.status]:
+            allowed = ", ".join(sorted(TRANSITIONS[self.status])) or "none, it is final"
+            raise Conflict(f"Fix {self.id} cannot move from {self.status} to {new_status} (allowed: {allowed})")
+        if "changes" in changes:
+            if self.status not in CHANGES_EDITABLE_IN:
+                raise Conflict(f"Fix {self.id} is {self.status}; its changes can only be edited while draft or proposed")
+            changes["changes"] = checked_changes(self.type, changes["changes"])
+        changed = sorted(name for name, value in changes.items() if getattr(self, name) != value)
+        if not changed:
+            return
+        old_status = self.status
+        for name in changed:
+            setattr(self, name, changes[name])
+        self._changed(now, command_id, changed)
+        if self.status != old_status:
+            self.events.append(
+                FixStatusChanged(fix=self.view(), version=self.version, issue_id=self.issue_id,
+                                 old_status=old_status, new_status=self.status)
+            )
+
+    def detach(self, now: datetime, command_id: str) -> None:
+        """The fix's issue was deleted: the fix stays, belonging to no issue."""
+        if self.issue_id is None:
+            return
+        self.issue_id = None
+        self._changed(now, command_id, ["issue_id"])
+
+    def _changed(self, now: datetime, command_id: str, fields: list[str]) -> None:
+        self.updated_at = max(now, self.updated_at)
+        self.version += 1
+        self.applied_commands = [*self.applied_commands, command_id][-APPLIED_COMMANDS_KEPT:]
+        self.events.append(
+            FixUpdated(fix=self.view(), version=self.version, changed_fields=[to_camel(name) for name in fields])
+        )
+
+    def view(self) -> FixView:
+        return FixView.model_validate(self._view_fields())
+
+    def detail(self) -> FixDetail:
+        return FixDetail.model_validate({**self._view_fields(), "shadow_tests": self.shadow_tests})
+
+    def _view_fields(self) -> dict:
+        return {
+            "id": self.id,
+            "issue_id": self.issue_id,
+            "type": self.type,
+            "status": self.status,
+            "description": self.description,
+            "changes": self.changes,
+            "author": self.author,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

@@ -1,0 +1,17 @@
+"""The events the fixes service subscribes to."""
+
+from functools import partial
+
+from shared.contracts.issues import ISSUES_SERVICE, IssueDeleted
+from shared.messaging.subscriptions import EventRoute, Subscription
+from services.fixes import handlers
+
+
+def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
+    return [
+        Subscription(
+            name="issue-deletions",
+            source=ISSUES_SERVICE,
+            routes={IssueDeleted.routing_key: EventRoute(IssueDeleted, partial(handlers.on_issue_deleted, deps=deps))},
+        )
+    ]

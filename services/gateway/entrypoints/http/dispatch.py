@@ -1,0 +1,12 @@
+"""Sending a parsed request's command on behalf of the caller."""
+
+from typing import Any
+
+from aiohttp import web
+
+from services.gateway.entrypoints.http.keys import BUS, CORRELATION_ID, PRINCIPAL
+from services.gateway.handlers import Command
+
+
+async def send(request: web.Request, command: Command, idempotency_key: str | None = None) -> Any:
+    return await request.app[BUS].send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency_key)

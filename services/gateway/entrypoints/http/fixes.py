@@ -1,0 +1,37 @@
+"""`/api/fixes`: parse the request, send the command, shape the reply."""
+
+from aiohttp import web
+
+from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
+from services.gateway.entrypoints.http import responses
+from services.gateway.entrypoints.http.dispatch import send
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+
+
+async def list_fixes(request: web.Request) -> web.Response:
+    command = validated(ListFixes, query_params(request), where="query")
+    return responses.page(await send(request, command))
+
+
+async def create_fix(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    command = validated(CreateFix, await json_body(request))
+    result = await send(request, command, key)
+    headers = {"Idempotent-Replayed": "true"} if result["replayed"] else None
+    return responses.ok(result["fix"], status=201, headers=headers)
+
+
+async def get_fix(request: web.Request) -> web.Response:
+    return responses.ok(await send(request, GetFix(fix_id=request.match_info["fix_id"])))
+
+
+async def update_fix(request: web.Request) -> web.Response:
+    patch = validated(FixPatch, await json_body(request))
+    return responses.ok(await send(request, UpdateFix(fix_id=request.match_info["fix_id"], patch=patch)))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/fixes", list_fixes, allow_head=False)
+    app.router.add_post("/api/fixes", create_fix)
+    app.router.add_get("/api/fixes/{fix_id}", get_fix, allow_head=False)
+    app.router.add_patch("/api/fixes/{fix_id}", update_fix)

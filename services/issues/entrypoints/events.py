@@ -1,0 +1,21 @@
+"""The events the issues service subscribes to."""
+
+from functools import partial
+
+from shared.contracts.fixes import FIXES_SERVICE, FixCreated, FixUpdated
+from shared.messaging.subscriptions import EventRoute, Subscription
+from services.issues import handlers
+
+
+def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
+    on_fix_changed = partial(handlers.on_fix_changed, deps=deps)
+    return [
+        Subscription(
+            name="fix-changes",
+            source=FIXES_SERVICE,
+            routes={
+                FixCreated.routing_key: EventRoute(FixCreated, on_fix_changed),
+                FixUpdated.routing_key: EventRoute(FixUpdated, on_fix_changed),
+            },
+        )
+    ]

@@ -1,0 +1,217 @@
+"""Commands the fixes service answers, the views it returns and the events it emits.
+
+`changes` has one schema per fix type (see `CHANGES_BY_TYPE` and docs/fixes.md).
+"""
+
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
+from shared.contracts.issues import IssueId
+
+FIXES_SERVICE = "fixes"
+
+FixType = Literal["prompt_update", "config_change", "retrieval_update", "guardrail"]
+FixStatus = Literal["draft", "proposed", "testing", "applied", "rejected"]
+FixId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+
+
+class PromptUpdate(ContractModel):
+    """Either a `promptDiff` of `- old line` / `+ new line` lines applied to the system prompt,
+    or a whole new `systemPrompt`."""
+
+    prompt_diff: Text | None = None
+    system_prompt: Text | None = None
+
+    @field_validator("prompt_diff")
+    @classmethod
+    def _diff_lines(cls, diff: str | None) -> str | None:
+        if diff is None:
+            return diff
+        lines = diff.splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not (line.startswith("- ") or line.startswith("+ ") or line in ("-", "+")):
+                raise ValueError(f"line {number} must start with '- ' (text to remove) or '+ ' (text to add)")
+        return diff
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "PromptUpdate":
+        if (self.prompt_diff is None) == (self.system_prompt is None):
+            raise ValueError("give exactly one of promptDiff or systemPrompt")
+        return self
+
+
+class ConfigChange(ContractModel):
+    """Model parameters that override the trace's recorded ones during replay."""
+
+    model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    stop: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] | None = Field(default=None, max_length=4)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ConfigChange":
+        if not self.model_fields_set:
+            raise ValueError("give at least one parameter to override")
+        return self
+
+
+class ContextDocument(ContractModel):
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    content: Text
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    source: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class RetrievalUpdate(ContractModel):
+    """Changes to the retrieved context: documents to `add`, ids to `remove`, and documents that
+    `replace` the one with the same id."""
+
+    add: list[ContextDocument] = Field(default=[], max_length=100)
+    remove: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(default=[], max_length=100)
+    replace: list[ContextDocument] = Field(default=[], max_length=100)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "RetrievalUpdate":
+        if not (self.add or self.remove or self.replace):
+            raise ValueError("give at least one document to add, remove or replace")
+        return self
+
+
+class Guardrail(ContractModel):
+    """A deterministic rule on the produced answer; when it triggers, `fallback` is answered.
+
+    `block_pattern`: triggers when `pattern` (a regular expression) matches the answer.
+    `require_pattern`: triggers when it does not. `max_length`: triggers past `maxLength`
+    characters.
+    """
+
+    rule: Literal["block_pattern", "require_pattern", "max_length"]
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    ignore_case: bool = False
+    max_length: int | None = Field(default=None, ge=1)
+    fallback: Text
+
+    @model_validator(mode="after")
+    def _rule_needs(self) -> "Guardrail":
+        if self.rule == "max_length":
+            if self.max_length is None:
+                raise ValueError("rule max_length needs maxLength")
+            return self
+        if self.pattern is None:
+            raise ValueError(f"rule {self.rule} needs a pattern")
+        try:
+            re.compile(self.pattern)
+        except re.error as error:
+            raise ValueError(f"pattern is not a valid regular expression: {error}") from None
+        return self
+
+
+CHANGES_BY_TYPE: dict[str, type[ContractModel]] = {
+    "prompt_update": PromptUpdate,
+    "config_change": ConfigChange,
+    "retrieval_update": RetrievalUpdate,
+    "guardrail": Guardrail,
+}
+
+
+class FixesCommand(ContractModel):
+    service: ClassVar[str] = FIXES_SERVICE
+    message_type: ClassVar[str]
+
+
+class CreateFix(FixesCommand):
+    """`changes` is checked against the schema of `type` by the fixes service."""
+
+    message_type: ClassVar[str] = "fixes.create_fix"
+
+    issue_id: IssueId
+    type: FixType
+    description: Description
+    changes: dict[str, Any]
+
+
+class FixPatch(PatchModel):
+    description: Description | None = None
+    changes: dict[str, Any] | None = None
+    status: FixStatus | None = None
+
+
+class GetFix(FixesCommand):
+    message_type: ClassVar[str] = "fixes.get_fix"
+    fix_id: FixId
+
+
+class ListFixes(FixesCommand, PageRequest):
+    message_type: ClassVar[str] = "fixes.list_fixes"
+
+    issue_id: IssueId | None = None
+    status: FixStatus | None = None
+    type: FixType | None = None
+
+
+class UpdateFix(FixesCommand):
+    message_type: ClassVar[str] = "fixes.update_fix"
+    fix_id: FixId
+    patch: FixPatch
+
+
+class ShadowTestSummary(ContractModel):
+    id: str
+    status: str
+    improvement_rate: float | None = None
+
+
+class FixView(ContractModel):
+    id: str
+    issue_id: str | None
+    type: FixType
+    status: FixStatus
+    description: str
+    changes: dict[str, Any]
+    author: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class FixDetail(FixView):
+    shadow_tests: list[ShadowTestSummary]
+
+
+class CreateFixResult(ContractModel):
+    fix: FixDetail
+    replayed: bool
+
+
+class FixEvent(ContractModel):
+    routing_key: ClassVar[str]
+    fix: FixView
+    version: int
+
+
+class FixCreated(FixEvent):
+    routing_key: ClassVar[str] = "fix.created"
+
+
+class FixUpdated(FixEvent):
+    """Any change of a fix, its status included (`changedFields` says what changed)."""
+
+    routing_key: ClassVar[str] = "fix.updated"
+    changed_fields: list[str]
+
+
+class FixStatusChanged(FixEvent):
+    """Sent besides `fix.updated`, with the same version, when the status moved."""
+
+    routing_key: ClassVar[str] = "fix.status_changed"
+    issue_id: str | None
+    old_status: FixStatus
+    new_status: FixStatus

@@ -1,0 +1,115 @@
+"""Consuming another service's events.
+
+Each subscription is a durable quorum queue owned by the subscriber
+(`<ns>.<subscriber>.<name>`), bound to the emitting service's topic exchange, so every
+instance of the subscriber competes for its messages and no event is missed while they are
+all down. Delivery semantics, per event:
+- malformed (not an envelope, or a payload that does not match its contract): rejected into
+  the dead-letter queue at once;
+- the store is unavailable: retried in place with backoff until it answers (the message is
+  held, not requeued, so a long outage does not burn the delivery limit);
+- any other exception: requeued, and dead-lettered after the queue's delivery limit;
+- handled: acknowledged after the handler returns.
+Events arrive at least once and not always in order: handlers must ignore what they have
+already applied (by `message_id` or by the aggregate's `version`).
+"""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import BaseModel, ValidationError
+
+from shared.contracts.envelope import Envelope
+from shared.contracts.errors import Unavailable
+from shared.messaging.topology import Topology, declare_events_exchange, declare_work_queue
+
+log = structlog.get_logger(__name__)
+
+type EventHandler = Callable[[Any, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    contract: type[BaseModel]
+    handler: EventHandler
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    source: str
+    routes: Mapping[str, EventRoute]
+
+
+class EventSubscriber:
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        topology: Topology,
+        subscriber: str,
+        subscription: Subscription,
+        prefetch: int,
+        max_backoff: float = 5.0,
+    ):
+        self._connection = connection
+        self._topology = topology
+        self._subscriber = subscriber
+        self._subscription = subscription
+        self._prefetch = prefetch
+        self._max_backoff = max_backoff
+        self._stopping = False
+
+    @property
+    def queue_name(self) -> str:
+        return self._topology.subscription_queue(self._subscriber, self._subscription.name)
+
+    async def start(self) -> None:
+        self._channel = await self._connection.channel()
+        await self._channel.set_qos(prefetch_count=self._prefetch)
+        exchange = await declare_events_exchange(self._channel, self._topology, self._subscription.source)
+        bindings = [(exchange, event_type) for event_type in self._subscription.routes]
+        self._queue = await declare_work_queue(self._channel, self._topology, self.queue_name, bindings)
+        self._consumer_tag = await self._queue.consume(self._on_message)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self._queue.cancel(self._consumer_tag)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.from_bytes(message.body)
+            route = self._subscription.routes[envelope.type]
+            event = route.contract.model_validate(envelope.payload)
+        except (ValidationError, KeyError) as error:
+            log.error("malformed event dead-lettered", queue=self.queue_name, message_id=message.message_id,
+                      error=repr(error))
+            await message.reject(requeue=False)
+            return
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=envelope.correlation_id, event_id=envelope.message_id, event_type=envelope.type
+        ):
+            started = time.monotonic()
+            backoff = 0.1
+            while True:
+                try:
+                    await route.handler(event, envelope)
+                    break
+                except Unavailable as error:
+                    if self._stopping:
+                        await message.nack(requeue=True)
+                        return
+                    log.warning("store unavailable while handling event; retrying", error=str(error),
+                                retry_in_s=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                except Exception:
+                    log.exception("event handler failed; requeued", redelivered=message.redelivered)
+                    await message.nack(requeue=True)
+                    return
+            await message.ack()
+            log.info("event handled", queue=self.queue_name, duration_ms=round((time.monotonic() - started) * 1000, 2))
