@@ -1,10 +1,10 @@
 import uuid
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 
-from deploy.local.processes import SERVICES
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
@@ -41,15 +41,23 @@ async def http():
         yield session
 
 
-@pytest.fixture(scope="session")
-async def stack(amqp, mongo, log_dir):
-    """One running system shared by the end-to-end tests; each test works in its own workspace."""
-    running = new_stack(amqp, mongo, log_dir)
+@asynccontextmanager
+async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongoClient, **settings: str):
+    """A whole system in its own bus namespace and database, both deleted afterwards."""
+    running = new_stack(amqp, mongo, log_dir, **settings)
     try:
         yield running.start_all()
     finally:
         running.stop_all()
-        await delete_namespace(amqp, running.namespace, list(SERVICES))
+        await delete_namespace(amqp, running.namespace)
+        await mongo_client.drop_database(running.database)
+
+
+@pytest.fixture(scope="session")
+async def stack(amqp, mongo, log_dir, mongo_client):
+    """One running system shared by the end-to-end tests; each test works in its own workspace."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client) as running:
+        yield running
 
 
 async def workspace_api(stack: Stack, mongo_client: AsyncMongoClient, http: aiohttp.ClientSession,

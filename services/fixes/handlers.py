@@ -6,17 +6,15 @@ from datetime import datetime
 
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.errors import NotFound
 from shared.contracts.fixes import CreateFix, CreateFixResult, FixDetail, FixView, GetFix, ListFixes, UpdateFix
 from shared.contracts.issues import IssueDeleted
 from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once, replay
-from shared.messaging.mongo import ConcurrentUpdate, Creation
-from shared.messaging.outbox import PendingEvents, envelopes
+from shared.messaging.mongo import Creation, retry_on_conflict
+from shared.messaging.outbox import envelopes
 from services.fixes.adapters.repository import DeletedIssues, FixRepository, IssueDirectory
 from services.fixes.domain.model import Fix, checked_changes, new_fix_id
-
-UPDATE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -24,21 +22,24 @@ class Dependencies:
     fixes: FixRepository
     deleted_issues: DeletedIssues
     issues: IssueDirectory
-    notify: Callable[[PendingEvents], None]
+    notify: Callable[[str], None]
     clock: Callable[[], datetime] = utc_now
 
 
 async def create_fix(command: CreateFix, ctx: CommandContext, deps: Dependencies) -> CreateFixResult:
+    """Creates a draft fix for an issue of the caller's workspace.
+
+    The issue is checked with the issues service first. If the issue is deleted between that
+    check and the insert, either the `issue.deleted` handler finds the new fix, or the fix
+    finds the deletion recorded here afterwards: it ends detached either way."""
     if seen := await deps.fixes.find_creation(ctx.workspace, ctx.command_id):
         return CreateFixResult(fix=FixDetail.model_validate(replay(seen, command)), replayed=True)
     checked_changes(command.type, command.changes)
     if not await deps.issues.exists(ctx, command.issue_id):
         raise NotFound(f"Issue {command.issue_id} not found")
-    outbox: list[Envelope] = []
 
     async def insert(fix: Fix, creation: Creation) -> None:
-        outbox[:] = envelopes(fix.events, ctx)
-        await deps.fixes.add(fix, creation, outbox)
+        await deps.fixes.add(fix, creation, envelopes(fix.events, ctx))
 
     fix, response = await create_once(
         ctx.command_id,
@@ -49,9 +50,9 @@ async def create_fix(command: CreateFix, ctx: CommandContext, deps: Dependencies
     )
     if fix is None:
         return CreateFixResult(fix=FixDetail.model_validate(response), replayed=True)
-    deps.notify(PendingEvents(fix.id, outbox))
+    deps.notify(fix.id)
     if await deps.deleted_issues.contains(ctx.workspace, command.issue_id):
-        fix = await _detach(deps, ctx.workspace, fix.id, ctx.command_id + ":detach", ctx)
+        fix = await _detach(deps, ctx, fix.id)
         return CreateFixResult(fix=fix.detail(), replayed=False)
     return CreateFixResult(fix=FixDetail.model_validate(response), replayed=False)
 
@@ -66,32 +67,33 @@ async def list_fixes(command: ListFixes, ctx: CommandContext, deps: Dependencies
 
 
 async def update_fix(command: UpdateFix, ctx: CommandContext, deps: Dependencies) -> FixView:
-    for _ in range(UPDATE_ATTEMPTS):
+    async def attempt() -> FixView:
         fix = await _existing(deps, ctx.workspace, command.fix_id)
-        if fix.has_applied(ctx.command_id):
-            return fix.view()
-        fix.edit(command.patch, deps.clock(), ctx.command_id)
-        if not fix.events or await _saved(deps, ctx, fix):
-            return fix.view()
-    raise Conflict(f"Fix {command.fix_id} is being changed by other requests; try again")
+        if not fix.has_applied(ctx.command_id):
+            fix.edit(command.patch, deps.clock(), ctx.command_id)
+            await _save(deps, ctx, fix)
+        return fix.view()
+
+    return await retry_on_conflict(attempt, f"Fix {command.fix_id}")
 
 
 async def on_issue_deleted(event: IssueDeleted, envelope: Envelope, deps: Dependencies) -> None:
-    """The issue's fixes stay, belonging to no issue. Recording the deletion first closes the
-    race with a fix being created for that issue at the same moment (see `create_fix`)."""
+    """The issue's fixes stay, belonging to no issue. The deletion is recorded first, for
+    `create_fix` to see."""
     await deps.deleted_issues.record(envelope.workspace, event.issue_id)
     ctx = CommandContext.of(envelope)
     for fix_id in await deps.fixes.ids_for_issue(envelope.workspace, event.issue_id):
-        await _detach(deps, envelope.workspace, fix_id, envelope.message_id, ctx)
+        await _detach(deps, ctx, fix_id)
 
 
-async def _detach(deps: Dependencies, workspace: str, fix_id: str, command_id: str, ctx: CommandContext) -> Fix:
-    for _ in range(UPDATE_ATTEMPTS):
-        fix = await _existing(deps, workspace, fix_id)
-        fix.detach(deps.clock(), command_id)
-        if not fix.events or await _saved(deps, ctx, fix):
-            return fix
-    raise Conflict(f"Fix {fix_id} is being changed by other requests; try again")
+async def _detach(deps: Dependencies, ctx: CommandContext, fix_id: str) -> Fix:
+    async def attempt() -> Fix:
+        fix = await _existing(deps, ctx.workspace, fix_id)
+        fix.detach(deps.clock(), ctx.command_id)
+        await _save(deps, ctx, fix)
+        return fix
+
+    return await retry_on_conflict(attempt, f"Fix {fix_id}")
 
 
 async def _existing(deps: Dependencies, workspace: str, fix_id: str) -> Fix:
@@ -101,11 +103,8 @@ async def _existing(deps: Dependencies, workspace: str, fix_id: str) -> Fix:
     return fix
 
 
-async def _saved(deps: Dependencies, ctx: CommandContext, fix: Fix) -> bool:
-    outbox = envelopes(fix.events, ctx)
-    try:
-        await deps.fixes.save(fix, outbox)
-    except ConcurrentUpdate:
-        return False
-    deps.notify(PendingEvents(fix.id, outbox))
-    return True
+async def _save(deps: Dependencies, ctx: CommandContext, fix: Fix) -> None:
+    """Stores the fix with the events its change caused; a fix that did not change is left as is."""
+    if fix.events:
+        await deps.fixes.save(fix, envelopes(fix.events, ctx))
+        deps.notify(fix.id)

@@ -1,4 +1,4 @@
-"""The issues service's use cases: one handler per command."""
+"""The issues service's use cases: one handler per command, and its reaction to fix events."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -8,7 +8,7 @@ import structlog
 
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.errors import NotFound
 from shared.contracts.fixes import FixEvent
 from shared.contracts.issues import (
     CreateIssue,
@@ -22,29 +22,25 @@ from shared.contracts.issues import (
     UpdateIssue,
 )
 from shared.messaging.commands import CommandContext
-from shared.messaging.outbox import PendingEvents, envelopes
 from shared.messaging.idempotency import create_once
-from shared.messaging.mongo import ConcurrentUpdate, Creation
+from shared.messaging.mongo import Creation, retry_on_conflict
+from shared.messaging.outbox import envelopes
 from services.issues.adapters.repository import IssueRepository
 from services.issues.domain.model import FixState, Issue, new_issue_id
 
-UPDATE_ATTEMPTS = 5
 log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class Dependencies:
     issues: IssueRepository
-    notify: Callable[[PendingEvents], None]
+    notify: Callable[[str], None]
     clock: Callable[[], datetime] = utc_now
 
 
 async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependencies) -> CreateIssueResult:
-    outbox: list[Envelope] = []
-
     async def insert(issue: Issue, creation: Creation) -> None:
-        outbox[:] = envelopes(issue.events, ctx)
-        await deps.issues.add(issue, creation, outbox)
+        await deps.issues.add(issue, creation, envelopes(issue.events, ctx))
 
     issue, response = await create_once(
         ctx.command_id,
@@ -54,12 +50,12 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
         insert=insert,
     )
     if issue is not None:
-        deps.notify(PendingEvents(issue.id, outbox))
+        deps.notify(issue.id)
     return CreateIssueResult(issue=IssueSummary.model_validate(response), replayed=issue is None)
 
 
 async def get_issue(command: GetIssue, ctx: CommandContext, deps: Dependencies) -> IssueDetail:
-    return (await _existing(deps, ctx, command.issue_id)).detail()
+    return (await _existing(deps, ctx.workspace, command.issue_id)).detail()
 
 
 async def list_issues(command: ListIssues, ctx: CommandContext, deps: Dependencies) -> Page[IssueSummary]:
@@ -70,23 +66,27 @@ async def list_issues(command: ListIssues, ctx: CommandContext, deps: Dependenci
 
 
 async def update_issue(command: UpdateIssue, ctx: CommandContext, deps: Dependencies) -> IssueSummary:
-    for _ in range(UPDATE_ATTEMPTS):
-        issue = await _existing(deps, ctx, command.issue_id)
-        if issue.has_applied(ctx.command_id):
-            return issue.summary()
-        issue.apply(command.patch, deps.clock(), ctx.command_id)
-        if await _saved(deps, ctx, issue):
-            return issue.summary()
-    raise Conflict(f"Issue {command.issue_id} is being changed by other requests; try again")
+    async def attempt() -> IssueSummary:
+        issue = await _existing(deps, ctx.workspace, command.issue_id)
+        if not issue.has_applied(ctx.command_id):
+            issue.apply(command.patch, deps.clock(), ctx.command_id)
+            await _save(deps, ctx, issue)
+        return issue.summary()
+
+    return await retry_on_conflict(attempt, f"Issue {command.issue_id}")
 
 
 async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependencies) -> DeleteIssueResult:
-    for _ in range(UPDATE_ATTEMPTS):
-        issue = await _existing(deps, ctx, command.issue_id)
-        issue.delete(deps.clock(), ctx.command_id)
-        if await _saved(deps, ctx, issue):
-            return DeleteIssueResult(issue_id=issue.id)
-    raise Conflict(f"Issue {command.issue_id} is being changed by other requests; try again")
+    async def attempt() -> DeleteIssueResult:
+        issue = await deps.issues.get(ctx.workspace, command.issue_id, include_deleted=True)
+        if issue is None or (issue.deleted_at is not None and not issue.has_applied(ctx.command_id)):
+            raise NotFound(f"Issue {command.issue_id} not found")
+        if issue.deleted_at is None:
+            issue.delete(deps.clock(), ctx.command_id)
+            await _save(deps, ctx, issue)
+        return DeleteIssueResult(issue_id=issue.id)
+
+    return await retry_on_conflict(attempt, f"Issue {command.issue_id}")
 
 
 async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies) -> None:
@@ -95,29 +95,27 @@ async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies
         return
     news = FixState(event.fix.id, event.fix.type, event.fix.status, event.version)
     ctx = CommandContext.of(envelope)
-    for _ in range(UPDATE_ATTEMPTS):
+
+    async def attempt() -> None:
         issue = await deps.issues.get(envelope.workspace, event.fix.issue_id)
         if issue is None:
             log.info("fix event for an issue that is gone; ignored", issue_id=event.fix.issue_id, fix_id=event.fix.id)
             return
         issue.record_fix(news, deps.clock(), envelope.message_id)
-        if not issue.events or await _saved(deps, ctx, issue):
-            return
-    raise ConcurrentUpdate(event.fix.issue_id)
+        await _save(deps, ctx, issue)
+
+    await retry_on_conflict(attempt, f"Issue {event.fix.issue_id}")
 
 
-async def _existing(deps: Dependencies, ctx: CommandContext, issue_id: str) -> Issue:
-    issue = await deps.issues.get(ctx.workspace, issue_id)
+async def _existing(deps: Dependencies, workspace: str, issue_id: str) -> Issue:
+    issue = await deps.issues.get(workspace, issue_id)
     if issue is None:
         raise NotFound(f"Issue {issue_id} not found")
     return issue
 
 
-async def _saved(deps: Dependencies, ctx: CommandContext, issue: Issue) -> bool:
-    outbox = envelopes(issue.events, ctx)
-    try:
-        await deps.issues.save(issue, outbox)
-    except ConcurrentUpdate:
-        return False
-    deps.notify(PendingEvents(issue.id, outbox))
-    return True
+async def _save(deps: Dependencies, ctx: CommandContext, issue: Issue) -> None:
+    """Stores the issue with the events its change caused; an issue that did not change is left as is."""
+    if issue.events:
+        await deps.issues.save(issue, envelopes(issue.events, ctx))
+        deps.notify(issue.id)

@@ -12,6 +12,7 @@ from pydantic import (
     PlainSerializer,
     SerializerFunctionWrapHandler,
     computed_field,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -55,14 +56,12 @@ class PatchModel(ContractModel):
     """A PATCH body: only the fields present change, `null` is not a value, and at least one
     field is given. It travels with only the fields given."""
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_nulls(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            nulls = [key for key, value in data.items() if value is None]
-            if nulls:
-                raise ValueError(f"{', '.join(nulls)} cannot be null; leave a field out to keep it")
-        return data
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep it as it is")
+        return value
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:

@@ -127,8 +127,10 @@ class IssueCreated(IssueEvent):
 
 
 class IssueUpdated(IssueEvent):
+    """The issue as it is after the change (without its trace ids, which do not change)."""
+
     routing_key: ClassVar[str] = "issue.updated"
-    issue: IssueDetail
+    issue: IssueSummary
     changed_fields: list[str]
 
 

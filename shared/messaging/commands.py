@@ -3,8 +3,8 @@
 Delivery semantics, per command message:
 - malformed (not an envelope, unknown type, payload not matching its contract): an error
   reply if the caller can be told, then rejected without requeue into the dead-letter queue;
-- past its `x-start-by` deadline: acknowledged and discarded unexecuted (the caller has
-  already answered its user with a timeout);
+- past its `x-start-by` deadline: answered `TIMEOUT` at once, acknowledged and discarded
+  unexecuted (the caller is about to give up on it);
 - handled: the handler's result, or its `ExpectedError`, is replied, then the message is
   acknowledged, so a crash before the acknowledgement redelivers it and handlers must be
   idempotent by `message_id`;
@@ -26,7 +26,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import Envelope, Reply
 from shared.contracts.errors import ErrorBody, ErrorCode, ExpectedError
-from shared.messaging.rpc import CORRELATION_HEADER, START_BY_HEADER
+from shared.messaging.deadline import command_deadline
+from shared.messaging.rpc import BROKER_ERRORS, CORRELATION_HEADER, DEADLINE_HEADER, START_BY_HEADER
 from shared.messaging.topology import Topology, declare_commands_exchange, declare_work_queue
 
 log = structlog.get_logger(__name__)
@@ -87,7 +88,10 @@ class CommandServer:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stops taking commands and waits up to `grace` seconds for those in progress."""
-        await self._queue.cancel(self._consumer_tag)
+        try:
+            await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=2)
+        except (TimeoutError, *BROKER_ERRORS) as error:
+            log.warning("could not cancel the consumer (broker unreachable?)", error=repr(error))
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
@@ -111,6 +115,8 @@ class CommandServer:
             started = time.monotonic()
             if self._expired(message):
                 log.warning("command expired before it started; discarded unexecuted")
+                await self._reply(message, Reply(ok=False, error=ErrorBody(
+                    code=ErrorCode.TIMEOUT, message="The command was not started before its deadline")))
                 await message.ack()
                 return
             try:
@@ -121,7 +127,8 @@ class CommandServer:
                 await message.reject(requeue=False)
                 return
             try:
-                result = await route.handler(command, context)
+                with command_deadline(self._header_seconds(message, DEADLINE_HEADER)):
+                    result = await route.handler(command, context)
             except ExpectedError as error:
                 await self._reply(message, Reply(ok=False, error=error.to_body()))
                 await message.ack()
@@ -137,10 +144,15 @@ class CommandServer:
             await message.ack()
             log.info("command handled", outcome="ok", duration_ms=_ms_since(started), redelivered=message.redelivered)
 
+    @classmethod
+    def _expired(cls, message: AbstractIncomingMessage) -> bool:
+        start_by = cls._header_seconds(message, START_BY_HEADER)
+        return start_by is not None and time.time() > start_by
+
     @staticmethod
-    def _expired(message: AbstractIncomingMessage) -> bool:
-        start_by = (message.headers or {}).get(START_BY_HEADER)
-        return isinstance(start_by, int) and time.time() * 1000 > start_by
+    def _header_seconds(message: AbstractIncomingMessage, header: str) -> float | None:
+        value = (message.headers or {}).get(header)
+        return value / 1000 if isinstance(value, int) else None
 
     def _parse(self, message: AbstractIncomingMessage) -> tuple[CommandRoute, BaseModel, CommandContext]:
         try:

@@ -2,7 +2,8 @@
 
 - The transactional outbox: events are stored in an `outbox` array inside the document whose
   change caused them (`outbox_entry`), so a change and its events are written together;
-  `MongoOutbox` gives the relay what is pending and removes what the broker confirmed.
+  `MongoOutbox` leases a document's pending events to a relay and removes what the broker
+  confirmed.
 - Commands applied once: a created document keeps `creation.commandId` under a unique index
   with its workspace; `insert_once` tells a taken id from a command seen before.
 - A store that does not answer becomes the typed `Unavailable` error (`store_call`), which a
@@ -10,19 +11,21 @@
 """
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 
+import pymongo
 import structlog
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Unavailable
-from shared.messaging.outbox import PendingEvents
+from shared.contracts.errors import Conflict, DeadlineExceeded, Unavailable
+from shared.messaging import deadline
 from shared.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
@@ -32,11 +35,22 @@ CREATION_INDEX = IndexModel([("workspace", ASCENDING), ("creation.commandId", AS
 
 
 def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Runs a store operation within the current command's deadline, if any, and turns an
+    unreachable store into `Unavailable` and a deadline passed into `DeadlineExceeded`."""
+
     @wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded("The command's deadline passed before the store was asked")
         try:
-            return await method(*args, **kwargs)
+            if left is None:
+                return await method(*args, **kwargs)
+            with pymongo.timeout(left):
+                return await method(*args, **kwargs)
         except PyMongoError as error:
+            if getattr(error, "timeout", False) and (left := deadline.remaining()) is not None and left <= 0:
+                raise DeadlineExceeded("The store did not answer before the command's deadline") from error
             if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
                 raise Unavailable("The store is unreachable; try again shortly") from error
             raise
@@ -54,22 +68,42 @@ def push_outbox(envelopes: list[Envelope]) -> dict:
 
 
 class MongoOutbox:
+    """The outbox of the documents of one collection; `outboxLease` marks who relays them."""
+
     def __init__(self, collection: AsyncCollection):
         self._collection = collection
 
     @store_call
-    async def pending_outbox(self, recorded_before: datetime, limit: int) -> list[PendingEvents]:
-        cursor = self._collection.find({"outbox.recordedAt": {"$lt": recorded_before}}, {"outbox": 1}).limit(limit)
-        return [
-            PendingEvents(document["_id"], [Envelope.model_validate(entry["envelope"]) for entry in document["outbox"]])
-            async for document in cursor
-        ]
+    async def claim_outbox(self, aggregate_id: str, holder: str, until: datetime) -> list[Envelope] | None:
+        document = await self._collection.find_one_and_update(
+            {
+                "_id": aggregate_id,
+                "outbox.0": {"$exists": True},
+                "$or": [{"outboxLease": None}, {"outboxLease.holder": holder},
+                        {"outboxLease.until": {"$lt": datetime.now(UTC)}}],
+            },
+            {"$set": {"outboxLease": {"holder": holder, "until": until}}},
+            projection={"outbox": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            return None
+        return [Envelope.model_validate(entry["envelope"]) for entry in document["outbox"]]
 
     @store_call
-    async def remove_from_outbox(self, aggregate_id: str, message_ids: list[str]) -> None:
-        await self._collection.update_one(
-            {"_id": aggregate_id}, {"$pull": {"outbox": {"envelope.messageId": {"$in": message_ids}}}}
+    async def release_outbox(self, aggregate_id: str, holder: str, published: list[str]) -> bool:
+        document = await self._collection.find_one_and_update(
+            {"_id": aggregate_id, "outboxLease.holder": holder},
+            {"$pull": {"outbox": {"envelope.messageId": {"$in": published}}}, "$set": {"outboxLease": None}},
+            projection={"outbox": 1},
+            return_document=ReturnDocument.AFTER,
         )
+        return bool(document and document["outbox"])
+
+    @store_call
+    async def aggregates_with_pending_outbox(self, recorded_before: datetime, limit: int) -> list[str]:
+        cursor = self._collection.find({"outbox.recordedAt": {"$lt": recorded_before}}, {"_id": 1}).limit(limit)
+        return [document["_id"] async for document in cursor]
 
 
 @dataclass(frozen=True)
@@ -135,3 +169,17 @@ async def wait_for_store(prepare: Callable[[], Awaitable[None]], retry_interval:
             log.warning("store unreachable, retrying", error=f"{type(error).__name__}: {str(error)[:160]}",
                         retry_in_s=retry_interval)
             await asyncio.sleep(retry_interval)
+
+
+CONFLICT_ATTEMPTS = 10
+
+
+async def retry_on_conflict[T](attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """Runs read-modify-write `attempt` until no concurrent change gets in between, backing off
+    with jitter; only a document that keeps changing is a `Conflict`."""
+    for number in range(CONFLICT_ATTEMPTS):
+        try:
+            return await attempt()
+        except ConcurrentUpdate:
+            await asyncio.sleep(random.uniform(0, 0.005 * 2**number))
+    raise Conflict(f"{what} is being changed by many requests at once; try again")

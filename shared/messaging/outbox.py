@@ -1,18 +1,21 @@
 """The transactional outbox: events stored with the state change, relayed to the broker.
 
 A service writes a state change and the events it causes in one document write (so the two
-cannot disagree), then calls `OutboxRelay.notify` to publish them at once. A periodic sweep
-publishes whatever a crash, a broker outage or another instance left behind. Delivery is
-therefore at least once: a relay that dies between the broker's confirm and removing the
-event from the store publishes it again after restart, so consumers dedupe by `message_id`
-(and order by the aggregate `version` the payloads carry). Events of one aggregate are
-published in the order they were written.
+cannot disagree), then calls `OutboxRelay.notify(aggregate_id)` to have them published at
+once. The relay always publishes the aggregate's whole pending outbox as stored, oldest first,
+and stops at the first failure, so the events of one aggregate are published in the order
+they were written. A lease on the aggregate keeps two relays (two instances of a service)
+from publishing its events side by side. A periodic sweep picks up whatever a crash, a broker
+outage or a lost notification left behind.
+
+Delivery is at least once: a relay that dies between the broker's confirm and removing the
+event from the store publishes it again after restart. Consumers dedupe by `message_id` and
+order by the `version` the payloads carry.
 """
 
 import asyncio
+import uuid
 import zlib
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
@@ -26,13 +29,18 @@ from shared.messaging.rpc import BROKER_ERRORS
 
 log = structlog.get_logger(__name__)
 
-RECENTLY_PUBLISHED_KEPT = 10_000
+LEASE = timedelta(seconds=30)
 
 
-@dataclass(frozen=True)
-class PendingEvents:
-    aggregate_id: str
-    events: list[Envelope]
+class OutboxStore(Protocol):
+    async def claim_outbox(self, aggregate_id: str, holder: str, until: datetime) -> list[Envelope] | None:
+        """The aggregate's pending events, oldest first, leased to `holder` until `until`;
+        None if nothing is pending or another holder's lease runs."""
+
+    async def release_outbox(self, aggregate_id: str, holder: str, published: list[str]) -> bool:
+        """Removes the published events and `holder`'s lease; True if events remain pending."""
+
+    async def aggregates_with_pending_outbox(self, recorded_before: datetime, limit: int) -> list[str]: ...
 
 
 class Event(Protocol):
@@ -50,12 +58,6 @@ def envelopes(events: list[Event], ctx: CommandContext) -> list[Envelope]:
     ]
 
 
-class OutboxStore(Protocol):
-    async def pending_outbox(self, recorded_before: datetime, limit: int) -> list[PendingEvents]: ...
-
-    async def remove_from_outbox(self, aggregate_id: str, message_ids: list[str]) -> None: ...
-
-
 class OutboxRelay:
     def __init__(
         self,
@@ -68,28 +70,19 @@ class OutboxRelay:
     ):
         self._store = store
         self._publisher = publisher
+        self._holder = uuid.uuid4().hex
         self._queues: list[asyncio.Queue[str]] = [asyncio.Queue() for _ in range(workers)]
-        self._waiting: dict[str, dict[str, Envelope]] = {}
-        self._recently_published: OrderedDict[str, None] = OrderedDict()
+        self._queued: set[str] = set()
         self._sweep_interval = sweep_interval
         self._grace = timedelta(seconds=grace)
 
-    def notify(self, pending: PendingEvents) -> None:
-        """Publish these events soon; the same aggregate always goes to the same worker.
-
-        While an aggregate waits for its worker, further notifications for it merge into the
-        one waiting, so a long broker outage does not grow the queues.
-        """
-        if not pending.events:
+    def notify(self, aggregate_id: str) -> None:
+        """Publish this aggregate's pending events soon. Each aggregate waits at most once in
+        the queues, and always for the same worker."""
+        if aggregate_id in self._queued:
             return
-        waiting = self._waiting.get(pending.aggregate_id)
-        if waiting is None:
-            self._waiting[pending.aggregate_id] = {event.message_id: event for event in pending.events}
-            worker = zlib.crc32(pending.aggregate_id.encode()) % len(self._queues)
-            self._queues[worker].put_nowait(pending.aggregate_id)
-        else:
-            for event in pending.events:
-                waiting.setdefault(event.message_id, event)
+        self._queued.add(aggregate_id)
+        self._queues[zlib.crc32(aggregate_id.encode()) % len(self._queues)].put_nowait(aggregate_id)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -98,18 +91,18 @@ class OutboxRelay:
             tasks.create_task(self._sweep())
 
     async def drain(self) -> None:
-        """Wait until every notified batch has been handled (used at shutdown)."""
+        """Wait until every notified aggregate has been handled (used at shutdown)."""
         for queue in self._queues:
             await queue.join()
 
     async def _work(self, queue: asyncio.Queue[str]) -> None:
         while True:
             aggregate_id = await queue.get()
+            self._queued.discard(aggregate_id)
             try:
-                events = list(self._waiting.pop(aggregate_id, {}).values())
-                await self._relay(aggregate_id, events)
-            except Exception:
-                log.exception("outbox relay failed; the sweep will retry", aggregate_id=aggregate_id)
+                await self._relay(aggregate_id)
+            except Exception as error:
+                log.warning("outbox relay failed; the sweep will retry", aggregate_id=aggregate_id, error=repr(error))
             finally:
                 queue.task_done()
 
@@ -117,31 +110,28 @@ class OutboxRelay:
         while True:
             await asyncio.sleep(self._sweep_interval)
             try:
-                for pending in await self._store.pending_outbox(utc_now() - self._grace, limit=500):
-                    self.notify(pending)
+                for aggregate_id in await self._store.aggregates_with_pending_outbox(utc_now() - self._grace, 500):
+                    self.notify(aggregate_id)
             except Exception as error:
                 log.warning("outbox sweep failed; will retry", error=repr(error))
 
-    async def _relay(self, aggregate_id: str, events: list[Envelope]) -> None:
-        published = [event.message_id for event in events if event.message_id in self._recently_published]
-        try:
+    async def _relay(self, aggregate_id: str) -> None:
+        more = True
+        while more:
+            events = await self._store.claim_outbox(aggregate_id, self._holder, utc_now() + LEASE)
+            if not events:
+                return
+            published: list[str] = []
+            failed = False
             for envelope in events:
-                if envelope.message_id in self._recently_published:
-                    continue
-                await self._publisher.publish(envelope)
+                try:
+                    await self._publisher.publish(envelope)
+                except BROKER_ERRORS as error:
+                    log.warning("event publish failed; left in the outbox", aggregate_id=aggregate_id,
+                                error=repr(error))
+                    failed = True
+                    break
                 published.append(envelope.message_id)
                 log.info("event published", event_type=envelope.type, event_id=envelope.message_id,
                          correlation_id=envelope.correlation_id, aggregate_id=aggregate_id)
-        except BROKER_ERRORS as error:
-            log.warning("event publish failed; left in the outbox", aggregate_id=aggregate_id, error=repr(error))
-        if not published:
-            return
-        for message_id in published:
-            self._recently_published[message_id] = None
-        while len(self._recently_published) > RECENTLY_PUBLISHED_KEPT:
-            self._recently_published.popitem(last=False)
-        try:
-            await self._store.remove_from_outbox(aggregate_id, published)
-        except Exception as error:
-            log.warning("published events not yet removed from the outbox; they may be sent again",
-                        aggregate_id=aggregate_id, error=repr(error))
+            more = await self._store.release_outbox(aggregate_id, self._holder, published) and not failed

@@ -2,10 +2,15 @@
 
 A command is published persistent and confirmed to the commands exchange, routed by the
 target service's name, with `mandatory` set so that a service whose queue does not exist is
-reported at once. Two deadlines protect the caller's promise that a command it gave up on is
-never executed later: the message expires in the broker after `timeout`, and its
-`x-start-by` header (epoch milliseconds, a margin before `timeout`) tells the service to
-discard it unexecuted if it has not started by then.
+reported at once. Deadlines protect the caller's promise that a command it gave up on is not
+executed later: the message expires in the broker after `timeout`; its `x-start-by` header
+(epoch milliseconds, a margin before the timeout) tells the service to discard it unexecuted
+if it has not started by then; and its `x-deadline` header bounds the store calls the
+service makes for it (see `deadline.py`).
+
+Once the broker has confirmed a command, the outcome is only known from its reply: losing the
+connection while waiting is not reported as a failure but waited out, and the caller gets a
+timeout if no reply comes.
 """
 
 import asyncio
@@ -23,6 +28,7 @@ from shared.messaging.topology import Topology, declare_commands_exchange
 log = structlog.get_logger(__name__)
 
 START_BY_HEADER = "x-start-by"
+DEADLINE_HEADER = "x-deadline"
 CORRELATION_HEADER = "x-correlation-id"
 
 BROKER_ERRORS = (
@@ -34,8 +40,11 @@ BROKER_ERRORS = (
 )
 
 
+REPLY_QUEUE_EXPIRES_MS = 60_000
+
+
 class BrokerUnavailable(Exception):
-    """The broker could not take the command, or the connection broke while waiting."""
+    """The broker did not take the command: it was not executed."""
 
 
 class ServiceNotRunning(Exception):
@@ -57,9 +66,12 @@ class RpcClient:
     async def start(self) -> None:
         self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._exchange = await declare_commands_exchange(self._channel, self._topology)
-        reply_queue = await self._channel.declare_queue(self._reply_queue_name, exclusive=True, auto_delete=True)
+        # Not exclusive: after a half-open connection drop, the reconnected client may declare
+        # it again at once instead of waiting for the broker to reap the old connection.
+        reply_queue = await self._channel.declare_queue(
+            self._reply_queue_name, auto_delete=True, arguments={"x-expires": REPLY_QUEUE_EXPIRES_MS}
+        )
         await reply_queue.consume(self._on_reply, no_ack=True)
-        self._connection.close_callbacks.add(self._on_connection_lost)
 
     @property
     def connected(self) -> bool:
@@ -69,7 +81,8 @@ class RpcClient:
         if not self.connected:
             raise BrokerUnavailable("not connected to the message broker")
         started = time.monotonic()
-        start_by_ms = int((time.time() + timeout - min(self._start_margin, timeout / 2)) * 1000)
+        deadline = time.time() + timeout
+        start_by_ms = int((deadline - min(self._start_margin, timeout / 2)) * 1000)
         call_id = uuid.uuid4().hex
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
@@ -82,7 +95,11 @@ class RpcClient:
             reply_to=self._reply_queue_name,
             type=envelope.type,
             expiration=timeout,
-            headers={START_BY_HEADER: start_by_ms, CORRELATION_HEADER: envelope.correlation_id},
+            headers={
+                START_BY_HEADER: start_by_ms,
+                DEADLINE_HEADER: int(deadline * 1000),
+                CORRELATION_HEADER: envelope.correlation_id,
+            },
         )
         try:
             try:
@@ -108,8 +125,3 @@ class RpcClient:
             future.set_result(Reply.from_bytes(message.body))
         except ValueError as error:
             future.set_exception(BrokerUnavailable(f"malformed reply: {error}"))
-
-    def _on_connection_lost(self, *_args) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(BrokerUnavailable("lost the connection to the message broker"))

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Unavailable
+from shared.messaging.rpc import BROKER_ERRORS
 from shared.messaging.topology import Topology, declare_events_exchange, declare_work_queue
 
 log = structlog.get_logger(__name__)
@@ -78,7 +79,10 @@ class EventSubscriber:
 
     async def stop(self) -> None:
         self._stopping = True
-        await self._queue.cancel(self._consumer_tag)
+        try:
+            await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=2)
+        except (TimeoutError, *BROKER_ERRORS) as error:
+            log.warning("could not cancel the consumer (broker unreachable?)", error=repr(error))
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:

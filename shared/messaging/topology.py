@@ -5,7 +5,10 @@ that service's durable command queue; each emitting service owns a durable topic
 for its events; each subscribing service owns a durable queue per subscription, so that
 instances of one service compete for messages while different services each get a copy.
 Every work queue is a quorum queue with a dead-letter queue beside it: a message that is
-rejected, or that is delivered `DELIVERY_LIMIT` times without being acknowledged, ends there.
+rejected, or that is delivered `DELIVERY_LIMIT` times without being acknowledged, ends there,
+and is kept for a week (at most `DEAD_LETTERS_MAX` of them, the oldest dropped first).
+Queue arguments are fixed when a queue is first declared: changing them later means deleting
+the queue, or setting a policy on the broker instead.
 """
 
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 DELIVERY_LIMIT = 5
+DEAD_LETTERS_KEPT_MS = 7 * 24 * 3600 * 1000
+DEAD_LETTERS_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,13 @@ async def declare_work_queue(
         topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
     )
     dead_queue = await channel.declare_queue(
-        topology.dead_letter_queue(name), durable=True, arguments={"x-queue-type": "quorum"}
+        topology.dead_letter_queue(name),
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-message-ttl": DEAD_LETTERS_KEPT_MS,
+            "x-max-length": DEAD_LETTERS_MAX,
+        },
     )
     await dead_queue.bind(dead_letters, routing_key=name)
     queue = await channel.declare_queue(

@@ -171,8 +171,28 @@ async def test_patch_with_nothing_or_nulls_is_rejected(api):
     created = await api.create_issue()
     empty = await api.patch(f"/api/v2/issues/{created['id']}", json={})
     assert empty.status == 400 and "at least one" in empty.error["message"]
-    null = await api.patch(f"/api/v2/issues/{created['id']}", json={"title": None})
-    assert null.status == 400 and "title cannot be null" in null.error["message"]
+    nulls = await api.patch(f"/api/v2/issues/{created['id']}", json={"title": None, "tags": None})
+    assert nulls.status == 400
+    assert [(d["field"], d["message"]) for d in nulls.error["details"]] == [
+        ("title", "cannot be null; leave the field out to keep it as it is"),
+        ("tags", "cannot be null; leave the field out to keep it as it is"),
+    ]
+
+
+async def test_only_the_documented_camel_case_names_are_accepted(api):
+    body = await api.post("/api/v2/issues", json={"title": "t", "description": "d", "agent_id": "a",
+                                                   "severity": "low"})
+    assert body.status == 400
+    assert {d["field"] for d in body.error["details"]} == {"agentId", "agent_id"}
+    query = await api.get("/api/v2/issues", params={"sort_by": "severity"})
+    assert query.status == 400 and query.error["details"][0]["field"] == "sort_by"
+
+
+async def test_an_id_too_long_to_exist_is_a_clear_400(api):
+    for call in (api.get, api.delete):
+        response = await call("/api/v2/issues/iss_" + "a" * 200)
+        assert response.status == 400
+        assert response.error["details"][0]["field"] == "issueId"
 
 
 @pytest.mark.parametrize("body, fields", [
@@ -219,6 +239,10 @@ async def test_unknown_routes_and_wrong_methods(api):
     assert wrong.headers["Allow"] == "GET, POST"
     outside = await api.get("/nothing", key=None)
     assert outside.status == 404 and outside.error["code"] == "NOT_FOUND"
+    unknown_without_key = await api.get("/api/v2/nothing", key=None)
+    assert unknown_without_key.status == 404
+    known_without_key = await api.get("/api/v2/issues", key=None)
+    assert known_without_key.status == 401
 
 
 async def test_delete_then_gone_everywhere(api):

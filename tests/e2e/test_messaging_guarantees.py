@@ -7,9 +7,7 @@ from shared.contracts.envelope import Envelope, Reply
 from shared.contracts.issues import CreateIssue, IssuePatch, UpdateIssue
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
-from tests.conftest import workspace_api
-from tests.support.infrastructure import delete_namespace
-from tests.support.stack import new_stack
+from tests.conftest import running_stack, workspace_api
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -163,13 +161,10 @@ async def test_poison_messages_land_in_the_dead_letter_queue_and_the_service_goe
 
 
 @pytest.fixture
-async def slow_stack(amqp, mongo, log_dir):
-    running = new_stack(amqp, mongo, log_dir, rpc_timeout_seconds="1.5", rpc_start_margin_seconds="0.5")
-    try:
-        yield running.start_all()
-    finally:
-        running.stop_all()
-        await delete_namespace(amqp, running.namespace, ["issues"])
+async def slow_stack(amqp, mongo, log_dir, mongo_client):
+    async with running_stack(amqp, mongo, log_dir, mongo_client, rpc_timeout_seconds="1.5",
+                             rpc_start_margin_seconds="0.5") as running:
+        yield running
 
 
 async def test_no_reply_in_time_is_504_and_the_command_never_runs_later(slow_stack, mongo_client, http):
@@ -193,9 +188,8 @@ async def test_no_reply_in_time_is_504_and_the_command_never_runs_later(slow_sta
 
 async def test_broker_outage_gives_503_then_everything_reconnects(amqp, mongo, log_dir, mongo_client, http):
     with TcpProxy("127.0.0.1", 5672) as proxy:
-        running = new_stack(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", mongo, log_dir)
-        try:
-            running.start_all()
+        async with running_stack(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", mongo, log_dir,
+                                 mongo_client) as running:
             api = await workspace_api(running, mongo_client, http)
             assert (await api.create_issue(title="before"))["title"] == "before"
 
@@ -222,6 +216,3 @@ async def test_broker_outage_gives_503_then_everything_reconnects(amqp, mongo, l
             titles = {issue["title"] for issue in (await api.get("/api/v2/issues")).data}
             assert "before" in titles and "after" in titles and "during" not in titles
             assert all(process.running for process in running.processes.values())
-        finally:
-            running.stop_all()
-            await delete_namespace(amqp, running.namespace, ["issues"])

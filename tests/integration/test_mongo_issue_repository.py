@@ -78,14 +78,28 @@ async def test_pages_filter_and_sort_with_a_stable_tiebreak(issue_repository):
     assert total == 2 and {i.id for i in items} == {"iss_1", "iss_3"}
 
 
-async def test_the_outbox_keeps_events_until_they_are_removed(issue_repository):
+async def test_the_outbox_is_leased_to_one_relay_and_keeps_events_until_released(issue_repository):
     await add(issue_repository, issue("iss_1"), outbox=[event("e1")])
     loaded = await issue_repository.get("ws", "iss_1")
     loaded.apply(IssuePatch(title="x"), T0, "c1")
     await issue_repository.save(loaded, [event("e2")])
-    pending = await issue_repository.pending_outbox(T0 + timedelta(seconds=1), limit=10)
-    assert [(p.aggregate_id, [e.message_id for e in p.events]) for p in pending] == [("iss_1", ["e1", "e2"])]
-    assert await issue_repository.pending_outbox(T0, limit=10) == []
-    await issue_repository.remove_from_outbox("iss_1", ["e1"])
-    pending = await issue_repository.pending_outbox(T0 + timedelta(seconds=1), limit=10)
-    assert [e.message_id for e in pending[0].events] == ["e2"]
+    assert await issue_repository.aggregates_with_pending_outbox(T0 + timedelta(seconds=1), 10) == ["iss_1"]
+    assert await issue_repository.aggregates_with_pending_outbox(T0, 10) == []
+
+    lease = datetime.now(UTC) + timedelta(seconds=30)
+    claimed = await issue_repository.claim_outbox("iss_1", "relay-a", lease)
+    assert [e.message_id for e in claimed] == ["e1", "e2"]
+    assert await issue_repository.claim_outbox("iss_1", "relay-b", lease) is None
+
+    assert await issue_repository.release_outbox("iss_1", "relay-a", ["e1"]) is True
+    claimed = await issue_repository.claim_outbox("iss_1", "relay-b", lease)
+    assert [e.message_id for e in claimed] == ["e2"]
+    assert await issue_repository.release_outbox("iss_1", "relay-b", ["e2"]) is False
+    assert await issue_repository.claim_outbox("iss_1", "relay-a", lease) is None
+
+
+async def test_an_expired_lease_can_be_taken_over(issue_repository):
+    await add(issue_repository, issue("iss_1"), outbox=[event("e1")])
+    await issue_repository.claim_outbox("iss_1", "crashed-relay", datetime.now(UTC) - timedelta(seconds=1))
+    claimed = await issue_repository.claim_outbox("iss_1", "relay-b", datetime.now(UTC) + timedelta(seconds=30))
+    assert [e.message_id for e in claimed] == ["e1"]

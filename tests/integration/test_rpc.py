@@ -43,7 +43,7 @@ async def parts(amqp, namespace):
     await client.start()
     yield topology, connection, server, client, recorder
     await connection.close()
-    await delete_namespace(amqp, namespace, ["echo"])
+    await delete_namespace(amqp, namespace)
 
 
 def say(text: str, message_id: str | None = None) -> Envelope:

@@ -5,6 +5,7 @@ otherwise the embedded wire-protocol server (mongoeco) in a subprocess. RabbitMQ
 otherwise the local broker on 127.0.0.1:5672 (.ci/run starts or installs it).
 """
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -14,7 +15,6 @@ from contextlib import contextmanager
 import aio_pika
 
 from deploy.local.processes import embedded_mongo, free_port, port_open, wait_until
-from shared.messaging.topology import Topology
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -55,19 +55,23 @@ def mongodb_url(log_dir) -> Iterator[str]:
                 server.stop()
 
 
-async def delete_namespace(url: str, namespace: str, services: list[str], subscriptions: list[str] = ()) -> None:
-    """Deletes the durable queues and exchanges a test run declared under its namespace."""
-    topology = Topology(namespace)
+def _broker_names(kind: str, namespace: str) -> list[str]:
+    if shutil.which("rabbitmqctl") is None:
+        return []
+    listed = subprocess.run(["rabbitmqctl", "-q", f"list_{kind}", "name"], capture_output=True, text=True, timeout=60)
+    return [name for name in listed.stdout.split() if name.startswith(f"{namespace}.")]
+
+
+async def delete_namespace(url: str, namespace: str) -> None:
+    """Deletes the queues and exchanges a test run declared under its namespace (those the local
+    broker lists; a remote broker given by AMQP_URL keeps them)."""
+    queues = await asyncio.to_thread(_broker_names, "queues", namespace)
+    exchanges = await asyncio.to_thread(_broker_names, "exchanges", namespace)
     connection = await aio_pika.connect(url)
     try:
         channel = await connection.channel()
-        queues = [topology.command_queue(service) for service in services]
-        queues += list(subscriptions)
         for queue in queues:
-            for name in (queue, topology.dead_letter_queue(queue)):
-                await channel.queue_delete(name)
-        exchanges = [topology.commands_exchange, topology.dead_letter_exchange]
-        exchanges += [topology.events_exchange(service) for service in services]
+            await channel.queue_delete(queue)
         for exchange in exchanges:
             await channel.exchange_delete(exchange)
     finally:

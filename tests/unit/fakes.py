@@ -3,16 +3,40 @@
 import copy
 
 from shared.contracts.issues import ListIssues
-from shared.messaging.outbox import PendingEvents
-from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, IdTaken
 from services.issues.domain.model import SEVERITY_RANK, Issue
 
 
-class FakeIssueRepository:
+class InMemoryOutbox:
     def __init__(self):
-        self.issues: dict[str, Issue] = {}
-        self.creations: dict[tuple[str, str], Creation] = {}
         self.outbox: dict[str, list] = {}
+        self.leases: dict[str, str] = {}
+
+    async def claim_outbox(self, aggregate_id, holder, until):
+        if not self.outbox.get(aggregate_id) or self.leases.get(aggregate_id, holder) != holder:
+            return None
+        self.leases[aggregate_id] = holder
+        return list(self.outbox[aggregate_id])
+
+    async def release_outbox(self, aggregate_id, holder, published):
+        if self.leases.get(aggregate_id) != holder:
+            return bool(self.outbox.get(aggregate_id))
+        del self.leases[aggregate_id]
+        self.outbox[aggregate_id] = [e for e in self.outbox[aggregate_id] if e.message_id not in published]
+        return bool(self.outbox[aggregate_id])
+
+    async def aggregates_with_pending_outbox(self, recorded_before, limit):
+        return [aggregate for aggregate, events in self.outbox.items() if events][:limit]
+
+    def event_types(self) -> list[str]:
+        return sorted((event.time, event.type) for events in self.outbox.values() for event in events)
+
+
+class FakeIssueRepository(InMemoryOutbox):
+    def __init__(self):
+        super().__init__()
+        self.issues: dict[str, Issue] = {}
+        self.creations: dict = {}
         self.taken_ids: set[str] = set()
         self.conflicts_to_raise = 0
 
@@ -25,9 +49,9 @@ class FakeIssueRepository:
         self.issues[issue.id] = self._stored(issue)
         self.outbox.setdefault(issue.id, []).extend(outbox)
 
-    async def get(self, workspace, issue_id):
+    async def get(self, workspace, issue_id, include_deleted=False):
         issue = self.issues.get(issue_id)
-        if issue is None or issue.workspace != workspace or issue.deleted_at is not None:
+        if issue is None or issue.workspace != workspace or (issue.deleted_at is not None and not include_deleted):
             return None
         return copy.deepcopy(issue)
 
@@ -47,11 +71,9 @@ class FakeIssueRepository:
         start = (query.page - 1) * query.limit
         return live[start:start + query.limit], len(live)
 
-    async def pending_outbox(self, recorded_before, limit):
-        return [PendingEvents(aggregate, events) for aggregate, events in self.outbox.items() if events][:limit]
-
-    async def remove_from_outbox(self, aggregate_id, message_ids):
-        self.outbox[aggregate_id] = [e for e in self.outbox[aggregate_id] if e.message_id not in message_ids]
+    def events(self, issue_id: str | None = None) -> list[str]:
+        return [event.type for aggregate, events in self.outbox.items() if issue_id in (None, aggregate)
+                for event in events]
 
     @staticmethod
     def _stored(issue: Issue) -> Issue:
@@ -62,11 +84,7 @@ class FakeIssueRepository:
 
 class RecordingNotifier:
     def __init__(self):
-        self.notified: list[PendingEvents] = []
+        self.notified: list[str] = []
 
-    def __call__(self, pending: PendingEvents) -> None:
-        self.notified.append(pending)
-
-    @property
-    def event_types(self) -> list[str]:
-        return [event.type for pending in self.notified for event in pending.events]
+    def __call__(self, aggregate_id: str) -> None:
+        self.notified.append(aggregate_id)

@@ -6,6 +6,7 @@ import pytest
 from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from shared.messaging.commands import CommandContext
+from shared.messaging.mongo import CONFLICT_ATTEMPTS
 from services.issues import handlers
 from tests.unit.fakes import FakeIssueRepository, RecordingNotifier
 
@@ -25,14 +26,14 @@ def create(**fields) -> CreateIssue:
     return CreateIssue(**{"title": "t", "description": "d", "agent_id": "a", "severity": "low", **fields})
 
 
-async def test_create_stores_the_issue_and_hands_its_event_to_the_relay(deps):
+async def test_create_stores_the_issue_with_its_event_and_notifies_the_relay(deps):
     result = await handlers.create_issue(create(), context(), deps)
     assert result.replayed is False
     assert result.issue.status == "open"
-    assert deps.notify.event_types == ["issue.created"]
-    event = deps.notify.notified[0].events[0]
+    assert deps.issues.events() == ["issue.created"]
+    event = deps.issues.outbox[result.issue.id][0]
     assert (event.workspace, event.correlation_id, event.actor) == ("ws", "corr-1", "key_1")
-    assert deps.issues.outbox[result.issue.id] == deps.notify.notified[0].events
+    assert deps.notify.notified == [result.issue.id]
 
 
 async def test_the_same_command_again_replays_the_first_answer_without_a_new_event(deps):
@@ -41,7 +42,7 @@ async def test_the_same_command_again_replays_the_first_answer_without_a_new_eve
     assert again.replayed is True
     assert again.issue == first.issue
     assert len(deps.issues.issues) == 1
-    assert deps.notify.event_types == ["issue.created"]
+    assert deps.issues.events() == ["issue.created"]
 
 
 async def test_the_same_command_id_with_another_body_is_a_conflict(deps):
@@ -72,12 +73,12 @@ async def test_update_retries_after_a_concurrent_change(deps):
         UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(title="new")), context("cmd-2"), deps
     )
     assert updated.title == "new"
-    assert deps.notify.event_types == ["issue.created", "issue.updated"]
+    assert deps.issues.events() == ["issue.created", "issue.updated"]
 
 
 async def test_update_gives_up_with_a_conflict_when_changes_never_stop(deps):
     created = await handlers.create_issue(create(), context(), deps)
-    deps.issues.conflicts_to_raise = handlers.UPDATE_ATTEMPTS
+    deps.issues.conflicts_to_raise = CONFLICT_ATTEMPTS
     with pytest.raises(Conflict):
         await handlers.update_issue(
             UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(title="new")), context("cmd-2"), deps
@@ -91,7 +92,7 @@ async def test_an_update_command_seen_before_is_not_applied_again(deps):
     again = await handlers.update_issue(command, context("cmd-2"), deps)
     assert again.tags == ["x"]
     assert deps.issues.issues[created.issue.id].version == 2
-    assert deps.notify.event_types == ["issue.created", "issue.updated"]
+    assert deps.issues.events() == ["issue.created", "issue.updated"]
 
 
 async def test_unknown_deleted_and_foreign_issues_are_not_found(deps):
@@ -103,7 +104,18 @@ async def test_unknown_deleted_and_foreign_issues_are_not_found(deps):
     await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("cmd-3"), deps)
     with pytest.raises(NotFound):
         await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("cmd-4"), deps)
-    assert deps.notify.event_types == ["issue.created", "issue.deleted"]
+    with pytest.raises(NotFound):
+        await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    assert deps.issues.events() == ["issue.created", "issue.deleted"]
+
+
+async def test_a_redelivered_delete_succeeds_again_without_a_second_event(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    command = DeleteIssue(issue_id=created.issue.id)
+    await handlers.delete_issue(command, context("cmd-del"), deps)
+    again = await handlers.delete_issue(command, context("cmd-del"), deps)
+    assert again.issue_id == created.issue.id
+    assert deps.issues.events() == ["issue.created", "issue.deleted"]
 
 
 async def test_list_reports_exact_pagination(deps):

@@ -48,7 +48,7 @@ def new_fix_id() -> str:
 def checked_changes(fix_type: str, changes: dict[str, Any]) -> dict[str, Any]:
     """`changes` validated against the schema of its fix type, in its canonical form."""
     try:
-        parsed = CHANGES_BY_TYPE[fix_type].model_validate(changes)
+        parsed = CHANGES_BY_TYPE[fix_type].model_validate(changes, by_name=False)
     except ValidationError as error:
         raise invalid_request(error, prefix="changes") from None
     return parsed.model_dump(mode="json", by_alias=True, exclude_none=True)

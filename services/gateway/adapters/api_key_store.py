@@ -2,10 +2,10 @@
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from shared.contracts.common import utc_now
-from shared.contracts.errors import Unavailable
+from shared.messaging.mongo import store_call
 from services.gateway.domain.api_keys import Principal
 
 
@@ -35,13 +35,9 @@ class MongoApiKeyStore:
                 raise
             return existing
 
+    @store_call
     async def find(self, key_hash: str) -> Principal | None:
-        try:
-            document = await self._collection.find_one({"_id": key_hash})
-        except PyMongoError as error:
-            if isinstance(error, ConnectionFailure) or getattr(error, "timeout", False):
-                raise Unavailable("The API key store is unreachable; try again shortly") from error
-            raise
+        document = await self._collection.find_one({"_id": key_hash})
         if document is None:
             return None
         return Principal(document["workspace"], document["keyId"], document["owner"])

@@ -9,14 +9,14 @@ import asyncio
 import sys
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.entrypoints.http.app import mongo_client
+from shared.messaging.mongo import mongo_client
 from services.gateway.handlers import create_api_key
 from services.gateway.settings import GatewaySettings
 
 
 async def _create_key(workspace: str, owner: str | None) -> None:
     settings = GatewaySettings()
-    mongo = mongo_client(settings)
+    mongo = mongo_client(settings, "gateway-cli")
     try:
         store = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
         await store.ensure_indexes()

@@ -17,7 +17,7 @@ from shared.messaging.mongo import (
     push_outbox,
     store_call,
 )
-from services.issues.domain.model import FixState, Issue
+from services.issues.domain.model import SEVERITY_RANK, FixState, Issue
 
 LIVE = {"deleted": False}
 SORT_KEYS = {"createdAt": ["createdAt"], "severity": ["severityRank", "createdAt"], "traceCount": ["traceCount", "createdAt"]}
@@ -38,7 +38,7 @@ class MongoIssueRepository(MongoOutbox):
             [
                 CREATION_INDEX,
                 listing("createdAt"),
-                listing("severityRank", "createdAt"),
+                listing("severityRank", "createdAt"),  # also serves the severity filter
                 listing("traceCount", "createdAt"),
                 IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("agentId", ASCENDING),
                             ("createdAt", DESCENDING), ("_id", DESCENDING)]),
@@ -54,8 +54,9 @@ class MongoIssueRepository(MongoOutbox):
         await insert_once(self._collection, _to_document(issue), creation, outbox)
 
     @store_call
-    async def get(self, workspace: str, issue_id: str) -> Issue | None:
-        document = await self._collection.find_one({"_id": issue_id, "workspace": workspace, **LIVE})
+    async def get(self, workspace: str, issue_id: str, include_deleted: bool = False) -> Issue | None:
+        criteria = {"_id": issue_id, "workspace": workspace} | ({} if include_deleted else LIVE)
+        document = await self._collection.find_one(criteria)
         return _from_document(document) if document else None
 
     @store_call
@@ -72,7 +73,9 @@ class MongoIssueRepository(MongoOutbox):
     @store_call
     async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:
         criteria = {"workspace": workspace, **LIVE}
-        for field, value in (("agentId", query.agent_id), ("status", query.status), ("severity", query.severity)):
+        if query.severity is not None:
+            criteria["severityRank"] = SEVERITY_RANK[query.severity]
+        for field, value in (("agentId", query.agent_id), ("status", query.status)):
             if value is not None:
                 criteria[field] = value
         direction = DESCENDING if query.sort_order == "desc" else ASCENDING

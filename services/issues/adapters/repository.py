@@ -13,8 +13,9 @@ class IssueRepository(OutboxStore, Protocol):
     async def add(self, issue: Issue, creation: Creation, outbox: list[Envelope]) -> None:
         """Stores a new issue; raises `IdTaken` or `AlreadyCreated` (same command seen before)."""
 
-    async def get(self, workspace: str, issue_id: str) -> Issue | None:
-        """The live issue, or None if it does not exist, is deleted or is another workspace's."""
+    async def get(self, workspace: str, issue_id: str, include_deleted: bool = False) -> Issue | None:
+        """The issue, or None if it does not exist, is another workspace's, or is deleted
+        (unless `include_deleted`)."""
 
     async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
         """Stores a changed issue; raises `ConcurrentUpdate` if it changed since it was read."""

@@ -107,7 +107,7 @@ class Issue:
         for name, value in changes.items():
             setattr(self, name, value)
         self._changed(now, command_id)
-        self.events.append(IssueUpdated(issue=self.detail(), changed_fields=sorted(changes), version=self.version))
+        self.events.append(IssueUpdated(issue=self.summary(), changed_fields=sorted(changes), version=self.version))
 
     def record_fix(self, fix: FixState, now: datetime, event_id: str) -> None:
         """Takes in news of a fix. Stale or repeated news (a version already seen) changes
@@ -123,7 +123,7 @@ class Issue:
             self.status = derived
             changed.append("status")
         self._changed(now, event_id)
-        self.events.append(IssueUpdated(issue=self.detail(), changed_fields=changed, version=self.version))
+        self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
 
     def delete(self, now: datetime, command_id: str) -> None:
         self.deleted_at = now

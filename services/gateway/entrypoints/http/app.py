@@ -1,13 +1,12 @@
 """The gateway's aiohttp application, built the same way by `main` and by tests."""
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import structlog
 from aiohttp import web
-from pymongo import AsyncMongoClient
 
 from shared.messaging.connection import connect
+from shared.messaging.mongo import mongo_client, wait_for_store
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
@@ -33,18 +32,11 @@ def create_app(settings: GatewaySettings) -> web.Application:
     return app
 
 
-def mongo_client(settings: GatewaySettings) -> AsyncMongoClient:
-    timeout_ms = int(settings.store_timeout_seconds * 1000)
-    return AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, appname="gateway", serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms
-    )
-
-
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    mongo = mongo_client(settings)
+    mongo = mongo_client(settings, "gateway")
     keys = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
-    await _wait_for_store(keys)
+    await wait_for_store(keys.ensure_indexes)
     if settings.init_api_key:
         principal = await ensure_initial_key(keys, settings.init_api_key)
         log.info("initial API key ready", workspace=principal.workspace, key_id=principal.key_id)
@@ -63,13 +55,3 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
     await connection.close()
     await mongo.close()
-
-
-async def _wait_for_store(keys: MongoApiKeyStore, retry_interval: float = 2.0) -> None:
-    while True:
-        try:
-            await keys.ensure_indexes()
-            return
-        except Exception as error:
-            log.warning("store unreachable, retrying", error=repr(error), retry_in_s=retry_interval)
-            await asyncio.sleep(retry_interval)

@@ -22,12 +22,16 @@ async def create_fix(request: web.Request) -> web.Response:
 
 
 async def get_fix(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, GetFix(fix_id=request.match_info["fix_id"])))
+    return responses.ok(await send(request, validated(GetFix, path(request), where="path")))
 
 
 async def update_fix(request: web.Request) -> web.Response:
     patch = validated(FixPatch, await json_body(request))
-    return responses.ok(await send(request, UpdateFix(fix_id=request.match_info["fix_id"], patch=patch)))
+    return responses.ok(await send(request, validated(UpdateFix, path(request) | {"patch": patch}, where="path")))
+
+
+def path(request: web.Request) -> dict[str, str]:
+    return {"fixId": request.match_info["fix_id"]}
 
 
 def add_routes(app: web.Application) -> None:

@@ -22,17 +22,21 @@ async def create_issue(request: web.Request) -> web.Response:
 
 
 async def get_issue(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, GetIssue(issue_id=request.match_info["issue_id"])))
+    return responses.ok(await send(request, validated(GetIssue, path(request), where="path")))
 
 
 async def update_issue(request: web.Request) -> web.Response:
     patch = validated(IssuePatch, await json_body(request))
-    return responses.ok(await send(request, UpdateIssue(issue_id=request.match_info["issue_id"], patch=patch)))
+    return responses.ok(await send(request, validated(UpdateIssue, path(request) | {"patch": patch}, where="path")))
 
 
 async def delete_issue(request: web.Request) -> web.Response:
-    await send(request, DeleteIssue(issue_id=request.match_info["issue_id"]))
+    await send(request, validated(DeleteIssue, path(request), where="path"))
     return responses.message("Issue deleted successfully")
+
+
+def path(request: web.Request) -> dict[str, str]:
+    return {"issueId": request.match_info["issue_id"]}
 
 
 def add_routes(app: web.Application) -> None:

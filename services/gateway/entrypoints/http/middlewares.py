@@ -72,6 +72,8 @@ async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def authentication(request: web.Request, handler) -> web.StreamResponse:
-    if request.path.startswith(PUBLIC_PREFIX):
+    """Every `/api/` route needs a key; a path or method that matches no route is answered
+    404 or 405 first."""
+    if request.path.startswith(PUBLIC_PREFIX) and request.match_info.http_exception is None:
         request[PRINCIPAL] = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
     return await handler(request)

@@ -43,7 +43,8 @@ def idempotency_key(request: web.Request) -> str | None:
 
 
 def validated[M: BaseModel](model: type[M], data: Any, where: str = "body") -> M:
+    """The model, from its wire (camelCase) names only."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, by_name=False)
     except ValidationError as error:
         raise invalid_request(error, where) from None
