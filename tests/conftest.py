@@ -8,7 +8,7 @@ from pymongo import AsyncMongoClient
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
-from tests.support.infrastructure import amqp_url, delete_namespace, mongodb_url
+from tests.support.infrastructure import amqp_url, delete_namespaces, mongodb_url
 from tests.support.stack import Stack, new_stack
 
 
@@ -20,6 +20,21 @@ def log_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def amqp() -> str:
     return amqp_url()
+
+
+@pytest.fixture(scope="session")
+async def namespaces(amqp):
+    """Every bus namespace the run uses; their queues and exchanges are deleted at the end."""
+    used: set[str] = set()
+    yield used
+    await delete_namespaces(amqp, used)
+
+
+@pytest.fixture
+def namespace(namespaces):
+    name = "it" + uuid.uuid4().hex[:10]
+    namespaces.add(name)
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -42,21 +57,22 @@ async def http():
 
 
 @asynccontextmanager
-async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongoClient, **settings: str):
+async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongoClient, namespaces: set[str],
+                        **settings: str):
     """A whole system in its own bus namespace and database, both deleted afterwards."""
     running = new_stack(amqp, mongo, log_dir, **settings)
+    namespaces.add(running.namespace)
     try:
         yield running.start_all()
     finally:
         running.stop_all()
-        await delete_namespace(amqp, running.namespace)
         await mongo_client.drop_database(running.database)
 
 
 @pytest.fixture(scope="session")
-async def stack(amqp, mongo, log_dir, mongo_client):
+async def stack(amqp, mongo, log_dir, mongo_client, namespaces):
     """One running system shared by the end-to-end tests; each test works in its own workspace."""
-    async with running_stack(amqp, mongo, log_dir, mongo_client) as running:
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces) as running:
         yield running
 
 

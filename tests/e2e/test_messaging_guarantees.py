@@ -161,8 +161,8 @@ async def test_poison_messages_land_in_the_dead_letter_queue_and_the_service_goe
 
 
 @pytest.fixture
-async def slow_stack(amqp, mongo, log_dir, mongo_client):
-    async with running_stack(amqp, mongo, log_dir, mongo_client, rpc_timeout_seconds="1.5",
+async def slow_stack(amqp, mongo, log_dir, mongo_client, namespaces):
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, rpc_timeout_seconds="1.5",
                              rpc_start_margin_seconds="0.5") as running:
         yield running
 
@@ -186,10 +186,10 @@ async def test_no_reply_in_time_is_504_and_the_command_never_runs_later(slow_sta
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 0
 
 
-async def test_broker_outage_gives_503_then_everything_reconnects(amqp, mongo, log_dir, mongo_client, http):
+async def test_broker_outage_gives_503_then_everything_reconnects(mongo, log_dir, mongo_client, http, namespaces):
     with TcpProxy("127.0.0.1", 5672) as proxy:
         async with running_stack(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", mongo, log_dir,
-                                 mongo_client) as running:
+                                 mongo_client, namespaces) as running:
             api = await workspace_api(running, mongo_client, http)
             assert (await api.create_issue(title="before"))["title"] == "before"
 

@@ -12,8 +12,3 @@ async def issue_repository(mongo_client):
     await repository.ensure_indexes()
     yield repository
     await mongo_client.drop_database(collection.database.name)
-
-
-@pytest.fixture
-def namespace():
-    return "it" + uuid.uuid4().hex[:10]

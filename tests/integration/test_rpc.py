@@ -12,7 +12,6 @@ from shared.contracts.common import ContractModel
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.rpc import START_BY_HEADER, ReplyTimeout, RpcClient, ServiceNotRunning
 from shared.messaging.topology import Topology
-from tests.support.infrastructure import delete_namespace
 from tests.support.waiting import eventually
 
 
@@ -23,9 +22,13 @@ class Echo(ContractModel):
 class Recorder:
     def __init__(self):
         self.seen: list[str] = []
+        self.release = asyncio.Event()
+        self.release.set()
 
     async def echo(self, command: Echo, ctx):
         self.seen.append(command.text)
+        if command.text.startswith("slow"):
+            await self.release.wait()
         if command.text == "missing":
             raise NotFound("no such thing")
         if command.text == "bug":
@@ -43,7 +46,6 @@ async def parts(amqp, namespace):
     await client.start()
     yield topology, connection, server, client, recorder
     await connection.close()
-    await delete_namespace(amqp, namespace)
 
 
 def say(text: str, message_id: str | None = None) -> Envelope:
@@ -113,3 +115,47 @@ async def test_a_command_taken_after_its_start_by_deadline_is_discarded(parts):
     await exchange.publish(aio_pika.Message(say("stale").to_bytes(), headers={START_BY_HEADER: past}), "echo")
     assert (await client.call("echo", say("fresh"), timeout=5)).ok
     assert recorder.seen == ["fresh"]
+
+
+async def test_a_command_discarded_past_its_start_by_is_answered_timeout_at_once(parts):
+    topology, connection, server, client, recorder = parts
+    await server.start()
+    patient = RpcClient(connection, topology, start_margin=1.5)
+    await patient.start()
+    recorder.release.clear()
+    blocker = asyncio.create_task(client.call("echo", say("slow-blocker"), timeout=10))
+    await eventually(lambda: recorder.seen == ["slow-blocker"], 5, "the blocker to occupy the only slot")
+    started = time.monotonic()
+    late = asyncio.create_task(patient.call("echo", say("too late"), timeout=3))
+    await eventually(lambda: time.monotonic() - started > 1.6, 5, "the late command's start-by to pass")
+    recorder.release.set()
+    reply = await late
+    assert reply.error.code == "TIMEOUT"
+    assert time.monotonic() - started < 3
+    assert recorder.seen == ["slow-blocker"]
+    await blocker
+
+
+async def test_losing_the_connection_after_publishing_is_waited_out_not_reported_as_not_done(amqp, namespace):
+    from tests.support.tcp_proxy import TcpProxy
+
+    topology = Topology(namespace)
+    server_connection = await aio_pika.connect_robust(amqp)
+    recorder = Recorder()
+    recorder.release.clear()
+    server = CommandServer(server_connection, topology, "echo", {"echo.say": CommandRoute(Echo, recorder.echo)}, 1)
+    await server.start()
+    with TcpProxy("127.0.0.1", 5672) as proxy:
+        client_connection = await aio_pika.connect_robust(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+        client = RpcClient(client_connection, topology, start_margin=0.2)
+        await client.start()
+        call = asyncio.create_task(client.call("echo", say("slow-and-cut"), timeout=2))
+        await eventually(lambda: recorder.seen == ["slow-and-cut"], 5, "the command to reach the service")
+        proxy.cut()
+        recorder.release.set()
+        with pytest.raises(ReplyTimeout):
+            await call
+        proxy.restore()
+        await client_connection.close()
+    assert recorder.seen == ["slow-and-cut"]
+    await server_connection.close()

@@ -55,18 +55,21 @@ def mongodb_url(log_dir) -> Iterator[str]:
                 server.stop()
 
 
-def _broker_names(kind: str, namespace: str) -> list[str]:
+def _broker_names(kind: str) -> list[str]:
     if shutil.which("rabbitmqctl") is None:
         return []
     listed = subprocess.run(["rabbitmqctl", "-q", f"list_{kind}", "name"], capture_output=True, text=True, timeout=60)
-    return [name for name in listed.stdout.split() if name.startswith(f"{namespace}.")]
+    return listed.stdout.split()
 
 
-async def delete_namespace(url: str, namespace: str) -> None:
-    """Deletes the queues and exchanges a test run declared under its namespace (those the local
-    broker lists; a remote broker given by AMQP_URL keeps them)."""
-    queues = await asyncio.to_thread(_broker_names, "queues", namespace)
-    exchanges = await asyncio.to_thread(_broker_names, "exchanges", namespace)
+async def delete_namespaces(url: str, namespaces: set[str]) -> None:
+    """Deletes the queues and exchanges the test run declared under its namespaces (those the
+    local broker lists; a remote broker given by AMQP_URL keeps them)."""
+    if not namespaces:
+        return
+    prefixes = tuple(f"{namespace}." for namespace in namespaces)
+    queues = [name for name in await asyncio.to_thread(_broker_names, "queues") if name.startswith(prefixes)]
+    exchanges = [name for name in await asyncio.to_thread(_broker_names, "exchanges") if name.startswith(prefixes)]
     connection = await aio_pika.connect(url)
     try:
         channel = await connection.channel()
