@@ -6,6 +6,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
+from services.gateway.domain.api_keys import hash_key
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
 from tests.support.infrastructure import amqp_url, delete_namespaces, mongodb_url
@@ -86,3 +87,10 @@ async def workspace_api(stack: Stack, mongo_client: AsyncMongoClient, http: aioh
 @pytest.fixture
 async def api(stack, mongo_client, http) -> Api:
     return await workspace_api(stack, mongo_client, http)
+
+
+@pytest.fixture
+async def workspace(api, stack, mongo_client) -> str:
+    """The workspace of the `api` fixture's key."""
+    document = await mongo_client[stack.database]["api_keys"].find_one({"_id": hash_key(api.key)})
+    return document["workspace"]

@@ -28,16 +28,8 @@ def envelope_for(api_workspace: str, command, message_id: str) -> Envelope:
                     correlation_id=f"test-{message_id}", payload=command.to_wire())
 
 
-async def workspace_of(api, mongo_client, stack) -> str:
-    from services.gateway.domain.api_keys import hash_key
-
-    document = await mongo_client[stack.database]["api_keys"].find_one({"_id": hash_key(api.key)})
-    return document["workspace"]
-
-
-async def test_a_duplicated_create_command_creates_one_issue(api, bus, mongo_client, stack):
+async def test_a_duplicated_create_command_creates_one_issue(api, bus, workspace):
     rpc, _ = bus
-    workspace = await workspace_of(api, mongo_client, stack)
     command = CreateIssue(title="t", description="d", agent_id="a", severity="low")
     envelope = envelope_for(workspace, command, "dup-create-1")
 
@@ -50,9 +42,8 @@ async def test_a_duplicated_create_command_creates_one_issue(api, bus, mongo_cli
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 1
 
 
-async def test_a_duplicated_update_command_is_applied_once(api, bus, mongo_client, stack):
+async def test_a_duplicated_update_command_is_applied_once(api, bus, stack, workspace):
     rpc, connection = bus
-    workspace = await workspace_of(api, mongo_client, stack)
     issue = await api.create_issue(tags=["start"])
     channel = await connection.channel()
     events = await channel.declare_queue(exclusive=True)
@@ -80,8 +71,7 @@ async def test_a_duplicated_update_command_is_applied_once(api, bus, mongo_clien
     assert received[0].payload["changedFields"] == ["tags"]
 
 
-async def test_a_command_redelivered_after_its_consumer_died_is_applied_once(api, mongo_client, stack, amqp):
-    workspace = await workspace_of(api, mongo_client, stack)
+async def test_a_command_redelivered_after_its_consumer_died_is_applied_once(api, stack, amqp, workspace):
     topology = Topology(stack.namespace)
     stack.stop("issues")
     try:

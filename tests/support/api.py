@@ -6,6 +6,8 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDict
 
+from tests.support.waiting import eventually
+
 
 @dataclass
 class Response:
@@ -59,3 +61,20 @@ class Api:
         response = await self.post("/api/v2/issues", json=body)
         assert response.status == 201, response.body
         return response.data
+
+    async def create_fix(self, issue_id: str, **fields: Any) -> dict:
+        body = {"issueId": issue_id, "type": "prompt_update", "description": "Cite the current policy",
+                "changes": {"promptDiff": "- Answer refund questions.\n+ Answer refund questions with today's policy."},
+                **fields}
+        response = await self.post("/api/fixes", json=body)
+        assert response.status == 201, response.body
+        return response.data
+
+    async def issue_when(self, issue_id: str, condition, what: str, timeout: float = 15) -> dict:
+        """The issue, once `condition(issue)` holds (events are applied asynchronously)."""
+        async def probe():
+            issue = (await self.get(f"/api/v2/issues/{issue_id}")).data
+            return issue if condition(issue) else None
+
+        return await eventually(probe, timeout, what)
+

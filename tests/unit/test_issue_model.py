@@ -1,7 +1,9 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from shared.contracts.issues import CreateIssue, IssuePatch
-from services.issues.domain.model import APPLIED_COMMANDS_KEPT, Issue
+from services.issues.domain.model import APPLIED_COMMANDS_KEPT, FixState, Issue, status_from_fixes
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -60,3 +62,58 @@ def test_only_recent_commands_are_remembered():
 def test_severity_rank_orders_low_to_critical():
     ranks = [new_issue(severity=s).severity_rank for s in ("low", "medium", "high", "critical")]
     assert ranks == sorted(ranks) and len(set(ranks)) == 4
+
+
+def fix(status: str, version: int, fix_id: str = "fix_1") -> FixState:
+    return FixState(fix_id, "prompt_update", status, version)
+
+
+@pytest.mark.parametrize("statuses, expected", [
+    ([], "open"),
+    (["draft"], "open"),
+    (["rejected"], "open"),
+    (["proposed"], "proposed_fix"),
+    (["proposed", "testing"], "testing"),
+    (["testing", "applied", "proposed"], "closed"),
+    (["rejected", "draft", "proposed"], "proposed_fix"),
+])
+def test_status_derived_from_fixes(statuses, expected):
+    assert status_from_fixes([fix(s, 1, f"fix_{n}") for n, s in enumerate(statuses)]) == expected
+
+
+def test_fix_news_moves_the_issue_and_records_one_update():
+    issue = new_issue()
+    issue.events.clear()
+    issue.record_fix(fix("draft", 1), NOW, "e1")
+    assert issue.status == "open" and [f.status for f in issue.fixes] == ["draft"]
+    assert issue.events[-1].changed_fields == ["fixes"]
+    issue.record_fix(fix("proposed", 2), NOW, "e2")
+    assert issue.status == "proposed_fix"
+    assert issue.events[-1].changed_fields == ["fixes", "status"]
+    assert len(issue.fixes) == 1
+
+
+def test_stale_and_repeated_news_change_nothing():
+    issue = new_issue()
+    issue.record_fix(fix("testing", 3), NOW, "e3")
+    issue.events.clear()
+    issue.record_fix(fix("proposed", 2), NOW, "e2")
+    issue.record_fix(fix("testing", 3), NOW, "e3-copy")
+    assert issue.events == []
+    assert issue.status == "testing" and issue.fixes == [fix("testing", 3)]
+
+
+def test_a_manual_status_stands_until_the_next_fix_status_change():
+    issue = new_issue()
+    issue.record_fix(fix("proposed", 2), NOW, "e2")
+    issue.apply(IssuePatch(status="closed"), NOW, "manual")
+    issue.record_fix(fix("proposed", 3), NOW, "e3")
+    assert issue.status == "closed"
+    issue.record_fix(fix("testing", 4), NOW, "e4")
+    assert issue.status == "testing"
+
+
+def test_the_first_news_of_a_fix_past_draft_moves_the_issue():
+    issue = new_issue()
+    issue.record_fix(fix("testing", 4), NOW, "e4")
+    assert issue.status == "testing"
