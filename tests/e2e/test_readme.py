@@ -12,22 +12,26 @@ pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def examples() -> str:
+def example(name: str) -> str:
     text = README.read_text()
-    block = re.search(r"<!-- readme-examples:start -->\n```bash\n(.*?)```\n<!-- readme-examples:end -->", text, re.S)
-    assert block, "README lost its examples block"
+    block = re.search(rf"<!-- readme-examples:{name} -->\n```bash\n(.*?)```\n<!-- readme-examples:end -->", text, re.S)
+    assert block, f"README lost its {name} examples block"
     return block.group(1)
 
 
-async def test_the_readme_curl_examples_work_as_written(api):
+async def run(script: str, api) -> str:
     process = await asyncio.create_subprocess_exec(
-        "bash", "-euo", "pipefail", "-c", examples(),
+        "bash", "-euo", "pipefail", "-c", script,
         env={**os.environ, "BASE": api.base_url, "KEY": api.key},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await process.communicate()
-    output = stdout.decode()
     assert process.returncode == 0, stderr.decode()
+    return stdout.decode()
+
+
+async def test_the_readme_issue_examples_work_as_written(api):
+    output = await run(example("issues"), api)
     assert output.count('"success": true') == 8, output
     assert '"message": "Issue deleted successfully"' in output
     assert '"code": "NOT_FOUND"' in output
@@ -35,3 +39,12 @@ async def test_the_readme_curl_examples_work_as_written(api):
     assert '"code": "UNAUTHORIZED"' in output
     assert "Idempotent-Replayed: true" in output
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 1
+
+
+async def test_the_readme_fix_examples_work_as_written(api):
+    output = await run(example("fixes"), api)
+    assert output.count('"success": true') == 6, output
+    assert '"status": "closed"' in output
+    assert '"code": "CONFLICT"' in output and "from applied to proposed" in output
+    issue = (await api.get("/api/v2/issues")).data[0]
+    assert issue["status"] == "closed"
