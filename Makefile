@@ -28,6 +28,7 @@ run: install
 	$(PY) -m deploy.local.run
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 api-key: install

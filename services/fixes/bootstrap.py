@@ -2,15 +2,15 @@
 
 import asyncio
 
-from shared.logging import configure_logging
-from shared.messaging.host import ServiceHost, run_until_signalled
-from shared.messaging.mongo import mongo_client, wait_for_store
-from shared.settings import CommonSettings
 from services.fixes.adapters.issue_directory import RpcIssueDirectory
 from services.fixes.adapters.mongo_repository import MongoDeletedIssues, MongoFixRepository
 from services.fixes.entrypoints.commands import command_routes
 from services.fixes.entrypoints.events import subscriptions
 from services.fixes.handlers import Dependencies
+from shared.logging import configure_logging
+from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.settings import CommonSettings
 
 SERVICE = "fixes"
 ISSUE_LOOKUP_TIMEOUT_SECONDS = 3.0

@@ -4,6 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.fixes.adapters.repository import DeletedIssues, FixRepository, IssueDirectory
+from services.fixes.domain.model import Fix, checked_changes, new_fix_id
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
@@ -13,8 +15,6 @@ from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once, replay
 from shared.messaging.mongo import Creation, retry_on_conflict
 from shared.messaging.outbox import envelopes
-from services.fixes.adapters.repository import DeletedIssues, FixRepository, IssueDirectory
-from services.fixes.domain.model import Fix, checked_changes, new_fix_id
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from aiohttp import web
 
-from shared.logging import configure_logging
 from services.gateway.entrypoints.http.app import create_app
 from services.gateway.settings import GatewaySettings
+from shared.logging import configure_logging
 
 
 def main() -> None:

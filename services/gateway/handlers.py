@@ -6,11 +6,18 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from services.gateway.domain.api_keys import (
+    DEFAULT_WORKSPACE,
+    IssuedKey,
+    Principal,
+    hash_key,
+    is_well_formed,
+    issue_key,
+)
+from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
 from shared.messaging.rpc import BrokerUnavailable, ReplyTimeout, RpcClient, ServiceNotRunning
-from shared.contracts.common import new_id
-from services.gateway.domain.api_keys import DEFAULT_WORKSPACE, IssuedKey, Principal, hash_key, is_well_formed, issue_key
 
 
 class Unauthorized(ExpectedError):

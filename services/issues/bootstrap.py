@@ -2,14 +2,14 @@
 
 import asyncio
 
-from shared.logging import configure_logging
-from shared.messaging.host import ServiceHost, run_until_signalled
-from shared.messaging.mongo import mongo_client, wait_for_store
-from shared.settings import CommonSettings
 from services.issues.adapters.mongo_repository import MongoIssueRepository
 from services.issues.entrypoints.commands import command_routes
 from services.issues.entrypoints.events import subscriptions
 from services.issues.handlers import Dependencies
+from shared.logging import configure_logging
+from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.settings import CommonSettings
 
 SERVICE = "issues"
 

@@ -6,6 +6,8 @@ from datetime import datetime
 
 import structlog
 
+from services.issues.adapters.repository import IssueRepository
+from services.issues.domain.model import FixState, Issue, new_issue_id
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
@@ -25,8 +27,6 @@ from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once
 from shared.messaging.mongo import Creation, retry_on_conflict
 from shared.messaging.outbox import envelopes
-from services.issues.adapters.repository import IssueRepository
-from services.issues.domain.model import FixState, Issue, new_issue_id
 
 log = structlog.get_logger(__name__)
 

@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aio_pika
@@ -53,6 +54,14 @@ type Handler = Callable[[Any, CommandContext], Awaitable[BaseModel | dict]]
 class CommandRoute:
     contract: type[BaseModel]
     handler: Handler
+
+
+def routes_for(handlers: Mapping[type[BaseModel], Callable[..., Awaitable[Any]]], deps: Any) -> dict[str, CommandRoute]:
+    """Routes each contract's `message_type` to its handler, with the service's dependencies bound."""
+    return {
+        contract.message_type: CommandRoute(contract, partial(handler, deps=deps))
+        for contract, handler in handlers.items()
+    }
 
 
 class MalformedCommand(Exception):
@@ -115,15 +124,14 @@ class CommandServer:
             started = time.monotonic()
             if self._expired(message):
                 log.warning("command expired before it started; discarded unexecuted")
-                await self._reply(message, Reply(ok=False, error=ErrorBody(
-                    code=ErrorCode.TIMEOUT, message="The command was not started before its deadline")))
+                await self._reply(message, _error_reply(ErrorCode.TIMEOUT, "The command was not started in time"))
                 await message.ack()
                 return
             try:
                 route, command, context = self._parse(message)
             except MalformedCommand as error:
                 log.error("malformed command dead-lettered", error=str(error))
-                await self._reply(message, Reply(ok=False, error=ErrorBody(code=ErrorCode.VALIDATION_ERROR, message=str(error))))
+                await self._reply(message, _error_reply(ErrorCode.VALIDATION_ERROR, str(error)))
                 await message.reject(requeue=False)
                 return
             try:
@@ -136,7 +144,7 @@ class CommandServer:
                 return
             except Exception:
                 log.exception("command failed; dead-lettered")
-                await self._reply(message, Reply(ok=False, error=ErrorBody(code=ErrorCode.INTERNAL_ERROR, message="Unexpected server error")))
+                await self._reply(message, _error_reply(ErrorCode.INTERNAL_ERROR, "Unexpected server error"))
                 await message.reject(requeue=False)
                 return
             data = result.model_dump(mode="json", by_alias=True) if isinstance(result, BaseModel) else result
@@ -176,6 +184,10 @@ class CommandServer:
             aio_pika.Message(reply.to_bytes(), content_type="application/json", correlation_id=message.correlation_id),
             routing_key=message.reply_to,
         )
+
+
+def _error_reply(code: ErrorCode, text: str) -> Reply:
+    return Reply(ok=False, error=ErrorBody(code=code, message=text))
 
 
 def _ms_since(started: float) -> float:

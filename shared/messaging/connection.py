@@ -24,8 +24,14 @@ async def connect(url: str, name: str, retry_interval: float = 2.0) -> AbstractR
             log.warning("broker unreachable, retrying", error=str(error), retry_in_s=retry_interval)
             await asyncio.sleep(retry_interval)
             continue
-        connection.close_callbacks.add(
-            lambda *_: None if connection.is_closed else log.warning("broker connection lost; reconnecting")
-        )
-        connection.reconnect_callbacks.add(lambda *_: log.info("broker connection restored"))
-        return connection
+        return _with_logged_outages(connection)
+
+
+def _with_logged_outages(connection: AbstractRobustConnection) -> AbstractRobustConnection:
+    def lost(*_args) -> None:
+        if not connection.is_closed:
+            log.warning("broker connection lost; reconnecting")
+
+    connection.close_callbacks.add(lost)
+    connection.reconnect_callbacks.add(lambda *_: log.info("broker connection restored"))
+    return connection

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
+from typing import ClassVar
 
 import pymongo
 import structlog
@@ -67,6 +68,54 @@ def push_outbox(envelopes: list[Envelope]) -> dict:
     return {"outbox": {"$each": [outbox_entry(envelope) for envelope in envelopes]}}
 
 
+@dataclass(frozen=True)
+class Creation:
+    """How a document came to be: the command that created it and the answer it got."""
+
+    command_id: str
+    fingerprint: str
+    response: dict
+
+    def to_document(self) -> dict:
+        return {"commandId": self.command_id, "fingerprint": self.fingerprint, "response": self.response}
+
+    @classmethod
+    def from_document(cls, document: dict) -> "Creation":
+        return cls(document["commandId"], document["fingerprint"], document["response"])
+
+
+class IdTaken(Exception):
+    pass
+
+
+class ConcurrentUpdate(Exception):
+    """The document changed since it was read; read it again and re-apply the command."""
+
+
+class AlreadyCreated(Exception):
+    def __init__(self, creation: Creation):
+        super().__init__(creation.command_id)
+        self.creation = creation
+
+
+async def insert_once(collection: AsyncCollection, document: dict, creation: Creation, outbox: list[Envelope]) -> None:
+    """Inserts a new document with its creation record and outbox; raises `IdTaken` if its
+    `_id` exists, `AlreadyCreated` if its workspace saw this command before."""
+    try:
+        await collection.insert_one(
+            {**document, "creation": creation.to_document(), "outbox": [outbox_entry(e) for e in outbox]}
+        )
+    except DuplicateKeyError as error:
+        if "_id" in (error.details or {}).get("keyPattern", {}):
+            raise IdTaken(document["_id"]) from error
+        existing = await collection.find_one(
+            {"workspace": document["workspace"], "creation.commandId": creation.command_id}, {"creation": 1}
+        )
+        if existing is None:
+            raise
+        raise AlreadyCreated(Creation.from_document(existing["creation"])) from error
+
+
 class MongoOutbox:
     """The outbox of the documents of one collection; `outboxLease` marks who relays them."""
 
@@ -106,49 +155,36 @@ class MongoOutbox:
         return [document["_id"] async for document in cursor]
 
 
-@dataclass(frozen=True)
-class Creation:
-    """How a document came to be: the command that created it and the answer it got."""
+class VersionedDocuments(MongoOutbox):
+    """A collection of aggregates, each a document with a `version`, its creation record and
+    its outbox: new ones are inserted once per command, changed ones replaced only if nobody
+    changed them since they were read, their events always in the same write."""
 
-    command_id: str
-    fingerprint: str
-    response: dict
+    live: ClassVar[dict] = {}
 
-    def to_document(self) -> dict:
-        return {"commandId": self.command_id, "fingerprint": self.fingerprint, "response": self.response}
+    @store_call
+    async def insert(self, document: dict, creation: Creation, outbox: list[Envelope]) -> None:
+        await insert_once(self._collection, document, creation, outbox)
 
-
-class IdTaken(Exception):
-    pass
-
-
-class ConcurrentUpdate(Exception):
-    """The document changed since it was read; read it again and re-apply the command."""
-
-
-class AlreadyCreated(Exception):
-    def __init__(self, creation: Creation):
-        super().__init__(creation.command_id)
-        self.creation = creation
-
-
-async def insert_once(collection: AsyncCollection, document: dict, creation: Creation, outbox: list[Envelope]) -> None:
-    """Inserts a new document with its creation record and outbox; raises `IdTaken` if its
-    `_id` exists, `AlreadyCreated` if its workspace saw this command before."""
-    try:
-        await collection.insert_one(
-            {**document, "creation": creation.to_document(), "outbox": [outbox_entry(e) for e in outbox]}
+    @store_call
+    async def replace(self, document: dict, outbox: list[Envelope]) -> None:
+        """Stores the new state of a document read at `version - 1`; raises `ConcurrentUpdate`
+        if it changed meanwhile."""
+        fields = {key: value for key, value in document.items() if key not in ("_id", "workspace", "createdAt")}
+        result = await self._collection.update_one(
+            {"_id": document["_id"], "workspace": document["workspace"], "version": document["version"] - 1,
+             **self.live},
+            {"$set": fields, "$push": push_outbox(outbox)},
         )
-    except DuplicateKeyError as error:
-        if "_id" in (error.details or {}).get("keyPattern", {}):
-            raise IdTaken(document["_id"]) from error
-        existing = await collection.find_one(
-            {"workspace": document["workspace"], "creation.commandId": creation.command_id}, {"creation": 1}
+        if result.matched_count == 0:
+            raise ConcurrentUpdate(document["_id"])
+
+    @store_call
+    async def find_creation(self, workspace: str, command_id: str) -> Creation | None:
+        document = await self._collection.find_one(
+            {"workspace": workspace, "creation.commandId": command_id}, {"creation": 1}
         )
-        if existing is None:
-            raise
-        stored = existing["creation"]
-        raise AlreadyCreated(Creation(stored["commandId"], stored["fingerprint"], stored["response"])) from error
+        return Creation.from_document(document["creation"]) if document else None
 
 
 def mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:

@@ -24,7 +24,7 @@ async def test_an_issue_follows_its_fix_from_open_to_closed(api):
     assert known["status"] == "open"
     for fix_status, issue_status in (("proposed", "proposed_fix"), ("testing", "testing"), ("applied", "closed")):
         await move(api, fix["id"], fix_status)
-        followed = await api.issue_when(issue["id"], lambda i: i["status"] == issue_status, f"issue {issue_status}")
+        followed = await api.issue_when(issue["id"], lambda i, want=issue_status: i["status"] == want, issue_status)
         assert followed["fixes"][0]["status"] == fix_status
 
 

@@ -4,10 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.issues.domain.model import Issue
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import CreateIssue, IssuePatch, ListIssues
 from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
-from services.issues.domain.model import Issue
 
 T0 = datetime(2025, 8, 1, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ import time
 import aio_pika
 import pytest
 
+from shared.contracts.common import ContractModel
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
-from shared.contracts.common import ContractModel
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.rpc import START_BY_HEADER, ReplyTimeout, RpcClient, ServiceNotRunning
 from shared.messaging.topology import Topology

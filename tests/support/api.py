@@ -32,8 +32,8 @@ class Api:
         self.base_url = base_url
         self.key = key
 
-    async def request(self, method: str, path: str, *, json: Any = None, data: Any = None,
-                      params: Any = None, headers: dict[str, str] | None = None, key: str | None = "default") -> Response:
+    async def request(self, method: str, path: str, *, json: Any = None, data: Any = None, params: Any = None,
+                      headers: dict[str, str] | None = None, key: str | None = "default") -> Response:
         headers = dict(headers or {})
         key = self.key if key == "default" else key
         if key is not None:

@@ -2,9 +2,9 @@
 
 import copy
 
+from services.issues.domain.model import SEVERITY_RANK, Issue
 from shared.contracts.issues import ListIssues
 from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, IdTaken
-from services.issues.domain.model import SEVERITY_RANK, Issue
 
 
 class InMemoryOutbox:

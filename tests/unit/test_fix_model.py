@@ -3,9 +3,9 @@ from itertools import product
 
 import pytest
 
+from services.fixes.domain.model import TRANSITIONS, Fix, checked_changes
 from shared.contracts.errors import Conflict, InvalidRequest
 from shared.contracts.fixes import CreateFix, FixPatch
-from services.fixes.domain.model import TRANSITIONS, Fix, checked_changes
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 STATUSES = ["draft", "proposed", "testing", "applied", "rejected"]
@@ -82,7 +82,7 @@ def test_detaching_from_a_deleted_issue_keeps_the_fix():
     ("prompt_update", {"promptDiff": "- Answer refund questions.\n+ Answer refund questions, citing the date."}),
     ("prompt_update", {"systemPrompt": "You are a careful support agent."}),
     ("config_change", {"model": "gpt-4o-mini", "temperature": 0.2, "topP": 0.9, "maxTokens": 512, "stop": ["\n\n"]}),
-    ("retrieval_update", {"add": [{"id": "policy-2025", "content": "Returns within 30 days."}], "remove": ["policy-2023"]}),
+    ("retrieval_update", {"add": [{"id": "policy-2025", "content": "Within 30 days."}], "remove": ["policy-2023"]}),
     ("guardrail", {"rule": "block_pattern", "pattern": "60 days", "fallback": "Let me check the current policy."}),
     ("guardrail", {"rule": "max_length", "maxLength": 400, "fallback": "Short answer."}),
 ])

@@ -1,10 +1,10 @@
 import pytest
 
-from shared.contracts.errors import InvalidRequest
-from shared.contracts.issues import CreateIssue, ListIssues
 from services.gateway.domain.api_keys import hash_key, is_well_formed, issue_key
 from services.gateway.entrypoints.http.requests import validated
 from services.gateway.handlers import Authenticator, Unauthorized, _command_id
+from shared.contracts.errors import InvalidRequest
+from shared.contracts.issues import CreateIssue, ListIssues
 
 
 class CountingStore:
@@ -51,7 +51,9 @@ async def test_authentication_accepts_a_known_key_and_caches_it():
     assert store.lookups == 1
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer thk_short", "Bearer thk_unknownunknownunknown"])
+@pytest.mark.parametrize(
+    "header", [None, "", "Bearer", "Basic abc", "Bearer thk_short", "Bearer thk_unknownunknownunknown"]
+)
 async def test_authentication_rejects_missing_malformed_and_unknown_keys(header):
     auth = Authenticator(CountingStore({}), cache_seconds=60)
     with pytest.raises(Unauthorized):

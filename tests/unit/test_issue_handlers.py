@@ -3,11 +3,11 @@ from unittest.mock import patch
 
 import pytest
 
+from services.issues import handlers
 from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from shared.messaging.commands import CommandContext
 from shared.messaging.mongo import CONFLICT_ATTEMPTS
-from services.issues import handlers
 from tests.unit.fakes import FakeIssueRepository, RecordingNotifier
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)

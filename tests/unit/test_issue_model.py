@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.contracts.issues import CreateIssue, IssuePatch
 from services.issues.domain.model import APPLIED_COMMANDS_KEPT, FixState, Issue, status_from_fixes
+from shared.contracts.issues import CreateIssue, IssuePatch
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 

@@ -19,9 +19,8 @@ class Store:
 
 async def test_a_store_call_past_the_commands_deadline_is_not_made():
     store = Store()
-    with command_deadline(time.time() - 0.01):
-        with pytest.raises(DeadlineExceeded):
-            await store.write()
+    with command_deadline(time.time() - 0.01), pytest.raises(DeadlineExceeded):
+        await store.write()
     assert store.calls == 0
 
 

@@ -2,8 +2,8 @@
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, RemoteError, Unavailable
-from shared.messaging import deadline
 from shared.contracts.issues import ISSUES_SERVICE, GetIssue
+from shared.messaging import deadline
 from shared.messaging.commands import CommandContext
 from shared.messaging.rpc import BrokerUnavailable, ReplyTimeout, RpcClient, ServiceNotRunning
 

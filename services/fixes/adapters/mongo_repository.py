@@ -5,25 +5,16 @@ from datetime import timedelta
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
+from services.fixes.domain.model import Fix
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import ListFixes, ShadowTestSummary
-from shared.messaging.mongo import (
-    CREATION_INDEX,
-    OUTBOX_INDEX,
-    ConcurrentUpdate,
-    Creation,
-    MongoOutbox,
-    insert_once,
-    push_outbox,
-    store_call,
-)
-from services.fixes.domain.model import Fix
+from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, store_call
 
 DELETED_ISSUES_KEPT_FOR = timedelta(days=30)
 
 
-class MongoFixRepository(MongoOutbox):
+class MongoFixRepository(VersionedDocuments):
     async def ensure_indexes(self) -> None:
         by_workspace = [("workspace", ASCENDING)]
         newest = [("createdAt", DESCENDING), ("_id", DESCENDING)]
@@ -38,35 +29,16 @@ class MongoFixRepository(MongoOutbox):
             ]
         )
 
-    @store_call
     async def add(self, fix: Fix, creation: Creation, outbox: list[Envelope]) -> None:
-        await insert_once(self._collection, _to_document(fix), creation, outbox)
-
-    @store_call
-    async def find_creation(self, workspace: str, command_id: str) -> Creation | None:
-        document = await self._collection.find_one(
-            {"workspace": workspace, "creation.commandId": command_id}, {"creation": 1}
-        )
-        if document is None:
-            return None
-        stored = document["creation"]
-        return Creation(stored["commandId"], stored["fingerprint"], stored["response"])
+        await self.insert(_to_document(fix), creation, outbox)
 
     @store_call
     async def get(self, workspace: str, fix_id: str) -> Fix | None:
         document = await self._collection.find_one({"_id": fix_id, "workspace": workspace})
         return _from_document(document) if document else None
 
-    @store_call
     async def save(self, fix: Fix, outbox: list[Envelope]) -> None:
-        fields = _to_document(fix)
-        del fields["_id"], fields["workspace"], fields["createdAt"]
-        result = await self._collection.update_one(
-            {"_id": fix.id, "workspace": fix.workspace, "version": fix.version - 1},
-            {"$set": fields, "$push": push_outbox(outbox)},
-        )
-        if result.matched_count == 0:
-            raise ConcurrentUpdate(fix.id)
+        await self.replace(_to_document(fix), outbox)
 
     @store_call
     async def find_page(self, workspace: str, query: ListFixes) -> tuple[list[Fix], int]:

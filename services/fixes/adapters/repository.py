@@ -2,12 +2,12 @@
 
 from typing import Protocol
 
+from services.fixes.domain.model import Fix
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import ListFixes
 from shared.messaging.commands import CommandContext
 from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxStore
-from services.fixes.domain.model import Fix
 
 
 class FixRepository(OutboxStore, Protocol):

@@ -100,7 +100,9 @@ class Fix:
             raise Conflict(f"Fix {self.id} cannot move from {self.status} to {new_status} (allowed: {allowed})")
         if "changes" in changes:
             if self.status not in CHANGES_EDITABLE_IN:
-                raise Conflict(f"Fix {self.id} is {self.status}; its changes can only be edited while draft or proposed")
+                raise Conflict(
+                    f"Fix {self.id} is {self.status}; its changes can only be edited while draft or proposed"
+                )
             changes["changes"] = checked_changes(self.type, changes["changes"])
         changed = sorted(name for name, value in changes.items() if getattr(self, name) != value)
         if not changed:

@@ -2,9 +2,9 @@
 
 from functools import partial
 
+from services.fixes import handlers
 from shared.contracts.issues import ISSUES_SERVICE, IssueDeleted
 from shared.messaging.subscriptions import EventRoute, Subscription
-from services.fixes import handlers
 
 
 def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:

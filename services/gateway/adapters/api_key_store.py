@@ -4,9 +4,9 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from services.gateway.domain.api_keys import Principal
 from shared.contracts.common import utc_now
 from shared.messaging.mongo import store_call
-from services.gateway.domain.api_keys import Principal
 
 
 class MongoApiKeyStore:

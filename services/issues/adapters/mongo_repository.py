@@ -3,29 +3,22 @@
 from dataclasses import asdict
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.asynchronous.collection import AsyncCollection
 
+from services.issues.domain.model import SEVERITY_RANK, FixState, Issue
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import IssueMetadata, ListIssues
-from shared.messaging.mongo import (
-    CREATION_INDEX,
-    OUTBOX_INDEX,
-    ConcurrentUpdate,
-    Creation,
-    MongoOutbox,
-    insert_once,
-    push_outbox,
-    store_call,
-)
-from services.issues.domain.model import SEVERITY_RANK, FixState, Issue
+from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, store_call
 
 LIVE = {"deleted": False}
-SORT_KEYS = {"createdAt": ["createdAt"], "severity": ["severityRank", "createdAt"], "traceCount": ["traceCount", "createdAt"]}
+SORT_KEYS = {
+    "createdAt": ["createdAt"],
+    "severity": ["severityRank", "createdAt"],
+    "traceCount": ["traceCount", "createdAt"],
+}
 
 
-class MongoIssueRepository(MongoOutbox):
-    def __init__(self, collection: AsyncCollection):
-        super().__init__(collection)
+class MongoIssueRepository(VersionedDocuments):
+    live = LIVE
 
     async def ensure_indexes(self) -> None:
         def listing(*keys: str) -> IndexModel:
@@ -49,9 +42,8 @@ class MongoIssueRepository(MongoOutbox):
             ]
         )
 
-    @store_call
     async def add(self, issue: Issue, creation: Creation, outbox: list[Envelope]) -> None:
-        await insert_once(self._collection, _to_document(issue), creation, outbox)
+        await self.insert(_to_document(issue), creation, outbox)
 
     @store_call
     async def get(self, workspace: str, issue_id: str, include_deleted: bool = False) -> Issue | None:
@@ -59,16 +51,8 @@ class MongoIssueRepository(MongoOutbox):
         document = await self._collection.find_one(criteria)
         return _from_document(document) if document else None
 
-    @store_call
     async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
-        fields = _to_document(issue)
-        del fields["_id"], fields["workspace"], fields["createdAt"]
-        result = await self._collection.update_one(
-            {"_id": issue.id, "workspace": issue.workspace, "version": issue.version - 1, **LIVE},
-            {"$set": fields, "$push": push_outbox(outbox)},
-        )
-        if result.matched_count == 0:
-            raise ConcurrentUpdate(issue.id)
+        await self.replace(_to_document(issue), outbox)
 
     @store_call
     async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:

@@ -2,11 +2,11 @@
 
 from typing import Protocol
 
+from services.issues.domain.model import Issue
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import ListIssues
 from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxStore
-from services.issues.domain.model import Issue
 
 
 class IssueRepository(OutboxStore, Protocol):

@@ -116,7 +116,10 @@ class Issue:
         known = next((known for known in self.fixes if known.id == fix.id), None)
         if (known and known.version >= fix.version) or self.has_applied(event_id):
             return
-        self.fixes = [fix if known and each.id == fix.id else each for each in self.fixes] if known else [*self.fixes, fix]
+        if known:
+            self.fixes = [fix if each.id == fix.id else each for each in self.fixes]
+        else:
+            self.fixes = [*self.fixes, fix]
         changed = ["fixes"]
         status_moved = known.status != fix.status if known else fix.status != "draft"
         if status_moved and (derived := status_from_fixes(self.fixes)) != self.status:

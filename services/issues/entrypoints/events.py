@@ -2,9 +2,9 @@
 
 from functools import partial
 
+from services.issues import handlers
 from shared.contracts.fixes import FIXES_SERVICE, FixCreated, FixUpdated
 from shared.messaging.subscriptions import EventRoute, Subscription
-from services.issues import handlers
 
 
 def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:

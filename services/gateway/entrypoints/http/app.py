@@ -5,16 +5,16 @@ from collections.abc import AsyncIterator
 import structlog
 from aiohttp import web
 
-from shared.messaging.connection import connect
-from shared.messaging.mongo import mongo_client, wait_for_store
-from shared.messaging.rpc import RpcClient
-from shared.messaging.topology import Topology
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.entrypoints.http import fixes, health, issues
 from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, READINESS_CHECKS, SETTINGS
 from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, request_context
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
 from services.gateway.settings import GatewaySettings
+from shared.messaging.connection import connect
+from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.messaging.rpc import RpcClient
+from shared.messaging.topology import Topology
 
 log = structlog.get_logger(__name__)
 

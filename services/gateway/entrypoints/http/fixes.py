@@ -2,10 +2,10 @@
 
 from aiohttp import web
 
-from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
 
 
 async def list_fixes(request: web.Request) -> web.Response:

@@ -20,7 +20,8 @@ async def readyz(request: web.Request) -> web.Response:
         except Exception as error:
             results[name] = f"unavailable: {type(error).__name__}"
     ready = all(result == "ok" for result in results.values())
-    return web.json_response({"status": "ready" if ready else "not_ready", "checks": results}, status=200 if ready else 503)
+    body = {"status": "ready" if ready else "not_ready", "checks": results}
+    return web.json_response(body, status=200 if ready else 503)
 
 
 def add_routes(app: web.Application) -> None:

@@ -2,10 +2,10 @@
 
 from aiohttp import web
 
-from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 
 
 async def list_issues(request: web.Request) -> web.Response:

@@ -7,9 +7,9 @@ import uuid
 import structlog
 from aiohttp import web
 
-from shared.contracts.errors import ErrorCode, ExpectedError
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.keys import AUTHENTICATOR, CORRELATION_ID, PRINCIPAL, SETTINGS
+from shared.contracts.errors import ErrorCode, ExpectedError
 
 log = structlog.get_logger(__name__)
 
