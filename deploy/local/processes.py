@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("issues", "fixes")
+SERVICES = ("issues", "fixes", "traces")
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
 from shared.contracts.issues import IssueId
+from shared.contracts.traces import ContextDocument
 
 FIXES_SERVICE = "fixes"
 
@@ -64,13 +65,6 @@ class ConfigChange(ContractModel):
         if not self.model_fields_set:
             raise ValueError("give at least one parameter to override")
         return self
-
-
-class ContextDocument(ContractModel):
-    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    content: Text
-    title: Annotated[str, StringConstraints(max_length=500)] | None = None
-    source: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
 class RetrievalUpdate(ContractModel):

@@ -226,7 +226,7 @@ async def test_malformed_bodies_get_the_error_envelope(api, raw, message):
 
 
 async def test_oversized_body_is_413_in_the_envelope(api):
-    response = await api.post("/api/v2/issues", data=b"{" + b" " * (1024 * 1024 + 1) + b"}")
+    response = await api.post("/api/v2/issues", data=b"{" + b" " * (4 * 1024 * 1024) + b"}")
     assert response.status == 413
     assert response.error["code"] == "PAYLOAD_TOO_LARGE"
 

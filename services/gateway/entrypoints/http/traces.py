@@ -1,0 +1,30 @@
+"""`/api/v2/traces`: parse the request, send the command, shape the reply."""
+
+from aiohttp import web
+
+from services.gateway.entrypoints.http import responses
+from services.gateway.entrypoints.http.dispatch import send
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from shared.contracts.traces import GetTrace, IngestTraces, ListTraces
+
+
+async def ingest_traces(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    command = validated(IngestTraces, await json_body(request))
+    result = await send(request, command, key)
+    headers = {"Idempotent-Replayed": "true"} if result.pop("replayed") else None
+    return responses.ok(result, status=201 if result["created"] else 200, headers=headers)
+
+
+async def get_trace(request: web.Request) -> web.Response:
+    return responses.ok(await send(request, validated(GetTrace, {"traceId": request.match_info["trace_id"]}, "path")))
+
+
+async def list_traces(request: web.Request) -> web.Response:
+    return responses.page(await send(request, validated(ListTraces, query_params(request), where="query")))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v2/traces", ingest_traces)
+    app.router.add_get("/api/v2/traces", list_traces, allow_head=False)
+    app.router.add_get("/api/v2/traces/{trace_id}", get_trace, allow_head=False)

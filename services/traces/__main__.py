@@ -1,0 +1,3 @@
+from services.traces.bootstrap import main
+
+main()

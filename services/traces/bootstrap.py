@@ -1,0 +1,29 @@
+"""Composition root of the traces service: builds every part and runs them until stopped."""
+
+import asyncio
+
+from services.traces.adapters.mongo_repository import MongoTraceStore
+from services.traces.entrypoints.commands import command_routes
+from services.traces.handlers import Dependencies
+from shared.logging import configure_logging
+from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.settings import CommonSettings
+
+SERVICE = "traces"
+
+
+async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
+    mongo = mongo_client(settings, SERVICE)
+    traces = MongoTraceStore(mongo, mongo[settings.mongodb_database])
+    await wait_for_store(traces.ensure_indexes)
+    host = ServiceHost(SERVICE, settings)
+    await host.connect(outbox=traces.outbox)
+    await host.serve(command_routes(Dependencies(traces, host.relay.notify)), [], stop)
+    await mongo.close()
+
+
+def main() -> None:
+    settings = CommonSettings()
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    run_until_signalled(lambda stop: run(settings, stop))

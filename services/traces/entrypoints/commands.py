@@ -1,0 +1,17 @@
+"""The traces service's command queue: each command type routed to its handler."""
+
+from services.traces import handlers
+from shared.contracts.traces import GetTrace, GetTraces, IngestTraces, ListTraces
+from shared.messaging.commands import CommandRoute, routes_for
+
+
+def command_routes(deps: handlers.Dependencies) -> dict[str, CommandRoute]:
+    return routes_for(
+        {
+            IngestTraces: handlers.ingest_traces,
+            GetTrace: handlers.get_trace,
+            GetTraces: handlers.get_traces,
+            ListTraces: handlers.list_traces,
+        },
+        deps,
+    )

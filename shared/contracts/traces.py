@@ -1,0 +1,129 @@
+"""Commands the traces service answers, the views it returns and the events it emits.
+
+A trace records one agent run: what the model was asked (system prompt, chat messages,
+retrieved context, model and parameters) and what it answered. Traces are immutable.
+"""
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from shared.contracts.common import ContractModel, PageRequest, Timestamp, utc_now
+from shared.contracts.issues import AgentId, AgentName, TraceId
+
+TRACES_SERVICE = "traces"
+MAX_TRACES_PER_BATCH = 500
+MAX_TRACES_PER_LOOKUP = 1000
+
+Text = Annotated[str, StringConstraints(max_length=200_000)]
+DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class ChatMessage(ContractModel):
+    """A chat message in the OpenAI format; extra fields (tool calls …) are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: Text | None = None
+
+
+class ModelInfo(ContractModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    parameters: dict[str, Any] = {}
+
+
+class ContextDocument(ContractModel):
+    id: DocumentId
+    content: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+    title: Annotated[str, StringConstraints(max_length=500)] | None = None
+    source: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class Feedback(ContractModel):
+    score: float | None = None
+    comment: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+
+
+class TraceInput(ContractModel):
+    """A trace as sent for ingestion; `id` is generated (`tr_…`) when absent."""
+
+    id: TraceId | None = None
+    agent_id: AgentId
+    agent_name: AgentName | None = None
+    customer_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    timestamp: Timestamp = Field(default_factory=utc_now)
+    model: ModelInfo
+    system_prompt: Text | None = None
+    input: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    context: list[ContextDocument] = Field(default=[], max_length=200)
+    output: Text
+    expected_output: Text | None = None
+    status: Literal["ok", "error"] = "ok"
+    feedback: Feedback | None = None
+    metadata: dict[str, Any] = {}
+
+
+class Trace(TraceInput):
+    id: TraceId
+    ingested_at: Timestamp
+
+
+class TracesCommand(ContractModel):
+    service: ClassVar[str] = TRACES_SERVICE
+    message_type: ClassVar[str]
+
+
+class IngestTraces(TracesCommand):
+    message_type: ClassVar[str] = "traces.ingest"
+    traces: list[TraceInput] = Field(min_length=1, max_length=MAX_TRACES_PER_BATCH)
+
+
+class IngestResult(ContractModel):
+    """`created`: ids of the traces stored now; `existing`: ids already stored (left as they
+    were: traces are immutable). `replayed` when the same Idempotency-Key was seen before."""
+
+    created: list[str]
+    existing: list[str]
+    replayed: bool = False
+
+
+class GetTrace(TracesCommand):
+    message_type: ClassVar[str] = "traces.get"
+    trace_id: TraceId
+
+
+class GetTraces(TracesCommand):
+    """For other services: the traces among `trace_ids` that exist, and the ids that do not."""
+
+    message_type: ClassVar[str] = "traces.get_many"
+    trace_ids: list[TraceId] = Field(min_length=1, max_length=MAX_TRACES_PER_LOOKUP)
+
+
+class FoundTraces(ContractModel):
+    traces: list[Trace]
+    missing: list[str]
+
+
+class ListTraces(TracesCommand, PageRequest):
+    message_type: ClassVar[str] = "traces.list"
+
+    agent_id: AgentId | None = None
+    status: Literal["ok", "error"] | None = None
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
+
+
+class TraceFact(ContractModel):
+    """What other services need to know of a trace without its content."""
+
+    id: str
+    agent_id: str
+    agent_name: str | None
+    customer_id: str | None
+    timestamp: Timestamp
+
+
+class TracesIngested(ContractModel):
+    routing_key: ClassVar[str] = "traces.ingested"
+    traces: list[TraceFact]

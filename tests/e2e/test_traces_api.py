@@ -1,0 +1,95 @@
+"""Ingesting and reading traces."""
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def trace(**fields) -> dict:
+    return {
+        "agentId": "agent_support",
+        "agentName": "Support Bot",
+        "customerId": "cust_1",
+        "timestamp": "2025-08-10T11:22:00Z",
+        "model": {"name": "gpt-4o-mini", "parameters": {"temperature": 0.3}},
+        "systemPrompt": "Answer refund questions using the knowledge base.",
+        "input": [{"role": "user", "content": "Can I return my order after 45 days?"}],
+        "context": [{"id": "policy-2023", "content": "Returns within 60 days."}],
+        "output": "Yes, our policy allows returns within 60 days.",
+        "expectedOutput": "No. Returns are accepted within 30 days of purchase.",
+        "status": "ok",
+        "feedback": {"score": 0.1, "comment": "wrong policy"},
+        "metadata": {"channel": "chat"},
+        **fields,
+    }
+
+
+async def test_a_batch_is_stored_and_read_back_as_sent(api):
+    response = await api.post("/api/v2/traces", json={"traces": [trace(id="tr_given_1"), trace()]})
+    assert response.status == 201
+    created = response.data["created"]
+    assert created[0] == "tr_given_1" and created[1].startswith("tr_") and response.data["existing"] == []
+    stored = (await api.get("/api/v2/traces/tr_given_1")).data
+    expected = {**trace(id="tr_given_1"), "timestamp": "2025-08-10T11:22:00.000Z",
+                "context": [{"id": "policy-2023", "content": "Returns within 60 days.", "title": None, "source": None}]}
+    assert {key: stored[key] for key in expected} == expected
+    assert stored["ingestedAt"].endswith("Z")
+
+
+async def test_re_sending_a_trace_leaves_it_as_it_was(api):
+    await api.post("/api/v2/traces", json={"traces": [trace(id="tr_same", output="first")]})
+    again = await api.post("/api/v2/traces", json={"traces": [trace(id="tr_same", output="second"), trace(id="tr_new")]})
+    assert again.status == 201
+    assert again.data == {"created": ["tr_new"], "existing": ["tr_same"]}
+    assert (await api.get("/api/v2/traces/tr_same")).data["output"] == "first"
+    all_known = await api.post("/api/v2/traces", json={"traces": [trace(id="tr_same")]})
+    assert all_known.status == 200 and all_known.data == {"created": [], "existing": ["tr_same"]}
+
+
+async def test_list_filters_by_agent_status_and_time(api):
+    batch = [
+        trace(id="tr_a1", agentId="a", timestamp="2025-08-01T00:00:00Z"),
+        trace(id="tr_a2", agentId="a", timestamp="2025-08-05T00:00:00Z", status="error"),
+        trace(id="tr_b1", agentId="b", timestamp="2025-08-03T00:00:00Z"),
+    ]
+    await api.post("/api/v2/traces", json={"traces": batch})
+
+    async def ids(**params):
+        return [t["id"] for t in (await api.get("/api/v2/traces", params=params)).data]
+
+    assert await ids() == ["tr_a2", "tr_b1", "tr_a1"]
+    assert await ids(agentId="a") == ["tr_a2", "tr_a1"]
+    assert await ids(status="error") == ["tr_a2"]
+    assert await ids(**{"from": "2025-08-02T00:00:00Z", "to": "2025-08-04T00:00:00Z"}) == ["tr_b1"]
+    page = await api.get("/api/v2/traces", params={"limit": 2, "page": 2})
+    assert page.body["pagination"] == {"page": 2, "limit": 2, "total": 3, "hasMore": False}
+
+
+async def test_bad_batches_are_refused_whole_with_the_field_named(api):
+    too_many = await api.post("/api/v2/traces", json={"traces": [trace() for _ in range(501)]})
+    assert too_many.status == 400 and too_many.error["details"][0]["field"] == "traces"
+    repeated = await api.post("/api/v2/traces", json={"traces": [trace(id="tr_x"), trace(id="tr_x")]})
+    assert repeated.status == 400 and repeated.error["details"][0]["field"] == "traces.0.id"
+    broken = await api.post("/api/v2/traces", json={"traces": [trace(), trace(input=[])]})
+    assert broken.status == 400 and broken.error["details"][0]["field"] == "traces.1.input"
+    assert (await api.get("/api/v2/traces")).data == []
+
+
+async def test_traces_belong_to_their_workspace(api, stack, mongo_client, http):
+    from tests.conftest import workspace_api
+
+    other = await workspace_api(stack, mongo_client, http)
+    await api.post("/api/v2/traces", json={"traces": [trace(id="tr_shared_id", output="mine")]})
+    theirs = await other.post("/api/v2/traces", json={"traces": [trace(id="tr_shared_id", output="theirs")]})
+    assert theirs.data["created"] == ["tr_shared_id"]
+    assert (await api.get("/api/v2/traces/tr_shared_id")).data["output"] == "mine"
+    assert (await other.get("/api/v2/traces/tr_shared_id")).data["output"] == "theirs"
+    assert (await other.get("/api/v2/traces/tr_missing")).status == 404
+
+
+async def test_idempotent_ingestion(api):
+    body = {"traces": [trace()]}
+    first = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "batch-1"})
+    again = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "batch-1"})
+    assert again.data == first.data and again.headers["Idempotent-Replayed"] == "true"
+    assert len((await api.get("/api/v2/traces")).data) == 1
