@@ -3,6 +3,7 @@
 import asyncio
 
 from services.issues.adapters.mongo_repository import MongoIssueRepository
+from services.issues.adapters.trace_facts import MongoTraceFacts
 from services.issues.entrypoints.commands import command_routes
 from services.issues.entrypoints.events import subscriptions
 from services.issues.handlers import Dependencies
@@ -16,11 +17,14 @@ SERVICE = "issues"
 
 async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     mongo = mongo_client(settings, SERVICE)
-    repository = MongoIssueRepository(mongo[settings.mongodb_database]["issues"])
+    database = mongo[settings.mongodb_database]
+    repository = MongoIssueRepository(database["issues"])
+    trace_facts = MongoTraceFacts(database["issues_trace_facts"])
     await wait_for_store(repository.ensure_indexes)
+    await wait_for_store(trace_facts.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
     await host.connect(outbox=repository)
-    deps = Dependencies(repository, host.relay.notify)
+    deps = Dependencies(repository, trace_facts, host.relay.notify)
     await host.serve(command_routes(deps), subscriptions(deps), stop)
     await mongo.close()
 

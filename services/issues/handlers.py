@@ -6,7 +6,7 @@ from datetime import datetime
 
 import structlog
 
-from services.issues.adapters.repository import IssueRepository
+from services.issues.adapters.repository import IssueRepository, TraceFacts
 from services.issues.domain.model import FixState, Issue, new_issue_id
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
@@ -23,6 +23,7 @@ from shared.contracts.issues import (
     ListIssues,
     UpdateIssue,
 )
+from shared.contracts.traces import TracesIngested
 from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once
 from shared.messaging.mongo import Creation, retry_on_conflict
@@ -34,23 +35,29 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class Dependencies:
     issues: IssueRepository
+    trace_facts: TraceFacts
     notify: Callable[[str], None]
     clock: Callable[[], datetime] = utc_now
 
 
 async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependencies) -> CreateIssueResult:
+    """Creates an issue with what its traces already tell. Traces heard of while it is being
+    created are taken in by looking again once it is stored (see `on_traces_ingested`)."""
+    known = await deps.trace_facts.knowledge(ctx.workspace, command.trace_ids, command.agent_id)
+
     async def insert(issue: Issue, creation: Creation) -> None:
         await deps.issues.add(issue, creation, envelopes(issue.events, ctx))
 
     issue, response = await create_once(
         ctx.command_id,
         command,
-        build=lambda: Issue.open(new_issue_id(), ctx.workspace, command, deps.clock()),
+        build=lambda: Issue.open(new_issue_id(), ctx.workspace, command, deps.clock(), known),
         respond=lambda issue: issue.summary().to_wire(),
         insert=insert,
     )
     if issue is not None:
         deps.notify(issue.id)
+        await _learn_from_traces(deps, ctx, issue.id)
     return CreateIssueResult(issue=IssueSummary.model_validate(response), replayed=issue is None)
 
 
@@ -105,6 +112,28 @@ async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies
         await _save(deps, ctx, issue)
 
     await retry_on_conflict(attempt, f"Issue {event.fix.issue_id}")
+
+
+async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: Dependencies) -> None:
+    """Records what the new traces tell, then updates the issues they concern. Recording first
+    closes the race with an issue being created at the same moment (see `create_issue`)."""
+    await deps.trace_facts.record(envelope.workspace, event.traces)
+    named_agents = sorted({fact.agent_id for fact in event.traces if fact.agent_name})
+    trace_ids = [fact.id for fact in event.traces]
+    ctx = CommandContext.of(envelope)
+    for issue_id in await deps.issues.ids_learning_from(envelope.workspace, trace_ids, named_agents):
+        await _learn_from_traces(deps, ctx, issue_id)
+
+
+async def _learn_from_traces(deps: Dependencies, ctx: CommandContext, issue_id: str) -> None:
+    async def attempt() -> None:
+        issue = await deps.issues.get(ctx.workspace, issue_id)
+        if issue is not None:
+            known = await deps.trace_facts.knowledge(ctx.workspace, issue.trace_ids, issue.agent_id)
+            issue.learn_from_traces(known, deps.clock(), ctx.command_id)
+            await _save(deps, ctx, issue)
+
+    await retry_on_conflict(attempt, f"Issue {issue_id}")
 
 
 async def _existing(deps: Dependencies, workspace: str, issue_id: str) -> Issue:

@@ -38,7 +38,8 @@ async def test_a_batch_is_stored_and_read_back_as_sent(api):
 
 async def test_re_sending_a_trace_leaves_it_as_it_was(api):
     await api.post("/api/v2/traces", json={"traces": [trace(id="tr_same", output="first")]})
-    again = await api.post("/api/v2/traces", json={"traces": [trace(id="tr_same", output="second"), trace(id="tr_new")]})
+    batch = [trace(id="tr_same", output="second"), trace(id="tr_new")]
+    again = await api.post("/api/v2/traces", json={"traces": batch})
     assert again.status == 201
     assert again.data == {"created": ["tr_new"], "existing": ["tr_same"]}
     assert (await api.get("/api/v2/traces/tr_same")).data["output"] == "first"
@@ -93,3 +94,29 @@ async def test_idempotent_ingestion(api):
     again = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "batch-1"})
     assert again.data == first.data and again.headers["Idempotent-Replayed"] == "true"
     assert len((await api.get("/api/v2/traces")).data) == 1
+
+
+async def test_issue_metadata_comes_from_its_traces_whenever_they_arrive(api):
+    early = [trace(id="tr_early_1", customerId="c1", timestamp="2025-08-10T11:22:00Z"),
+             trace(id="tr_early_2", customerId="c2", timestamp="2025-08-12T09:00:00Z")]
+    await api.post("/api/v2/traces", json={"traces": early})
+
+    issue = await api.create_issue(agentId="agent_support", traceIds=["tr_early_1", "tr_early_2", "tr_late"])
+    detail = await api.issue_when(issue["id"], lambda i: i["metadata"]["affectedCustomers"] == 2, "early traces")
+    assert detail["metadata"]["firstSeenAt"] == "2025-08-10T11:22:00.000Z"
+    assert detail["metadata"]["lastSeenAt"] == "2025-08-12T09:00:00.000Z"
+    assert detail["agentName"] == "Support Bot"
+
+    late = trace(id="tr_late", customerId="c3", timestamp="2025-08-14T09:15:00Z")
+    await api.post("/api/v2/traces", json={"traces": [late, trace(id="tr_unrelated", customerId="c9")]})
+    updated = await api.issue_when(issue["id"], lambda i: i["metadata"]["affectedCustomers"] == 3, "the late trace")
+    assert updated["metadata"]["lastSeenAt"] == "2025-08-14T09:15:00.000Z"
+    assert updated["metadata"]["firstSeenAt"] == "2025-08-10T11:22:00.000Z"
+
+
+async def test_an_issue_learns_its_agents_name_from_later_traces(api):
+    issue = await api.create_issue(agentId="agent_named_later")
+    assert issue["agentName"] is None
+    await api.post("/api/v2/traces", json={"traces": [trace(agentId="agent_named_later", agentName="Billing Bot")]})
+    named = await api.issue_when(issue["id"], lambda i: i["agentName"] is not None, "the agent's name")
+    assert named["agentName"] == "Billing Bot"

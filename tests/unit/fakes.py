@@ -2,8 +2,8 @@
 
 import copy
 
-from services.issues.domain.model import SEVERITY_RANK, Issue
-from shared.contracts.issues import ListIssues
+from services.issues.domain.model import SEVERITY_RANK, Issue, TraceKnowledge
+from shared.contracts.issues import IssueMetadata, ListIssues
 from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, IdTaken
 
 
@@ -71,6 +71,10 @@ class FakeIssueRepository(InMemoryOutbox):
         start = (query.page - 1) * query.limit
         return live[start:start + query.limit], len(live)
 
+    async def ids_learning_from(self, workspace, trace_ids, agent_ids):
+        return [i.id for i in self.issues.values() if i.workspace == workspace and i.deleted_at is None
+                and (set(i.trace_ids) & set(trace_ids) or (i.agent_id in agent_ids and i.agent_name is None))]
+
     def events(self, issue_id: str | None = None) -> list[str]:
         return [event.type for aggregate, events in self.outbox.items() if issue_id in (None, aggregate)
                 for event in events]
@@ -88,3 +92,23 @@ class RecordingNotifier:
 
     def __call__(self, aggregate_id: str) -> None:
         self.notified.append(aggregate_id)
+
+
+class FakeTraceFacts:
+    def __init__(self):
+        self.facts: dict[tuple[str, str], object] = {}
+
+    async def record(self, workspace, facts):
+        for fact in facts:
+            self.facts.setdefault((workspace, fact.id), fact)
+
+    async def knowledge(self, workspace, trace_ids, agent_id):
+        known = [self.facts[(workspace, t)] for t in trace_ids if (workspace, t) in self.facts]
+        names = [f.agent_name for (w, _), f in self.facts.items() if w == workspace and f.agent_id == agent_id
+                 and f.agent_name]
+        metadata = IssueMetadata(
+            first_seen_at=min((f.timestamp for f in known), default=None),
+            last_seen_at=max((f.timestamp for f in known), default=None),
+            affected_customers=len({f.customer_id for f in known if f.customer_id}),
+        )
+        return TraceKnowledge(metadata, names[0] if names else None)

@@ -1,14 +1,16 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import pytest
 
 from services.issues import handlers
+from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
+from shared.contracts.traces import TraceFact, TracesIngested
 from shared.messaging.commands import CommandContext
 from shared.messaging.mongo import CONFLICT_ATTEMPTS
-from tests.unit.fakes import FakeIssueRepository, RecordingNotifier
+from tests.unit.fakes import FakeIssueRepository, FakeTraceFacts, RecordingNotifier
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -19,7 +21,7 @@ def context(command_id="cmd-1", workspace="ws") -> CommandContext:
 
 @pytest.fixture
 def deps():
-    return handlers.Dependencies(FakeIssueRepository(), RecordingNotifier(), clock=lambda: NOW)
+    return handlers.Dependencies(FakeIssueRepository(), FakeTraceFacts(), RecordingNotifier(), clock=lambda: NOW)
 
 
 def create(**fields) -> CreateIssue:
@@ -125,3 +127,36 @@ async def test_list_reports_exact_pagination(deps):
     assert (len(page.items), page.total, page.has_more) == (1, 5, False)
     page = await handlers.list_issues(ListIssues(limit=2, page=2), context(), deps)
     assert page.has_more is True
+
+
+def facts(*specs) -> TracesIngested:
+    return TracesIngested(traces=[
+        TraceFact(id=trace_id, agent_id="a", agent_name=name, customer_id=customer, timestamp=NOW + timedelta(hours=h))
+        for trace_id, name, customer, h in specs
+    ])
+
+
+def ingested_envelope(event: TracesIngested, workspace="ws", message_id="evt-1") -> Envelope:
+    return Envelope(message_id=message_id, type=event.routing_key, workspace=workspace, correlation_id="c",
+                    payload=event.to_wire())
+
+
+async def test_an_issue_created_after_its_traces_starts_with_their_metadata_and_agent_name(deps):
+    await handlers.on_traces_ingested(facts(("tr_1", "Support Bot", "c1", 2), ("tr_2", None, "c2", 0)),
+                                      ingested_envelope(facts()), deps)
+    created = await handlers.create_issue(create(trace_ids=["tr_1", "tr_2", "tr_9"]), context(), deps)
+    assert created.issue.agent_name == "Support Bot"
+    detail = await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    assert (detail.metadata.first_seen_at, detail.metadata.last_seen_at) == (NOW, NOW + timedelta(hours=2))
+    assert detail.metadata.affected_customers == 2
+
+
+async def test_traces_arriving_after_the_issue_update_it_once(deps):
+    created = await handlers.create_issue(create(trace_ids=["tr_1", "tr_2"]), context(), deps)
+    event = facts(("tr_1", "Support Bot", "c1", 1), ("tr_3", None, "c9", 5))
+    await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
+    await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
+    detail = await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    assert detail.agent_name == "Support Bot"
+    assert (detail.metadata.first_seen_at, detail.metadata.affected_customers) == (NOW + timedelta(hours=1), 1)
+    assert deps.issues.events() == ["issue.created", "issue.updated"]

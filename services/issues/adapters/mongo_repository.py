@@ -38,6 +38,7 @@ class MongoIssueRepository(VersionedDocuments):
                 IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("status", ASCENDING),
                             ("createdAt", DESCENDING), ("_id", DESCENDING)]),
                 OUTBOX_INDEX,
+                IndexModel([("workspace", ASCENDING), ("traceIds", ASCENDING)]),
                 IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0),
             ]
         )
@@ -53,6 +54,19 @@ class MongoIssueRepository(VersionedDocuments):
 
     async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
         await self.replace(_to_document(issue), outbox)
+
+    @store_call
+    async def ids_learning_from(self, workspace: str, trace_ids: list[str], agent_ids: list[str]) -> list[str]:
+        """Live issues that link one of these traces, or have no agent name and one of these agents."""
+        cursor = self._collection.find(
+            {
+                "workspace": workspace,
+                **LIVE,
+                "$or": [{"traceIds": {"$in": trace_ids}}, {"agentId": {"$in": agent_ids}, "agentName": None}],
+            },
+            {"_id": 1},
+        )
+        return [document["_id"] async for document in cursor]
 
     @store_call
     async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:

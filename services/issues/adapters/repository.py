@@ -2,9 +2,10 @@
 
 from typing import Protocol
 
-from services.issues.domain.model import Issue
+from services.issues.domain.model import Issue, TraceKnowledge
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import ListIssues
+from shared.contracts.traces import TraceFact
 from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxStore
 
@@ -22,3 +23,12 @@ class IssueRepository(OutboxStore, Protocol):
 
     async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:
         """One page of live issues matching the query's filters, and how many match in all."""
+
+    async def ids_learning_from(self, workspace: str, trace_ids: list[str], agent_ids: list[str]) -> list[str]:
+        """Live issues that link one of these traces, or have no agent name and one of these agents."""
+
+
+class TraceFacts(Protocol):
+    async def record(self, workspace: str, facts: list[TraceFact]) -> None: ...
+
+    async def knowledge(self, workspace: str, trace_ids: list[str], agent_id: str) -> TraceKnowledge: ...

@@ -40,6 +40,14 @@ class FixState:
         return FixSummary(id=self.id, type=self.type, status=self.status)
 
 
+@dataclass(frozen=True)
+class TraceKnowledge:
+    """What the traces of an issue tell: its metadata, and the name its agent goes by."""
+
+    metadata: IssueMetadata
+    agent_name: str | None
+
+
 def status_from_fixes(fixes: list[FixState]) -> str:
     """closed if a fix was applied; else testing if one is testing; else proposed_fix if one
     is proposed; else open."""
@@ -69,20 +77,24 @@ class Issue:
     events: list[IssueEvent] = field(default_factory=list)
 
     @classmethod
-    def open(cls, issue_id: str, workspace: str, command: CreateIssue, now: datetime) -> "Issue":
+    def open(
+        cls, issue_id: str, workspace: str, command: CreateIssue, now: datetime, known: TraceKnowledge | None = None
+    ) -> "Issue":
+        known = known or TraceKnowledge(IssueMetadata(), None)
         issue = cls(
             id=issue_id,
             workspace=workspace,
             title=command.title,
             description=command.description,
             agent_id=command.agent_id,
-            agent_name=command.agent_name,
+            agent_name=command.agent_name or known.agent_name,
             severity=command.severity,
             status="open",
             trace_ids=list(command.trace_ids),
             tags=list(command.tags),
             created_at=now,
             updated_at=now,
+            metadata=known.metadata,
         )
         issue.events.append(IssueCreated(issue=issue.detail(), version=issue.version))
         return issue
@@ -127,6 +139,20 @@ class Issue:
             changed.append("status")
         self._changed(now, event_id)
         self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
+
+    def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str) -> None:
+        """Takes in what its traces tell: the metadata they derive, and the agent's name when
+        the issue has none yet (a name given at creation stays)."""
+        changed = []
+        if known.metadata != self.metadata:
+            self.metadata = known.metadata
+            changed.append("metadata")
+        if self.agent_name is None and known.agent_name is not None:
+            self.agent_name = known.agent_name
+            changed.append("agentName")
+        if changed:
+            self._changed(now, event_id)
+            self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
 
     def delete(self, now: datetime, command_id: str) -> None:
         self.deleted_at = now

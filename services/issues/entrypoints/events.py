@@ -4,6 +4,7 @@ from functools import partial
 
 from services.issues import handlers
 from shared.contracts.fixes import FIXES_SERVICE, FixCreated, FixUpdated
+from shared.contracts.traces import TRACES_SERVICE, TracesIngested
 from shared.messaging.subscriptions import EventRoute, Subscription
 
 
@@ -17,5 +18,14 @@ def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
                 FixCreated.routing_key: EventRoute(FixCreated, on_fix_changed),
                 FixUpdated.routing_key: EventRoute(FixUpdated, on_fix_changed),
             },
-        )
+        ),
+        Subscription(
+            name="trace-ingestions",
+            source=TRACES_SERVICE,
+            routes={
+                TracesIngested.routing_key: EventRoute(
+                    TracesIngested, partial(handlers.on_traces_ingested, deps=deps)
+                )
+            },
+        ),
     ]

@@ -1,0 +1,61 @@
+"""`issues_trace_facts`: what the issues service has heard of traces (from `traces.ingested`),
+enough to derive an issue's metadata and its agent's name without asking the traces service."""
+
+from datetime import datetime
+
+from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.issues.domain.model import TraceKnowledge
+from shared.contracts.issues import IssueMetadata
+from shared.contracts.traces import TraceFact
+from shared.messaging.mongo import store_call
+
+
+def _key(workspace: str, trace_id: str) -> str:
+    return f"{workspace}/{trace_id}"
+
+
+class MongoTraceFacts:
+    def __init__(self, collection: AsyncCollection):
+        self._collection = collection
+
+    async def ensure_indexes(self) -> None:
+        await self._collection.create_indexes([IndexModel([("workspace", ASCENDING), ("agentId", ASCENDING)])])
+
+    @store_call
+    async def record(self, workspace: str, facts: list[TraceFact]) -> None:
+        """Traces are immutable: a fact heard twice is stored once."""
+        if facts:
+            await self._collection.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": _key(workspace, fact.id)},
+                        {"$setOnInsert": {"workspace": workspace, **fact.model_dump(by_alias=True)}},
+                        upsert=True,
+                    )
+                    for fact in facts
+                ],
+                ordered=False,
+            )
+
+    @store_call
+    async def knowledge(self, workspace: str, trace_ids: list[str], agent_id: str) -> TraceKnowledge:
+        first: datetime | None = None
+        last: datetime | None = None
+        customers: set[str] = set()
+        if trace_ids:
+            cursor = self._collection.find(
+                {"_id": {"$in": [_key(workspace, trace_id) for trace_id in trace_ids]}},
+                {"timestamp": 1, "customerId": 1},
+            )
+            async for document in cursor:
+                first = min(filter(None, (first, document["timestamp"])))
+                last = max(filter(None, (last, document["timestamp"])))
+                if document.get("customerId"):
+                    customers.add(document["customerId"])
+        named = await self._collection.find_one(
+            {"workspace": workspace, "agentId": agent_id, "agentName": {"$ne": None}}, {"agentName": 1}
+        )
+        metadata = IssueMetadata(first_seen_at=first, last_seen_at=last, affected_customers=len(customers))
+        return TraceKnowledge(metadata, named["agentName"] if named else None)
