@@ -1,12 +1,14 @@
 """The traces service's collections: `traces`, and `trace_ingestions` (one document per
 ingested batch: its creation record and the outbox of its `traces.ingested` event)."""
 
+import asyncio
+import random
 from collections.abc import Callable
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.traces import ListTraces, Trace
@@ -19,6 +21,8 @@ from shared.messaging.mongo import (
     outbox_entry,
     store_call,
 )
+
+TRANSACTION_ATTEMPTS = 10
 
 
 def _key(workspace: str, trace_id: str) -> str:
@@ -81,13 +85,19 @@ class MongoTraceStore:
             )
             return created, existing
 
-        async with self._client.start_session() as session:
-            try:
-                return await session.with_transaction(write)
-            except DuplicateKeyError:
-                if seen := await self._creation(workspace, command_id):
-                    raise AlreadyCreated(seen) from None
-                raise
+        for attempt in range(TRANSACTION_ATTEMPTS):
+            async with self._client.start_session() as session:
+                try:
+                    return await session.with_transaction(write)
+                except DuplicateKeyError:
+                    if seen := await self._creation(workspace, command_id):
+                        raise AlreadyCreated(seen) from None
+                    raise
+                except OperationFailure as error:
+                    if not _write_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
+                        raise
+            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")
 
     async def _creation(self, workspace: str, command_id: str, session=None) -> Creation | None:
         document = await self._ingestions.find_one(
@@ -123,6 +133,12 @@ class MongoTraceStore:
         )
         documents = await cursor.to_list()
         return [_from_document(document) for document in documents], await self._traces.count_documents(criteria)
+
+
+def _write_conflict(error: OperationFailure) -> bool:
+    """A transaction that lost a race with another write (MongoDB labels it transient; some
+    MongoDB-compatible servers report only the message): the whole transaction is retried."""
+    return error.code == 112 or error.has_error_label("TransientTransactionError") or "Write conflict" in str(error)
 
 
 def _to_document(workspace: str, trace: Trace) -> dict:
