@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("issues", "fixes", "traces")
+SERVICES = ("issues", "fixes", "traces", "shadow_runner")
 
 
 def free_port() -> int:

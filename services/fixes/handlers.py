@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.fixes.adapters.repository import DeletedIssues, FixRepository, IssueDirectory
-from services.fixes.domain.model import Fix, checked_changes, new_fix_id
+from services.fixes.domain.model import Fix, ShadowTestState, checked_changes, new_fix_id
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
 from shared.contracts.fixes import CreateFix, CreateFixResult, FixDetail, FixView, GetFix, ListFixes, UpdateFix
 from shared.contracts.issues import IssueDeleted
+from shared.contracts.shadow_tests import ShadowTestEvent
 from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once, replay
 from shared.messaging.mongo import Creation, retry_on_conflict
@@ -84,6 +85,20 @@ async def on_issue_deleted(event: IssueDeleted, envelope: Envelope, deps: Depend
     ctx = CommandContext.of(envelope)
     for fix_id in await deps.fixes.ids_for_issue(envelope.workspace, event.issue_id):
         await _detach(deps, ctx, fix_id)
+
+
+async def on_shadow_test_changed(event: ShadowTestEvent, envelope: Envelope, deps: Dependencies) -> None:
+    """Keeps the fix's summary of its shadow tests current; a new test moves it to testing."""
+    news = ShadowTestState(event.test.id, event.test.status, event.test.results.improvement_rate, event.version)
+    ctx = CommandContext.of(envelope)
+
+    async def attempt() -> None:
+        fix = await deps.fixes.get(envelope.workspace, event.test.fix_id)
+        if fix is not None:
+            fix.record_shadow_test(news, deps.clock(), envelope.message_id)
+            await _save(deps, ctx, fix)
+
+    await retry_on_conflict(attempt, f"Fix {event.test.fix_id}")
 
 
 async def _detach(deps: Dependencies, ctx: CommandContext, fix_id: str) -> Fix:

@@ -71,8 +71,14 @@ class CommandBus:
     timeout: float
 
     async def send(
-        self, command: Command, principal: Principal, correlation_id: str, idempotency_key: str | None = None
+        self,
+        command: Command,
+        principal: Principal,
+        correlation_id: str,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
     ) -> Any:
+        timeout = timeout or self.timeout
         envelope = Envelope(
             message_id=_command_id(idempotency_key),
             type=command.message_type,
@@ -82,12 +88,12 @@ class CommandBus:
             payload=command.to_wire(),
         )
         try:
-            reply = await self.rpc.call(command.service, envelope, self.timeout)
+            reply = await self.rpc.call(command.service, envelope, timeout)
         except (BrokerUnavailable, ServiceNotRunning) as error:
             raise Unavailable(f"The {command.service} service is unavailable: {error}") from error
         except ReplyTimeout as error:
             raise DeadlineExceeded(
-                f"The {command.service} service did not answer within {self.timeout:g}s"
+                f"The {command.service} service did not answer within {timeout:g}s"
             ) from error
         if not reply.ok:
             raise RemoteError(reply.error)

@@ -7,7 +7,7 @@ from datetime import datetime
 import structlog
 
 from services.issues.adapters.repository import IssueRepository, TraceFacts
-from services.issues.domain.model import FixState, Issue, new_issue_id
+from services.issues.domain.model import FixState, Issue, ShadowTestState, new_issue_id
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
@@ -23,6 +23,7 @@ from shared.contracts.issues import (
     ListIssues,
     UpdateIssue,
 )
+from shared.contracts.shadow_tests import ShadowTestEvent
 from shared.contracts.traces import TracesIngested
 from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once
@@ -114,6 +115,21 @@ async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies
     await retry_on_conflict(attempt, f"Issue {event.fix.issue_id}")
 
 
+async def on_shadow_test_changed(event: ShadowTestEvent, envelope: Envelope, deps: Dependencies) -> None:
+    if event.issue_id is None:
+        return
+    news = ShadowTestState(event.test.id, event.test.status, event.version)
+    ctx = CommandContext.of(envelope)
+
+    async def attempt() -> None:
+        issue = await deps.issues.get(envelope.workspace, event.issue_id)
+        if issue is not None:
+            issue.record_shadow_test(news, deps.clock(), envelope.message_id)
+            await _save(deps, ctx, issue)
+
+    await retry_on_conflict(attempt, f"Issue {event.issue_id}")
+
+
 async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: Dependencies) -> None:
     """Records what the new traces tell, then updates the issues they concern. Recording first
     closes the race with an issue being created at the same moment (see `create_issue`)."""
@@ -145,6 +161,6 @@ async def _existing(deps: Dependencies, workspace: str, issue_id: str) -> Issue:
 
 async def _save(deps: Dependencies, ctx: CommandContext, issue: Issue) -> None:
     """Stores the issue with the events its change caused; an issue that did not change is left as is."""
-    if issue.events:
+    if issue.changed:
         await deps.issues.save(issue, envelopes(issue.events, ctx))
         deps.notify(issue.id)

@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
     TIMEOUT = "TIMEOUT"
 
@@ -61,6 +62,12 @@ class Conflict(ExpectedError):
 
 class Unavailable(ExpectedError):
     code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class UpstreamFailed(ExpectedError):
+    """A third party we call (the model endpoint) failed, after retries."""
+
+    code = ErrorCode.UPSTREAM_ERROR
 
 
 class DeadlineExceeded(ExpectedError):

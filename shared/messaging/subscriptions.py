@@ -42,9 +42,13 @@ class EventRoute:
 
 @dataclass(frozen=True)
 class Subscription:
+    """`prefetch`, when given, bounds this subscription's concurrent handlers instead of the
+    service's `PREFETCH_COUNT`."""
+
     name: str
     source: str
     routes: Mapping[str, EventRoute]
+    prefetch: int | None = None
 
 
 class EventSubscriber:
@@ -71,7 +75,7 @@ class EventSubscriber:
 
     async def start(self) -> None:
         self._channel = await self._connection.channel()
-        await self._channel.set_qos(prefetch_count=self._prefetch)
+        await self._channel.set_qos(prefetch_count=self._subscription.prefetch or self._prefetch)
         exchange = await declare_events_exchange(self._channel, self._topology, self._subscription.source)
         bindings = [(exchange, event_type) for event_type in self._subscription.routes]
         self._queue = await declare_work_queue(self._channel, self._topology, self.queue_name, bindings)

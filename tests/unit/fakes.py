@@ -82,7 +82,7 @@ class FakeIssueRepository(InMemoryOutbox):
     @staticmethod
     def _stored(issue: Issue) -> Issue:
         stored = copy.deepcopy(issue)
-        stored.events = []
+        stored.events, stored.changed = [], False
         return stored
 
 

@@ -1,14 +1,15 @@
 """The fixes service's collections: `fixes`, and `fixes_deleted_issues` (what it heard of)."""
 
+from dataclasses import asdict
 from datetime import timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.fixes.domain.model import Fix
+from services.fixes.domain.model import Fix, ShadowTestState
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.fixes import ListFixes, ShadowTestSummary
+from shared.contracts.fixes import ListFixes
 from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, store_call
 
 DELETED_ISSUES_KEPT_FOR = timedelta(days=30)
@@ -93,7 +94,7 @@ def _to_document(fix: Fix) -> dict:
         "description": fix.description,
         "changes": fix.changes,
         "author": fix.author,
-        "shadowTests": [test.to_wire() for test in fix.shadow_tests],
+        "shadowTests": [asdict(test) for test in fix.shadow_tests],
         "createdAt": fix.created_at,
         "updatedAt": fix.updated_at,
         "version": fix.version,
@@ -111,7 +112,7 @@ def _from_document(document: dict) -> Fix:
         description=document["description"],
         changes=document["changes"],
         author=document["author"],
-        shadow_tests=[ShadowTestSummary.model_validate(test) for test in document.get("shadowTests", [])],
+        shadow_tests=[ShadowTestState(**test) for test in document.get("shadowTests", [])],
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
         version=document["version"],

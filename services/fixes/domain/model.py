@@ -45,6 +45,19 @@ def new_fix_id() -> str:
     return new_id("fix")
 
 
+@dataclass(frozen=True)
+class ShadowTestState:
+    """What a fix knows of one of its shadow tests, as of the test's `version`."""
+
+    id: str
+    status: str
+    improvement_rate: float | None
+    version: int
+
+    def summary(self) -> ShadowTestSummary:
+        return ShadowTestSummary(id=self.id, status=self.status, improvement_rate=self.improvement_rate)
+
+
 def checked_changes(fix_type: str, changes: dict[str, Any]) -> dict[str, Any]:
     """`changes` validated against the schema of its fix type, in its canonical form."""
     try:
@@ -66,7 +79,7 @@ class Fix:
     author: str
     created_at: datetime
     updated_at: datetime
-    shadow_tests: list[ShadowTestSummary] = field(default_factory=list)
+    shadow_tests: list[ShadowTestState] = field(default_factory=list)
     version: int = 1
     applied_commands: list[str] = field(default_factory=list)
     events: list[FixEvent] = field(default_factory=list)
@@ -111,6 +124,24 @@ class Fix:
         for name in changed:
             setattr(self, name, changes[name])
         self._changed(now, command_id, changed)
+        self._status_moved_from(old_status)
+
+    def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
+        """Takes in news of a shadow test of this fix (stale or repeated news changes nothing).
+        A new test puts a draft or proposed fix in testing, through proposed."""
+        known = next((each for each in self.shadow_tests if each.id == test.id), None)
+        if (known and known.version >= test.version) or self.has_applied(event_id):
+            return
+        kept = [test if each.id == test.id else each for each in self.shadow_tests]
+        self.shadow_tests = kept if known else [*kept, test]
+        self._changed(now, event_id, ["shadow_tests"])
+        if known is None:
+            for step in {"draft": ("proposed", "testing"), "proposed": ("testing",)}.get(self.status, ()):
+                old_status, self.status = self.status, step
+                self._changed(now, event_id, ["status"])
+                self._status_moved_from(old_status)
+
+    def _status_moved_from(self, old_status: str) -> None:
         if self.status != old_status:
             self.events.append(
                 FixStatusChanged(fix=self.view(), version=self.version, issue_id=self.issue_id,
@@ -136,7 +167,8 @@ class Fix:
         return FixView.model_validate(self._view_fields())
 
     def detail(self) -> FixDetail:
-        return FixDetail.model_validate({**self._view_fields(), "shadow_tests": self.shadow_tests})
+        shadow_tests = [test.summary() for test in self.shadow_tests]
+        return FixDetail.model_validate({**self._view_fields(), "shadow_tests": shadow_tests})
 
     def _view_fields(self) -> dict:
         return {

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from services.issues.domain.model import SEVERITY_RANK, FixState, Issue
+from services.issues.domain.model import SEVERITY_RANK, FixState, Issue, ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import IssueMetadata, ListIssues
 from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, store_call
@@ -104,6 +104,7 @@ def _to_document(issue: Issue) -> dict:
         "traceCount": issue.trace_count,
         "tags": issue.tags,
         "fixes": [asdict(fix) for fix in issue.fixes],
+        "shadowTests": [asdict(test) for test in issue.shadow_tests],
         "metadata": issue.metadata.model_dump(by_alias=True),
         "createdAt": issue.created_at,
         "updatedAt": issue.updated_at,
@@ -130,6 +131,7 @@ def _from_document(document: dict) -> Issue:
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
         fixes=[FixState(**fix) for fix in document.get("fixes", [])],
+        shadow_tests=[ShadowTestState(**test) for test in document.get("shadowTests", [])],
         metadata=IssueMetadata.model_validate(document.get("metadata", {})),
         version=document["version"],
         deleted_at=document.get("deletedAt"),

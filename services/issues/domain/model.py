@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.contracts.common import new_id
+from shared.contracts.errors import Conflict
 from shared.contracts.issues import (
     CreateIssue,
     FixSummary,
@@ -48,6 +49,19 @@ class TraceKnowledge:
     agent_name: str | None
 
 
+@dataclass(frozen=True)
+class ShadowTestState:
+    """What an issue knows of a shadow test of one of its fixes, as of the test's `version`."""
+
+    id: str
+    status: str
+    version: int
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("pending", "running")
+
+
 def status_from_fixes(fixes: list[FixState]) -> str:
     """closed if a fix was applied; else testing if one is testing; else proposed_fix if one
     is proposed; else open."""
@@ -70,11 +84,13 @@ class Issue:
     created_at: datetime
     updated_at: datetime
     fixes: list[FixState] = field(default_factory=list)
+    shadow_tests: list[ShadowTestState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
     version: int = 1
     deleted_at: datetime | None = None
     applied_commands: list[str] = field(default_factory=list)
     events: list[IssueEvent] = field(default_factory=list)
+    changed: bool = False
 
     @classmethod
     def open(
@@ -128,10 +144,8 @@ class Issue:
         known = next((known for known in self.fixes if known.id == fix.id), None)
         if (known and known.version >= fix.version) or self.has_applied(event_id):
             return
-        if known:
-            self.fixes = [fix if each.id == fix.id else each for each in self.fixes]
-        else:
-            self.fixes = [*self.fixes, fix]
+        kept = [fix if each.id == fix.id else each for each in self.fixes]
+        self.fixes = kept if known else [*kept, fix]
         changed = ["fixes"]
         status_moved = known.status != fix.status if known else fix.status != "draft"
         if status_moved and (derived := status_from_fixes(self.fixes)) != self.status:
@@ -154,13 +168,31 @@ class Issue:
             self._changed(now, event_id)
             self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
 
+    def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
+        """Keeps track of the tests of its fixes, to refuse deletion while one is active."""
+        known = next((each for each in self.shadow_tests if each.id == test.id), None)
+        if (known and known.version >= test.version) or self.has_applied(event_id):
+            return
+        kept = [test if each.id == test.id else each for each in self.shadow_tests]
+        self.shadow_tests = kept if known else [*kept, test]
+        self._changed(now, event_id, visible=False)
+
     def delete(self, now: datetime, command_id: str) -> None:
+        active = [test.id for test in self.shadow_tests if test.active]
+        if active:
+            raise Conflict(
+                f"Issue {self.id} has active shadow tests ({', '.join(active)}); wait for them to complete or "
+                "stop them with PATCH /api/shadow-tests/:id {\"status\": \"failed\"}"
+            )
         self.deleted_at = now
         self._changed(now, command_id)
         self.events.append(IssueDeleted(issue_id=self.id, version=self.version))
 
-    def _changed(self, now: datetime, command_id: str) -> None:
-        self.updated_at = max(now, self.updated_at)
+    def _changed(self, now: datetime, command_id: str, visible: bool = True) -> None:
+        """Bookkeeping of every change; a change users cannot see leaves `updatedAt` alone."""
+        self.changed = True
+        if visible:
+            self.updated_at = max(now, self.updated_at)
         self.version += 1
         self.applied_commands = [*self.applied_commands, command_id][-APPLIED_COMMANDS_KEPT:]
 

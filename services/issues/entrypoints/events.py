@@ -4,6 +4,7 @@ from functools import partial
 
 from services.issues import handlers
 from shared.contracts.fixes import FIXES_SERVICE, FixCreated, FixUpdated
+from shared.contracts.shadow_tests import SHADOW_RUNNER, SHADOW_TEST_EVENTS
 from shared.contracts.traces import TRACES_SERVICE, TracesIngested
 from shared.messaging.subscriptions import EventRoute, Subscription
 
@@ -26,6 +27,14 @@ def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
                 TracesIngested.routing_key: EventRoute(
                     TracesIngested, partial(handlers.on_traces_ingested, deps=deps)
                 )
+            },
+        ),
+        Subscription(
+            name="shadow-test-changes",
+            source=SHADOW_RUNNER,
+            routes={
+                event.routing_key: EventRoute(event, partial(handlers.on_shadow_test_changed, deps=deps))
+                for event in SHADOW_TEST_EVENTS
             },
         ),
     ]

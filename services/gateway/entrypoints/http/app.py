@@ -6,7 +6,7 @@ import structlog
 from aiohttp import web
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.entrypoints.http import fixes, health, issues, traces
+from services.gateway.entrypoints.http import fixes, health, issues, shadow_tests, traces
 from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, READINESS_CHECKS, SETTINGS
 from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, request_context
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
@@ -30,6 +30,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     issues.add_routes(app)
     fixes.add_routes(app)
     traces.add_routes(app)
+    shadow_tests.add_routes(app)
     return app
 
 

@@ -8,5 +8,7 @@ from services.gateway.entrypoints.http.keys import BUS, CORRELATION_ID, PRINCIPA
 from services.gateway.handlers import Command
 
 
-async def send(request: web.Request, command: Command, idempotency_key: str | None = None) -> Any:
-    return await request.app[BUS].send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency_key)
+async def send(
+    request: web.Request, command: Command, idempotency_key: str | None = None, timeout: float | None = None
+) -> Any:
+    return await request.app[BUS].send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency_key, timeout)

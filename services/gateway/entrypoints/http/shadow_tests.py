@@ -1,0 +1,54 @@
+"""`/api/shadow-tests` and `/api/shadow-execution`: parse, send, shape the reply."""
+
+from aiohttp import web
+
+from services.gateway.entrypoints.http import responses
+from services.gateway.entrypoints.http.dispatch import send
+from services.gateway.entrypoints.http.keys import SETTINGS
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from shared.contracts.shadow_tests import (
+    CreateShadowTest,
+    ExecuteShadow,
+    GetShadowTest,
+    ListShadowTests,
+    ShadowTestPatch,
+    UpdateShadowTest,
+)
+
+
+def path(request: web.Request) -> dict[str, str]:
+    return {"shadowTestId": request.match_info["shadow_test_id"]}
+
+
+async def list_shadow_tests(request: web.Request) -> web.Response:
+    return responses.page(await send(request, validated(ListShadowTests, query_params(request), where="query")))
+
+
+async def create_shadow_test(request: web.Request) -> web.Response:
+    key = idempotency_key(request)
+    command = validated(CreateShadowTest, await json_body(request))
+    result = await send(request, command, key)
+    headers = {"Idempotent-Replayed": "true"} if result["replayed"] else None
+    return responses.ok(result["test"], status=201, headers=headers)
+
+
+async def get_shadow_test(request: web.Request) -> web.Response:
+    return responses.ok(await send(request, validated(GetShadowTest, path(request), where="path")))
+
+
+async def update_shadow_test(request: web.Request) -> web.Response:
+    patch = validated(ShadowTestPatch, await json_body(request))
+    return responses.ok(await send(request, validated(UpdateShadowTest, path(request) | {"patch": patch}, "path")))
+
+
+async def execute_shadow(request: web.Request) -> web.Response:
+    command = validated(ExecuteShadow, await json_body(request))
+    return responses.ok(await send(request, command, timeout=request.app[SETTINGS].shadow_execution_timeout_seconds))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/shadow-tests", list_shadow_tests, allow_head=False)
+    app.router.add_post("/api/shadow-tests", create_shadow_test)
+    app.router.add_get("/api/shadow-tests/{shadow_test_id}", get_shadow_test, allow_head=False)
+    app.router.add_patch("/api/shadow-tests/{shadow_test_id}", update_shadow_test)
+    app.router.add_post("/api/shadow-execution", execute_shadow)

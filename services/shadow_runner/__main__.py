@@ -1,0 +1,3 @@
+from services.shadow_runner.bootstrap import main
+
+main()

@@ -1,0 +1,121 @@
+"""A client for any OpenAI-compatible `/chat/completions` endpoint (OpenAI, Azure, vLLM,
+Ollama, LiteLLM …).
+
+Calls are bounded: at most `concurrency` at once, each within `timeout` (and within the
+current command's deadline). A 429, a 5xx, a timeout, a dropped connection or a reply that is
+not a chat completion is retried with exponential backoff and jitter, waiting what
+`Retry-After` asks when the endpoint says; after `max_attempts`, `ModelError` names the last
+cause. Other 4xx answers are not retried.
+"""
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from services.shadow_runner.domain.replay import ChatRequest
+from shared.messaging import deadline
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_SECONDS = 10.0
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+
+class ModelError(Exception):
+    """The endpoint did not give a usable answer; the message says why, for the user."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    attempts: int
+
+
+class ChatModel:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float,
+        max_attempts: int,
+        concurrency: int,
+        label: str,
+    ):
+        self._session = session
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._slots = asyncio.Semaphore(concurrency)
+        self.label = label
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        body = {"model": request.model, "messages": request.messages, **request.parameters}
+        cause = "no attempt made"
+        async with self._slots:
+            for attempt in range(1, self._max_attempts + 1):
+                wait: float | None = None
+                try:
+                    return Completion(await self._call(body), attempt)
+                except _Retryable as retryable:
+                    cause, wait = retryable.cause, retryable.retry_after
+                if attempt < self._max_attempts:
+                    delay = wait if wait is not None else min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)
+                    delay *= random.uniform(0.8, 1.2) if wait is None else 1.0
+                    left = deadline.remaining()
+                    if left is not None and delay >= left:
+                        break
+                    log.info("model call retried", model=self.label, cause=cause, attempt=attempt,
+                             wait_s=round(delay, 2))
+                    await asyncio.sleep(delay)
+        raise ModelError(f"{self.label} model: {cause} (after {attempt} attempt{'s' if attempt > 1 else ''})")
+
+    async def _call(self, body: dict) -> str:
+        left = deadline.remaining()
+        timeout = self._timeout if left is None else max(0.001, min(self._timeout, left))
+        try:
+            async with self._session.post(
+                self._url, json=body, headers=self._headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                if response.status == 200:
+                    return _answer(await response.json(content_type=None))
+                text = (await response.text())[:200]
+                if response.status == 429 or response.status >= 500:
+                    raise _Retryable(f"the endpoint answered HTTP {response.status}", _retry_after(response))
+                raise ModelError(f"{self.label} model: the endpoint answered HTTP {response.status}: {text}")
+        except TimeoutError:
+            raise _Retryable(f"no answer within {timeout:g}s") from None
+        except aiohttp.ClientError as error:
+            raise _Retryable(f"the connection failed ({type(error).__name__}: {error})") from None
+        except ValueError as error:
+            raise _Retryable(f"the reply is not a chat completion ({error})") from None
+
+
+class _Retryable(Exception):
+    def __init__(self, cause: str, retry_after: float | None = None):
+        super().__init__(cause)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+def _answer(payload: object) -> str:
+    try:
+        content = payload["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError) as error:
+        raise ValueError(f"missing choices[0].message.content: {error!r}") from None
+    if not isinstance(content, str):
+        raise ValueError("choices[0].message.content is not text")
+    return content
+
+
+def _retry_after(response: aiohttp.ClientResponse) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return min(MAX_RETRY_AFTER_SECONDS, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None

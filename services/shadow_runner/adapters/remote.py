@@ -1,0 +1,29 @@
+"""What the runner asks other services: the fix, the traces, the issue."""
+
+from shared.contracts.fixes import FixDetail, GetFix
+from shared.contracts.issues import GetIssue, IssueDetail
+from shared.contracts.traces import FoundTraces, GetTrace, GetTraces, Trace
+from shared.messaging.asking import ask
+from shared.messaging.commands import CommandContext
+from shared.messaging.rpc import RpcClient
+
+
+class RemoteServices:
+    def __init__(self, rpc: RpcClient, timeout: float):
+        self._rpc = rpc
+        self._timeout = timeout
+
+    async def fix(self, ctx: CommandContext, fix_id: str) -> FixDetail | None:
+        data = await ask(self._rpc, GetFix(fix_id=fix_id), ctx, self._timeout)
+        return FixDetail.model_validate(data) if data is not None else None
+
+    async def issue(self, ctx: CommandContext, issue_id: str) -> IssueDetail | None:
+        data = await ask(self._rpc, GetIssue(issue_id=issue_id), ctx, self._timeout)
+        return IssueDetail.model_validate(data) if data is not None else None
+
+    async def trace(self, ctx: CommandContext, trace_id: str) -> Trace | None:
+        data = await ask(self._rpc, GetTrace(trace_id=trace_id), ctx, self._timeout)
+        return Trace.model_validate(data) if data is not None else None
+
+    async def traces(self, ctx: CommandContext, trace_ids: list[str]) -> FoundTraces:
+        return FoundTraces.model_validate(await ask(self._rpc, GetTraces(trace_ids=trace_ids), ctx, self._timeout))

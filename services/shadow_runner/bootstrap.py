@@ -1,0 +1,54 @@
+"""Composition root of the shadow runner: builds every part and runs them until stopped."""
+
+import asyncio
+
+import aiohttp
+
+from services.shadow_runner.adapters.chat_model import ChatModel
+from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
+from services.shadow_runner.adapters.remote import RemoteServices
+from services.shadow_runner.entrypoints.commands import command_routes
+from services.shadow_runner.entrypoints.work import work_queues
+from services.shadow_runner.evaluation import Evaluator
+from services.shadow_runner.handlers import Dependencies
+from services.shadow_runner.settings import RunnerSettings
+from shared.logging import configure_logging
+from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.mongo import mongo_client, wait_for_store
+
+SERVICE = "shadow_runner"
+
+
+def evaluator(settings: RunnerSettings, http: aiohttp.ClientSession) -> Evaluator:
+    def model(base_url: str | None, api_key: str | None, label: str) -> ChatModel | None:
+        if not base_url:
+            return None
+        return ChatModel(http, base_url, api_key, timeout=settings.model_timeout_seconds,
+                         max_attempts=settings.model_max_attempts, concurrency=settings.replay_concurrency, label=label)
+
+    return Evaluator(
+        replay_model=model(settings.replay_model_base_url, settings.replay_model_api_key, "replay"),
+        judge=model(settings.judge_model_base_url, settings.judge_model_api_key, "judge"),
+        judge_model_name=settings.judge_model,
+        model_override=settings.replay_model,
+        margin=settings.score_margin,
+    )
+
+
+async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
+    mongo = mongo_client(settings, SERVICE)
+    tests = MongoShadowTests(mongo[settings.mongodb_database]["shadow_tests"])
+    await wait_for_store(tests.ensure_indexes)
+    host = ServiceHost(SERVICE, settings)
+    await host.connect(outbox=tests)
+    remote = RemoteServices(await host.rpc_client(), settings.lookup_timeout_seconds)
+    async with aiohttp.ClientSession() as http:
+        deps = Dependencies(tests, remote, evaluator(settings, http), host.relay.notify)
+        await host.serve(command_routes(deps), work_queues(deps, settings.replay_concurrency), stop)
+    await mongo.close()
+
+
+def main() -> None:
+    settings = RunnerSettings()
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    run_until_signalled(lambda stop: run(settings, stop))

@@ -1,0 +1,117 @@
+"""Applying a fix to a trace's recorded request, and to the answer the model gives.
+
+The request replayed is the trace's: its system prompt (or, without one, its first system
+message), its chat messages, its retrieved context and its model parameters. The context
+documents are given to the model in a system message after the system prompt:
+
+    <system prompt>
+
+    Context:
+    [doc-id] Title: content
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.contracts.fixes import ConfigChange, Guardrail, PromptUpdate, RetrievalUpdate
+from shared.contracts.traces import ContextDocument, Trace
+
+MODEL_PARAMETERS = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed")
+
+
+class ReplayError(Exception):
+    """The fix cannot be applied to this trace; the message says why, for the trace's result."""
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[dict[str, Any]]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def replay_request(trace: Trace, fix_type: str, changes: dict[str, Any], model_override: str | None) -> ChatRequest:
+    """The trace's request with the fix applied (guardrails apply to the answer instead)."""
+    system_prompt, messages = _split_system_prompt(trace)
+    context = list(trace.context)
+    model = model_override or trace.model.name
+    parameters = {key: value for key, value in trace.model.parameters.items() if key in MODEL_PARAMETERS}
+    if fix_type == "prompt_update":
+        system_prompt = apply_prompt_update(system_prompt, PromptUpdate.model_validate(changes))
+    elif fix_type == "config_change":
+        config = ConfigChange.model_validate(changes)
+        overrides = config.model_dump(exclude_none=True)
+        model = overrides.pop("model", model)
+        parameters.update(overrides)
+    elif fix_type == "retrieval_update":
+        context = apply_retrieval_update(context, RetrievalUpdate.model_validate(changes))
+    return ChatRequest(model=model, messages=_with_system(system_prompt, context, messages), parameters=parameters)
+
+
+def apply_prompt_update(prompt: str | None, update: PromptUpdate) -> str:
+    """A whole new prompt, or the diff's `-` lines taken out and its `+` lines put where the
+    first `-` line was (at the end when there is none)."""
+    if update.system_prompt is not None:
+        return update.system_prompt
+    removed = [line[2:] for line in update.prompt_diff.splitlines() if line.startswith("-")]
+    added = [line[2:] for line in update.prompt_diff.splitlines() if line.startswith("+")]
+    text = prompt or ""
+    position = None
+    for old in removed:
+        index = text.find(old)
+        if not old.strip() or index < 0:
+            raise ReplayError(f"the promptDiff removes text that is not in this trace's system prompt: {old!r}")
+        position = index if position is None else min(position, index)
+        text = text[:index] + text[index + len(old):]
+    insertion = "\n".join(added)
+    if position is None:
+        return f"{text}\n{insertion}" if text and insertion else text or insertion
+    return text[:position] + insertion + text[position:]
+
+
+def apply_retrieval_update(context: list[ContextDocument], update: RetrievalUpdate) -> list[ContextDocument]:
+    replacements = {document.id: document for document in update.replace}
+    removed = set(update.remove)
+    kept = [replacements.get(document.id, document) for document in context if document.id not in removed]
+    known = {document.id for document in kept}
+    return kept + [document for document in update.add if document.id not in known]
+
+
+def apply_guardrail(answer: str, rule: Guardrail) -> tuple[str, bool]:
+    """The answer after the rule, and whether the rule triggered."""
+    triggered = violates(answer, rule)
+    return (rule.fallback if triggered else answer), triggered
+
+
+def violates(answer: str, rule: Guardrail) -> bool:
+    if rule.rule == "max_length":
+        return len(answer) > rule.max_length
+    found = re.search(rule.pattern, answer, re.IGNORECASE if rule.ignore_case else 0) is not None
+    return found if rule.rule == "block_pattern" else not found
+
+
+def user_input(trace: Trace) -> str:
+    """The conversation the agent answered, as text (for the judge)."""
+    return "\n".join(f"{message.role}: {message.content}" for message in trace.input if message.content)
+
+
+def _split_system_prompt(trace: Trace) -> tuple[str | None, list[dict[str, Any]]]:
+    messages = [message.model_dump(exclude_none=True) for message in trace.input]
+    if trace.system_prompt is not None:
+        return trace.system_prompt, messages
+    for index, message in enumerate(messages):
+        if message["role"] == "system":
+            return message.get("content"), messages[:index] + messages[index + 1:]
+    return None, messages
+
+
+def _with_system(prompt: str | None, context: list[ContextDocument], messages: list[dict]) -> list[dict]:
+    parts = [prompt] if prompt else []
+    if context:
+        documents = "\n".join(
+            f"[{document.id}] " + (f"{document.title}: " if document.title else "") + document.content
+            for document in context
+        )
+        parts.append(f"Context:\n{documents}")
+    return ([{"role": "system", "content": "\n\n".join(parts)}] if parts else []) + messages

@@ -1,0 +1,20 @@
+"""The runner pool's work queue: one `replay.requested` message per trace of a test, shared by
+every runner process (each takes at most `REPLAY_CONCURRENCY` at a time)."""
+
+from functools import partial
+
+from services.shadow_runner import handlers
+from shared.contracts.shadow_tests import SHADOW_RUNNER, ReplayRequested
+from shared.messaging.subscriptions import EventRoute, Subscription
+
+
+def work_queues(deps: handlers.Dependencies, concurrency: int) -> list[Subscription]:
+    return [
+        Subscription(
+            name="replays",
+            source=SHADOW_RUNNER,
+            routes={ReplayRequested.routing_key: EventRoute(ReplayRequested, partial(handlers.on_replay_requested,
+                                                                                     deps=deps))},
+            prefetch=concurrency,
+        )
+    ]

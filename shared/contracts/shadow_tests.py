@@ -1,0 +1,174 @@
+"""Commands the shadow runner answers, the views it returns and the events it emits."""
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
+from shared.contracts.fixes import FixId
+from shared.contracts.traces import TraceId
+
+SHADOW_RUNNER = "shadow_runner"
+MAX_TRACES_PER_TEST = 1000
+
+ComparisonMode = Literal["side_by_side", "automated"]
+ShadowTestStatus = Literal["pending", "running", "completed", "failed"]
+Verdict = Literal["improved", "unchanged", "regressed", "errored"]
+ShadowTestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+class ShadowTestConfig(ContractModel):
+    comparison_mode: ComparisonMode = "side_by_side"
+
+
+class ShadowRunnerCommand(ContractModel):
+    service: ClassVar[str] = SHADOW_RUNNER
+    message_type: ClassVar[str]
+
+
+class CreateShadowTest(ShadowRunnerCommand):
+    """Replays every trace (each once, duplicates dropped) against the fix as it is now."""
+
+    message_type: ClassVar[str] = "shadow_tests.create"
+    fix_id: FixId
+    trace_ids: Annotated[list[TraceId], Field(min_length=1, max_length=MAX_TRACES_PER_TEST), AfterValidator(_distinct)]
+    config: ShadowTestConfig = ShadowTestConfig()
+
+
+class GetShadowTest(ShadowRunnerCommand):
+    message_type: ClassVar[str] = "shadow_tests.get"
+    shadow_test_id: ShadowTestId
+
+
+class ListShadowTests(ShadowRunnerCommand, PageRequest):
+    message_type: ClassVar[str] = "shadow_tests.list"
+    fix_id: FixId | None = None
+    status: ShadowTestStatus | None = None
+
+
+ErrorText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class FailureReport(ContractModel):
+    error: ErrorText = "Stopped by request"
+
+
+class ShadowTestPatch(PatchModel):
+    """The one change a user makes to a test: stop it as `failed`, saying why."""
+
+    status: Literal["failed"]
+    results: FailureReport = FailureReport()
+
+
+class UpdateShadowTest(ShadowRunnerCommand):
+    message_type: ClassVar[str] = "shadow_tests.update"
+    shadow_test_id: ShadowTestId
+    patch: ShadowTestPatch
+
+
+class ExecuteShadow(ShadowRunnerCommand):
+    """Replays one trace against a fix and scores it, synchronously."""
+
+    message_type: ClassVar[str] = "shadow_tests.execute"
+    fix_id: FixId
+    trace_id: TraceId
+    config: ShadowTestConfig = ShadowTestConfig()
+
+
+class ShadowResults(ContractModel):
+    """`improvementRate` = improved / (improved + unchanged + regressed); errored traces are
+    not scored. `error` says why a failed test stopped."""
+
+    improved: int = 0
+    unchanged: int = 0
+    regressed: int = 0
+    errored: int = 0
+    improvement_rate: float | None = None
+    error: str | None = None
+
+
+class TraceResult(ContractModel):
+    trace_id: str
+    verdict: Verdict
+    original_score: float | None
+    fixed_score: float | None
+    explanation: str
+    scoring: ComparisonMode
+    original_output: str
+    fixed_output: str | None
+    latency_ms: int
+
+
+class ShadowTestView(ContractModel):
+    id: str
+    fix_id: str
+    status: ShadowTestStatus
+    trace_count: int
+    config: ShadowTestConfig
+    results: ShadowResults
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+
+
+class ShadowTestDetail(ShadowTestView):
+    trace_results: list[TraceResult]
+
+
+class CreateShadowTestResult(ContractModel):
+    test: ShadowTestView
+    replayed: bool
+
+
+class ShadowExecution(ContractModel):
+    trace_id: str
+    fix_id: str
+    original_output: str
+    fixed_output: str | None
+    verdict: Verdict
+    original_score: float | None
+    fixed_score: float | None
+    explanation: str
+    latency_ms: int
+    executed_at: Timestamp
+
+
+class ShadowTestEvent(ContractModel):
+    """A change of a test's status. `issueId` is the fix's issue when the test was created."""
+
+    routing_key: ClassVar[str]
+    test: ShadowTestView
+    issue_id: str | None
+    version: int
+
+
+class ShadowTestCreated(ShadowTestEvent):
+    routing_key: ClassVar[str] = "shadow_test.created"
+
+
+class ShadowTestStarted(ShadowTestEvent):
+    routing_key: ClassVar[str] = "shadow_test.started"
+
+
+class ShadowTestCompleted(ShadowTestEvent):
+    routing_key: ClassVar[str] = "shadow_test.completed"
+
+
+class ShadowTestFailed(ShadowTestEvent):
+    routing_key: ClassVar[str] = "shadow_test.failed"
+
+
+SHADOW_TEST_EVENTS = (ShadowTestCreated, ShadowTestStarted, ShadowTestCompleted, ShadowTestFailed)
+
+
+class ReplayRequested(ContractModel):
+    """Work for the runner pool: replay one trace of one test. Published on the runner's own
+    events exchange and consumed from its durable work queue; not meant for other services."""
+
+    routing_key: ClassVar[str] = "replay.requested"
+    shadow_test_id: str
+    trace_id: str
