@@ -9,6 +9,7 @@ from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.domain.api_keys import hash_key
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
+from tests.support.fake_model import JUDGE_MODEL, FakeModel
 from tests.support.infrastructure import amqp_url, delete_namespaces, mongodb_url
 from tests.support.stack import Stack, new_stack
 
@@ -57,6 +58,23 @@ async def http():
         yield session
 
 
+@pytest.fixture(scope="session")
+def fake_model():
+    with FakeModel() as model:
+        yield model
+
+
+def model_settings(model: FakeModel) -> dict[str, str]:
+    return {
+        "replay_model_base_url": model.url,
+        "judge_model_base_url": model.url,
+        "judge_model": JUDGE_MODEL,
+        "model_max_attempts": "3",
+        "model_timeout_seconds": "10",
+        "shadow_execution_timeout_seconds": "5",
+    }
+
+
 @asynccontextmanager
 async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongoClient, namespaces: set[str],
                         **settings: str):
@@ -71,9 +89,10 @@ async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongo
 
 
 @pytest.fixture(scope="session")
-async def stack(amqp, mongo, log_dir, mongo_client, namespaces):
-    """One running system shared by the end-to-end tests; each test works in its own workspace."""
-    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces) as running:
+async def stack(amqp, mongo, log_dir, mongo_client, namespaces, fake_model):
+    """One running system shared by the end-to-end tests; each test works in its own workspace.
+    Its replay and judge model is the local fake."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, **model_settings(fake_model)) as running:
         yield running
 
 

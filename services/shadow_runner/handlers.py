@@ -65,7 +65,7 @@ async def create_shadow_test(
         ]
         raise NotFound(f"Traces not found: {', '.join(found.missing)}", details)
     issue = await _issue_context(deps, ctx, fix)
-    snapshot = FixView.model_validate(fix.model_dump())
+    snapshot = FixView.model_validate(fix.model_dump(exclude={"shadow_tests"}))
 
     async def insert(test: ShadowTest, creation: Creation) -> None:
         await deps.tests.add(test, creation, envelopes(test.events, ctx))
@@ -138,7 +138,11 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
     work is delivered; completes the test with its last result."""
     ctx = CommandContext.of(envelope)
     test = await deps.tests.get(ctx.workspace, job.shadow_test_id)
-    if test is None or not test.active or test.has_result(job.trace_id):
+    if test is None or not test.active:
+        log.info("replay skipped; the test is no longer active", shadow_test_id=job.shadow_test_id,
+                 trace_id=job.trace_id)
+        return
+    if test.has_result(job.trace_id):
         return
     if test.status == "pending":
         await _change(deps, ctx, test.id, lambda test: test.start(deps.clock()))
@@ -151,6 +155,8 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
         log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
                  latency_ms=result.latency_ms)
         await _change(deps, ctx, test.id, lambda test: test.complete_if_done(deps.clock()))
+    else:
+        log.info("replay skipped; the test is no longer active", shadow_test_id=test.id, trace_id=job.trace_id)
 
 
 async def _change(deps: Dependencies, ctx: CommandContext, test_id: str, change: Callable[[ShadowTest], None]) -> None:

@@ -15,10 +15,10 @@ SERVICE = "traces"
 
 async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     mongo = mongo_client(settings, SERVICE)
-    traces = MongoTraceStore(mongo, mongo[settings.mongodb_database])
+    traces = MongoTraceStore(mongo[settings.mongodb_database]["traces"])
     await wait_for_store(traces.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
-    await host.connect(outbox=traces.outbox)
+    await host.connect(outbox=traces)
     await host.serve(command_routes(Dependencies(traces, host.relay.notify)), [], stop)
     await mongo.close()
 

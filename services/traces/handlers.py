@@ -4,10 +4,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.traces.adapters.mongo_repository import MongoTraceStore
+from services.traces.adapters.mongo_repository import MongoTraceStore, trace_key
 from services.traces.domain.model import fact, stored_traces
-from shared.contracts.common import Page, new_id, utc_now
-from shared.contracts.errors import NotFound
+from shared.contracts.common import Page, utc_now
+from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.traces import (
     FoundTraces,
     GetTrace,
@@ -19,8 +19,7 @@ from shared.contracts.traces import (
     TracesIngested,
 )
 from shared.messaging.commands import CommandContext
-from shared.messaging.idempotency import fingerprint, replay
-from shared.messaging.mongo import AlreadyCreated
+from shared.messaging.idempotency import fingerprint
 from shared.messaging.outbox import envelopes
 
 
@@ -32,24 +31,25 @@ class Dependencies:
 
 
 async def ingest_traces(command: IngestTraces, ctx: CommandContext, deps: Dependencies) -> IngestResult:
-    """Stores a batch; a trace id stored before is left as it is and reported as existing.
-    The `traces.ingested` event lists the facts of the traces created."""
-    traces = stored_traces(command.traces, deps.clock())
-    ingestion_id = new_id("ing")
-    try:
-        created, existing = await deps.traces.ingest(
-            ingestion_id,
-            ctx.workspace,
-            traces,
-            (ctx.command_id, fingerprint(command)),
-            events=lambda new: envelopes([TracesIngested(traces=[fact(trace) for trace in new])], ctx),
-            respond=lambda created, existing: IngestResult(created=created, existing=existing).to_wire(),
-        )
-    except AlreadyCreated as seen:
-        return IngestResult.model_validate({**replay(seen.creation, command), "replayed": True})
-    if created:
-        deps.notify(ingestion_id)
-    return IngestResult(created=created, existing=existing)
+    """Stores a batch; a trace id stored before by another command is left as it is and
+    reported as existing. Each trace stored gets its `traces.ingested` event. The same command
+    again (a redelivery, or the same Idempotency-Key) answers as the first time."""
+    body_fingerprint = fingerprint(command)
+    traces = stored_traces(command.traces, ctx.command_id, deps.clock())
+    inserted, holders = await deps.traces.insert_new(
+        ctx.workspace,
+        traces,
+        {"commandId": ctx.command_id, "fingerprint": body_fingerprint},
+        events=lambda trace: envelopes([TracesIngested(traces=[fact(trace)])], ctx),
+    )
+    ours = {trace_id for trace_id, holder in holders.items() if holder.get("commandId") == ctx.command_id}
+    if any(holders[trace_id].get("fingerprint") != body_fingerprint for trace_id in ours):
+        raise Conflict("This Idempotency-Key was already used with a different request body")
+    for trace_id in inserted:
+        deps.notify(trace_key(ctx.workspace, trace_id))
+    created = [trace.id for trace in traces if trace.id in ours or trace.id in inserted]
+    existing = [trace.id for trace in traces if trace.id in holders and trace.id not in ours]
+    return IngestResult(created=created, existing=existing, replayed=bool(ours) and not inserted)
 
 
 async def get_trace(command: GetTrace, ctx: CommandContext, deps: Dependencies) -> Trace:

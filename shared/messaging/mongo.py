@@ -167,13 +167,12 @@ class VersionedDocuments(MongoOutbox):
         await insert_once(self._collection, document, creation, outbox)
 
     @store_call
-    async def replace(self, document: dict, outbox: list[Envelope]) -> None:
-        """Stores the new state of a document read at `version - 1`; raises `ConcurrentUpdate`
-        if it changed meanwhile."""
+    async def replace(self, document: dict, read_version: int, outbox: list[Envelope]) -> None:
+        """Stores the new state of a document that was at `read_version` when read; raises
+        `ConcurrentUpdate` if it changed meanwhile."""
         fields = {key: value for key, value in document.items() if key not in ("_id", "workspace", "createdAt")}
         result = await self._collection.update_one(
-            {"_id": document["_id"], "workspace": document["workspace"], "version": document["version"] - 1,
-             **self.live},
+            {"_id": document["_id"], "workspace": document["workspace"], "version": read_version, **self.live},
             {"$set": fields, "$push": push_outbox(outbox)},
         )
         if result.matched_count == 0:

@@ -37,17 +37,20 @@ class Stack:
                 continue
         return lines
 
-    def start(self, name: str) -> None:
-        log = open(self.log_path(name), "a")
-        offset = self.log_path(name).stat().st_size
-        self.processes[name] = service(name, self.env, output=log).start()
+    def start(self, name: str, instance: int | None = None) -> str:
+        """Starts a service (another instance of it when `instance` is given); returns its key."""
+        key = name if instance is None else f"{name}-{instance}"
+        log = open(self.log_path(key), "a")
+        offset = self.log_path(key).stat().st_size
+        self.processes[key] = service(name, self.env, output=log).start()
         wait_until(
-            lambda: STARTED in self.log_path(name).read_text()[offset:] or not self.processes[name].running,
+            lambda: STARTED in self.log_path(key).read_text()[offset:] or not self.processes[key].running,
             60,
-            f"{name} to start",
+            f"{key} to start",
         )
-        if not self.processes[name].running:
-            raise RuntimeError(f"{name} exited at start-up; see {self.log_path(name)}")
+        if not self.processes[key].running:
+            raise RuntimeError(f"{key} exited at start-up; see {self.log_path(key)}")
+        return key
 
     def stop(self, name: str) -> None:
         self.processes[name].stop()

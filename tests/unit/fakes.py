@@ -59,7 +59,7 @@ class FakeIssueRepository(InMemoryOutbox):
         if self.conflicts_to_raise:
             self.conflicts_to_raise -= 1
             raise ConcurrentUpdate(issue.id)
-        assert self.issues[issue.id].version == issue.version - 1
+        assert self.issues[issue.id].version == issue.read_version
         self.issues[issue.id] = self._stored(issue)
         self.outbox.setdefault(issue.id, []).extend(outbox)
 
@@ -82,7 +82,7 @@ class FakeIssueRepository(InMemoryOutbox):
     @staticmethod
     def _stored(issue: Issue) -> Issue:
         stored = copy.deepcopy(issue)
-        stored.events, stored.changed = [], False
+        stored.events, stored.changed, stored.read_version = [], False, issue.version
         return stored
 
 

@@ -39,7 +39,7 @@ class MongoFixRepository(VersionedDocuments):
         return _from_document(document) if document else None
 
     async def save(self, fix: Fix, outbox: list[Envelope]) -> None:
-        await self.replace(_to_document(fix), outbox)
+        await self.replace(_to_document(fix), fix.read_version, outbox)
 
     @store_call
     async def find_page(self, workspace: str, query: ListFixes) -> tuple[list[Fix], int]:

@@ -81,8 +81,12 @@ class Fix:
     updated_at: datetime
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     version: int = 1
+    read_version: int = field(init=False)
     applied_commands: list[str] = field(default_factory=list)
     events: list[FixEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.read_version = self.version
 
     @classmethod
     def draft(cls, fix_id: str, workspace: str, command: CreateFix, author: str, now: datetime) -> "Fix":

@@ -53,7 +53,7 @@ class MongoIssueRepository(VersionedDocuments):
         return _from_document(document) if document else None
 
     async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
-        await self.replace(_to_document(issue), outbox)
+        await self.replace(_to_document(issue), issue.read_version, outbox)
 
     @store_call
     async def ids_learning_from(self, workspace: str, trace_ids: list[str], agent_ids: list[str]) -> list[str]:

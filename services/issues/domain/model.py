@@ -87,10 +87,14 @@ class Issue:
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
     version: int = 1
+    read_version: int = field(init=False)
     deleted_at: datetime | None = None
     applied_commands: list[str] = field(default_factory=list)
     events: list[IssueEvent] = field(default_factory=list)
     changed: bool = False
+
+    def __post_init__(self) -> None:
+        self.read_version = self.version
 
     @classmethod
     def open(

@@ -49,7 +49,7 @@ class MongoShadowTests(VersionedDocuments):
         """Stores a status change (never the results, which runners append meanwhile)."""
         document = _to_document(test)
         result = await self._collection.update_one(
-            {"_id": test.id, "workspace": test.workspace, "version": test.version - 1},
+            {"_id": test.id, "workspace": test.workspace, "version": test.read_version},
             {"$set": {name: document[name] for name in STATUS_FIELDS}, "$push": push_outbox(outbox)},
         )
         if result.matched_count == 0:

@@ -68,7 +68,11 @@ class ShadowTest:
     failure: str | None = None
     trace_results: list[TraceResult] = field(default_factory=list)
     version: int = 1
+    read_version: int = field(init=False)
     events: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.read_version = self.version
 
     @classmethod
     def create(

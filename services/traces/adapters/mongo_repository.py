@@ -1,119 +1,74 @@
-"""The traces service's collections: `traces`, and `trace_ingestions` (one document per
-ingested batch: its creation record and the outbox of its `traces.ingested` event)."""
+"""The `traces` collection. Each trace document carries the command that ingested it and, until
+the relay has published it, its `traces.ingested` event in its own outbox: a trace and its
+event are written together, so no trace goes unannounced, without multi-document
+transactions."""
 
-import asyncio
-import random
 from collections.abc import Callable
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import BulkWriteError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.traces import ListTraces, Trace
-from shared.messaging.mongo import (
-    CREATION_INDEX,
-    OUTBOX_INDEX,
-    AlreadyCreated,
-    Creation,
-    MongoOutbox,
-    outbox_entry,
-    store_call,
-)
+from shared.messaging.mongo import OUTBOX_INDEX, MongoOutbox, outbox_entry, store_call
 
-TRANSACTION_ATTEMPTS = 10
+DUPLICATE_KEY = 11000
+HIDDEN = {"_id": 0, "workspace": 0, "ingestion": 0, "outbox": 0, "outboxLease": 0}
 
 
-def _key(workspace: str, trace_id: str) -> str:
+def trace_key(workspace: str, trace_id: str) -> str:
     return f"{workspace}/{trace_id}"
 
 
-class MongoTraceStore:
-    def __init__(self, client: AsyncMongoClient, database: AsyncDatabase):
-        self._client = client
-        self._traces = database["traces"]
-        self._ingestions = database["trace_ingestions"]
-        self.outbox = MongoOutbox(self._ingestions)
+class MongoTraceStore(MongoOutbox):
+    """A trace's `_id` is `<workspace>/<trace id>`: ids are the caller's, unique per workspace."""
 
     async def ensure_indexes(self) -> None:
         newest = [("timestamp", DESCENDING), ("_id", DESCENDING)]
-        await self._traces.create_indexes(
+        await self._collection.create_indexes(
             [
+                OUTBOX_INDEX,
                 IndexModel([("workspace", ASCENDING), *newest]),
                 IndexModel([("workspace", ASCENDING), ("agentId", ASCENDING), *newest]),
                 IndexModel([("workspace", ASCENDING), ("status", ASCENDING), *newest]),
             ]
         )
-        await self._ingestions.create_indexes([CREATION_INDEX, OUTBOX_INDEX])
 
     @store_call
-    async def ingest(
-        self,
-        ingestion_id: str,
-        workspace: str,
-        traces: list[Trace],
-        command: tuple[str, str],
-        events: Callable[[list[Trace]], list[Envelope]],
-        respond: Callable[[list[str], list[str]], dict],
-    ) -> tuple[list[str], list[str]]:
-        """Stores the traces not stored yet and the batch's events in one transaction; returns
-        the ids created and the ids that existed. `command` is the command's id and body
-        fingerprint; a command seen before raises `AlreadyCreated` and writes nothing."""
-        command_id, fingerprint = command
-
-        async def write(session: AsyncClientSession) -> tuple[list[str], list[str]]:
-            if seen := await self._creation(workspace, command_id, session):
-                raise AlreadyCreated(seen)
-            keys = [_key(workspace, trace.id) for trace in traces]
-            cursor = self._traces.find({"_id": {"$in": keys}}, {"_id": 1}, session=session)
-            existing_keys = {document["_id"] async for document in cursor}
-            new = [trace for trace in traces if _key(workspace, trace.id) not in existing_keys]
-            created = [trace.id for trace in new]
-            existing = [trace.id for trace in traces if _key(workspace, trace.id) in existing_keys]
-            if new:
-                await self._traces.insert_many([_to_document(workspace, trace) for trace in new], session=session)
-            await self._ingestions.insert_one(
-                {
-                    "_id": ingestion_id,
-                    "workspace": workspace,
-                    "traceIds": created,
-                    "creation": Creation(command_id, fingerprint, respond(created, existing)).to_document(),
-                    "outbox": [outbox_entry(envelope) for envelope in (events(new) if new else [])],
-                },
-                session=session,
-            )
-            return created, existing
-
-        for attempt in range(TRANSACTION_ATTEMPTS):
-            async with self._client.start_session() as session:
-                try:
-                    return await session.with_transaction(write)
-                except DuplicateKeyError:
-                    if seen := await self._creation(workspace, command_id):
-                        raise AlreadyCreated(seen) from None
-                    raise
-                except OperationFailure as error:
-                    if not _write_conflict(error) or attempt == TRANSACTION_ATTEMPTS - 1:
-                        raise
-            await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
-        raise AssertionError("unreachable")
-
-    async def _creation(self, workspace: str, command_id: str, session=None) -> Creation | None:
-        document = await self._ingestions.find_one(
-            {"workspace": workspace, "creation.commandId": command_id}, {"creation": 1}, session=session
+    async def insert_new(
+        self, workspace: str, traces: list[Trace], ingestion: dict, events: Callable[[Trace], list[Envelope]]
+    ) -> tuple[list[str], dict[str, dict]]:
+        """Inserts the traces whose id is free; returns the ids inserted now and, for the others,
+        the `ingestion` record of the command that stored them."""
+        documents = [
+            {"_id": trace_key(workspace, trace.id), "workspace": workspace, **trace.model_dump(by_alias=True),
+             "ingestion": ingestion, "outbox": [outbox_entry(envelope) for envelope in events(trace)]}
+            for trace in traces
+        ]
+        taken: set[int] = set()
+        try:
+            await self._collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            problems = error.details.get("writeErrors", [])
+            if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
+                raise
+            taken = {problem["index"] for problem in problems}
+        inserted = [trace.id for index, trace in enumerate(traces) if index not in taken]
+        cursor = self._collection.find(
+            {"_id": {"$in": [documents[index]["_id"] for index in taken]}}, {"ingestion": 1}
         )
-        return Creation.from_document(document["creation"]) if document else None
+        holders = {document["_id"].split("/", 1)[1]: document.get("ingestion", {}) async for document in cursor}
+        return inserted, holders
 
     @store_call
     async def get(self, workspace: str, trace_id: str) -> Trace | None:
-        document = await self._traces.find_one({"_id": _key(workspace, trace_id)})
-        return _from_document(document) if document else None
+        document = await self._collection.find_one({"_id": trace_key(workspace, trace_id)}, HIDDEN)
+        return Trace.model_validate(document) if document else None
 
     @store_call
     async def get_many(self, workspace: str, trace_ids: list[str]) -> list[Trace]:
-        cursor = self._traces.find({"_id": {"$in": [_key(workspace, trace_id) for trace_id in trace_ids]}})
-        return [_from_document(document) async for document in cursor]
+        cursor = self._collection.find({"_id": {"$in": [trace_key(workspace, t) for t in trace_ids]}}, HIDDEN)
+        return [Trace.model_validate(document) async for document in cursor]
 
     @store_call
     async def find_page(self, workspace: str, query: ListTraces) -> tuple[list[Trace], int]:
@@ -126,25 +81,10 @@ class MongoTraceStore:
         if window:
             criteria["timestamp"] = window
         cursor = (
-            self._traces.find(criteria)
+            self._collection.find(criteria, HIDDEN)
             .sort([("timestamp", DESCENDING), ("_id", DESCENDING)])
             .skip((query.page - 1) * query.limit)
             .limit(query.limit)
         )
         documents = await cursor.to_list()
-        return [_from_document(document) for document in documents], await self._traces.count_documents(criteria)
-
-
-def _write_conflict(error: OperationFailure) -> bool:
-    """A transaction that lost a race with another write (MongoDB labels it transient; some
-    MongoDB-compatible servers report only the message): the whole transaction is retried."""
-    return error.code == 112 or error.has_error_label("TransientTransactionError") or "Write conflict" in str(error)
-
-
-def _to_document(workspace: str, trace: Trace) -> dict:
-    return {"_id": _key(workspace, trace.id), "workspace": workspace, **trace.model_dump(by_alias=True)}
-
-
-def _from_document(document: dict) -> Trace:
-    fields = {key: value for key, value in document.items() if key not in ("_id", "workspace")}
-    return Trace.model_validate(fields)
+        return [Trace.model_validate(d) for d in documents], await self._collection.count_documents(criteria)

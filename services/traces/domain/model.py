@@ -1,15 +1,17 @@
 """Traces: immutable records of agent runs. Ids are the caller's, or `tr_…` when absent."""
 
+import hashlib
 from collections import Counter
 from datetime import datetime
 
-from shared.contracts.common import new_id
 from shared.contracts.errors import ErrorDetail, InvalidRequest
 from shared.contracts.traces import Trace, TraceFact, TraceInput
 
 
-def stored_traces(inputs: list[TraceInput], now: datetime) -> list[Trace]:
-    """The batch as it will be stored: every trace with an id, none given twice."""
+def stored_traces(inputs: list[TraceInput], command_id: str, now: datetime) -> list[Trace]:
+    """The batch as it will be stored: every trace with an id, none given twice. A trace
+    without an id gets one derived from the command and its place in the batch, so the same
+    command delivered again stores nothing twice."""
     given = Counter(trace.id for trace in inputs if trace.id is not None)
     repeated = [
         ErrorDetail(field=f"traces.{index}.id", message=f"trace id {trace.id} appears more than once in this batch")
@@ -19,8 +21,10 @@ def stored_traces(inputs: list[TraceInput], now: datetime) -> list[Trace]:
     if repeated:
         raise InvalidRequest("Invalid request body: a trace id appears more than once", repeated)
     return [
-        Trace.model_validate({**trace.model_dump(), "id": trace.id or new_id("tr"), "ingested_at": now})
-        for trace in inputs
+        Trace.model_validate(
+            {**trace.model_dump(), "id": trace.id or _derived_id(command_id, index), "ingested_at": now}
+        )
+        for index, trace in enumerate(inputs)
     ]
 
 
@@ -32,3 +36,7 @@ def fact(trace: Trace) -> TraceFact:
         customer_id=trace.customer_id,
         timestamp=trace.timestamp,
     )
+
+
+def _derived_id(command_id: str, index: int) -> str:
+    return "tr_" + hashlib.sha256(f"{command_id}:{index}".encode()).hexdigest()[:20]
