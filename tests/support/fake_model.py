@@ -39,6 +39,9 @@ class FakeModel:
     delay: float = 0.0
     faults: dict[str, list[Fault]] = field(default_factory=lambda: defaultdict(list))
     calls: list[dict] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -58,10 +61,18 @@ class FakeModel:
 
     def fail(self, marker: str, *faults: Fault) -> None:
         """The next calls whose conversation contains `marker` get these faults, in order."""
-        self.faults[marker].extend(faults)
+        with self._lock:
+            self.faults[marker].extend(faults)
 
     def calls_about(self, marker: str) -> list[dict]:
         return [call for call in list(self.calls) if marker in json.dumps(call["messages"])]
+
+    def _next_fault(self, conversation: str) -> Fault | None:
+        with self._lock:
+            for marker, planned in self.faults.items():
+                if marker in conversation and planned:
+                    return planned.pop(0)
+        return None
 
     async def _start(self) -> None:
         app = web.Application()
@@ -71,18 +82,24 @@ class FakeModel:
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.calls.append(body)
-        conversation = json.dumps(body["messages"])
-        for marker, planned in self.faults.items():
-            if marker in conversation and planned:
-                fault = planned.pop(0)
-                await asyncio.sleep(fault.delay)
-                if fault.status:
-                    headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-                    return web.Response(status=fault.status, text=fault.body or "scripted failure", headers=headers)
-                if fault.body:
-                    return web.Response(status=200, text=fault.body, content_type="application/json")
+        fault = self._next_fault(json.dumps(body["messages"]))
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+            if fault.status:
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+                return web.Response(status=fault.status, text=fault.body or "scripted failure", headers=headers)
+            if fault.body:
+                return web.Response(status=200, text=fault.body, content_type="application/json")
         await asyncio.sleep(self.delay if body["model"] != JUDGE_MODEL else 0)
         answer = _judge(body["messages"]) if body["model"] == JUDGE_MODEL else _agent(body["messages"])
         return web.json_response({
