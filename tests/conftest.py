@@ -5,11 +5,11 @@ import aiohttp
 import pytest
 from pymongo import AsyncMongoClient
 
+from deploy.local.demo_model import JUDGE_MODEL, DemoModel
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.domain.api_keys import hash_key
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
-from tests.support.fake_model import JUDGE_MODEL, FakeModel
 from tests.support.infrastructure import amqp_url, delete_namespaces, mongodb_url
 from tests.support.stack import Stack, new_stack
 
@@ -60,11 +60,11 @@ async def http():
 
 @pytest.fixture(scope="session")
 def fake_model():
-    with FakeModel() as model:
+    with DemoModel() as model:
         yield model
 
 
-def model_settings(model: FakeModel) -> dict[str, str]:
+def model_settings(model: DemoModel) -> dict[str, str]:
     return {
         "replay_model_base_url": model.url,
         "judge_model_base_url": model.url,

@@ -3,7 +3,9 @@
 Uses `AMQP_URL` and `MONGODB_URL` when set. Otherwise it makes sure the local RabbitMQ runs
 (deploy/local/ensure-rabbitmq.sh) and starts the embedded MongoDB-compatible server with its
 data in var/mongo/, so a restart loses nothing. Without `INIT_API_KEY` it creates a key for
-the `default` workspace once, keeps it in var/api-key, and prints it.
+the `default` workspace once, keeps it in var/api-key, and prints it. Without
+`REPLAY_MODEL_BASE_URL` it starts the scripted demo model (deploy/local/demo_model.py) and
+replays against it.
 """
 
 import json
@@ -14,10 +16,11 @@ import sys
 import time
 import urllib.request
 
-from deploy.local.processes import ROOT, SERVICES, embedded_mongo, port_open, service, wait_until
+from deploy.local.processes import ROOT, SERVICES, Process, embedded_mongo, port_open, service, wait_until
 from services.gateway.domain.api_keys import issue_key
 
 EMBEDDED_MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", "27018"))
+DEMO_MODEL_PORT = int(os.environ.get("DEMO_MODEL_PORT", "8089"))
 VAR = ROOT / "var"
 
 
@@ -45,7 +48,16 @@ def ready(url: str) -> bool:
 
 def main() -> int:
     ensure_rabbitmq()
-    processes = []
+    processes: list[Process] = []
+    try:
+        return supervise(processes)
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def supervise(processes: list[Process]) -> int:
+    """Starts everything into `processes`, then watches until a signal or a process exits."""
     env = {"GATEWAY_PORT": os.environ.get("GATEWAY_PORT", "8080")}
     if "MONGODB_URL" not in os.environ:
         if port_open("127.0.0.1", EMBEDDED_MONGO_PORT):
@@ -56,6 +68,13 @@ def main() -> int:
         env["MONGODB_URL"] = f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}/"
     if "INIT_API_KEY" not in os.environ:
         env["INIT_API_KEY"] = local_api_key()
+    if "REPLAY_MODEL_BASE_URL" not in os.environ:
+        demo = Process("demo-model", ["-m", "deploy.local.demo_model", "--port", str(DEMO_MODEL_PORT)])
+        processes.append(demo.start())
+        wait_until(lambda: port_open("127.0.0.1", DEMO_MODEL_PORT), 30, "the demo model")
+        env["REPLAY_MODEL_BASE_URL"] = f"http://127.0.0.1:{DEMO_MODEL_PORT}/v1"
+        print(f"replaying against the scripted demo model on port {DEMO_MODEL_PORT} (set REPLAY_MODEL_BASE_URL "
+              "for a real one)", flush=True)
     processes += [service(name, env).start() for name in SERVICES]
     processes.append(service("gateway", env).start())
 
@@ -73,15 +92,13 @@ def main() -> int:
         failed = [process for process in processes if not process.running]
         if failed:
             print(f"{failed[0].name} exited with code {failed[0].popen.returncode}; stopping", file=sys.stderr)
-            break
+            return 1
         if not announced and ready(f"{base}/readyz"):
             announced = True
             key_note = "from INIT_API_KEY" if "INIT_API_KEY" in os.environ else "in var/api-key"
             print(f"\nready: {base}   API key ({key_note}): {env['INIT_API_KEY']}\n", flush=True)
         time.sleep(0.2)
-    for process in reversed(processes):
-        process.stop()
-    return 0 if stopping else 1
+    return 0
 
 
 if __name__ == "__main__":

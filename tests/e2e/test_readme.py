@@ -48,3 +48,16 @@ async def test_the_readme_fix_examples_work_as_written(api):
     assert '"code": "CONFLICT"' in output and "from applied to proposed" in output
     issue = (await api.get("/api/v2/issues")).data[0]
     assert issue["status"] == "closed"
+
+
+async def test_the_readme_shadow_testing_walkthrough_works_as_written(api):
+    output = await run(example("shadow"), api)
+    assert '"status": "completed"' in output
+    assert '"improved": 3' in output and '"improvementRate": 1.0' in output
+    assert '"verdict": "improved"' in output
+    fix = (await api.get("/api/fixes")).data[0]
+    assert fix["status"] == "testing"
+    issue = (await api.get("/api/v2/issues")).data[0]
+    assert issue["traceCount"] == 3
+    detail = (await api.get(f"/api/v2/issues/{issue['id']}")).data
+    assert detail["metadata"]["affectedCustomers"] == 2

@@ -3,8 +3,8 @@ mid-test losing and doubling nothing."""
 
 import pytest
 
+from deploy.local.demo_model import Fault
 from tests.e2e.test_shadow_tests import a_trace, finished, marker, setup, start_test
-from tests.support.fake_model import Fault
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e

@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
+from deploy.local.demo_model import GROUNDED, RIGHT, SILENCED, WRONG, Fault
 from deploy.local.processes import wait_until
-from tests.support.fake_model import GROUNDED, RIGHT, SILENCED, WRONG, Fault
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e

@@ -8,9 +8,9 @@ import uuid
 import aiohttp
 import pytest
 
+from deploy.local.demo_model import WRONG, Fault
 from services.shadow_runner.adapters.chat_model import ChatModel, ModelError
 from services.shadow_runner.domain.replay import ChatRequest
-from tests.support.fake_model import WRONG, Fault
 from tests.support.waiting import eventually
 
 

@@ -30,4 +30,4 @@ def test_there_are_examples_for_every_event_and_change_type():
     documented = {contract.rsplit(".", 1)[1] for contract, _ in EXAMPLE.findall(
         "".join(path.read_text() for path in DOCS.glob("*.md")))}
     assert {"IssueCreated", "IssueUpdated", "IssueDeleted", "FixUpdated", "FixStatusChanged", "PromptUpdate",
-            "ConfigChange", "RetrievalUpdate", "Guardrail"} <= documented
+            "ConfigChange", "RetrievalUpdate", "Guardrail", "TracesIngested", "ShadowTestCompleted"} <= documented

@@ -1,9 +1,14 @@
-"""A local OpenAI-compatible `/v1/chat/completions` server with scripted, deterministic answers:
-a real HTTP hop, a fake model. Runs its own event loop in a thread.
+"""A scripted OpenAI-compatible `/v1/chat/completions` endpoint, for `make run` on a machine
+with no model API and for the tests: a real HTTP hop, a stand-in model with deterministic
+answers. Point REPLAY_MODEL_BASE_URL at a real endpoint to replay against a real model.
 
-As the replayed agent it answers from the system prompt it receives (so a prompt fix really
-changes the answer); as the judge (model `judge-model`) it scores each answer by what it says.
-Tests can script faults per conversation: HTTP errors, garbage, delays.
+    python -m deploy.local.demo_model --port 8089
+
+As the replayed agent it answers from what it is given: with context documents, the document
+that best matches the question (so a retrieval fix changes the answer); without, from its
+system prompt, citing the 30-day refund window only when told to verify the policy date (so a
+prompt fix changes the answer). As the judge (model `judge-model`) it scores answers by the
+refund window they cite. Tests script faults per conversation: HTTP errors, garbage, delays.
 """
 
 import asyncio
@@ -34,7 +39,7 @@ class Fault:
 
 
 @dataclass
-class FakeModel:
+class DemoModel:
     port: int = field(default_factory=free_port)
     delay: float = 0.0
     faults: dict[str, list[Fault]] = field(default_factory=lambda: defaultdict(list))
@@ -47,7 +52,7 @@ class FakeModel:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def __enter__(self) -> "FakeModel":
+    def __enter__(self) -> "DemoModel":
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -115,11 +120,19 @@ def _agent(messages: list[dict]) -> str:
     user = " ".join(m.get("content") or "" for m in messages if m["role"] == "user")
     if SILENCED in system:
         return REFUSAL
+    if "\nContext:\n" in f"\n{system}":
+        return _best_document(system.split("Context:\n", 1)[1], user)
     if GROUNDED not in system:
         return WRONG if "refund" in user.lower() or "return" in user.lower() else "The warranty lasts 12 months."
     if "warranty" in user.lower():
         return REFUSAL
     return RIGHT
+
+
+def _best_document(context: str, question: str) -> str:
+    words = set(re.findall(r"[a-z0-9]+", question.lower()))
+    documents = [re.sub(r"^\[[^\]]*\] ", "", line) for line in context.splitlines() if line.strip()]
+    return max(documents, key=lambda text: len(words & set(re.findall(r"[a-z0-9]+", text.lower()))))
 
 
 def _judge(messages: list[dict]) -> str:
@@ -138,3 +151,22 @@ def _grade(answer: str) -> float:
     if "cannot" in answer:
         return 0.05
     return 0.5
+
+
+def main() -> None:
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8089)
+    args = parser.parse_args()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    with DemoModel(port=args.port) as model:
+        print(f"ready {model.url}", flush=True)
+        stopped.wait()
+
+
+if __name__ == "__main__":
+    main()
