@@ -12,3 +12,5 @@ class GatewaySettings(CommonSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     init_api_key: str | None = None
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
+    rate_limit_burst: int = Field(default=120, ge=1)
+    rate_limit_per_second: float = Field(default=20.0, gt=0)

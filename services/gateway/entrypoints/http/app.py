@@ -6,9 +6,11 @@ import structlog
 from aiohttp import web
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.entrypoints.http import fixes, health, issues, shadow_tests, traces
-from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, READINESS_CHECKS, SETTINGS
-from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, request_context
+from services.gateway.domain.rate_limits import TokenBuckets
+from services.gateway.entrypoints.http import cases, fixes, health, issues, shadow_tests, traces
+from services.gateway.entrypoints.http.cases import deprecation_headers
+from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, RATE_LIMITS, READINESS_CHECKS, SETTINGS
+from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, rate_limit, request_context
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
 from services.gateway.settings import GatewaySettings
 from shared.messaging.connection import connect
@@ -22,12 +24,14 @@ log = structlog.get_logger(__name__)
 def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_context, error_envelope, authentication],
+        middlewares=[request_context, deprecation_headers, error_envelope, authentication, rate_limit],
     )
     app[SETTINGS] = settings
+    app[RATE_LIMITS] = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_per_second)
     app.cleanup_ctx.append(_resources)
     health.add_routes(app)
     issues.add_routes(app)
+    cases.add_routes(app)
     fixes.add_routes(app)
     traces.add_routes(app)
     shadow_tests.add_routes(app)

@@ -8,13 +8,14 @@ import structlog
 from aiohttp import web
 
 from services.gateway.entrypoints.http import responses
-from services.gateway.entrypoints.http.keys import AUTHENTICATOR, CORRELATION_ID, PRINCIPAL, SETTINGS
+from services.gateway.entrypoints.http.keys import AUTHENTICATOR, CORRELATION_ID, PRINCIPAL, RATE_LIMITS, SETTINGS
 from shared.contracts.errors import ErrorCode, ExpectedError
 
 log = structlog.get_logger(__name__)
 
 REQUEST_ID = re.compile(r"^[\w.:\-]{1,128}$")
 PUBLIC_PREFIX = "/api/"
+OPEN_PATHS = frozenset({"/api/openapi.json", "/api/docs"})
 
 
 @web.middleware
@@ -72,8 +73,33 @@ async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def authentication(request: web.Request, handler) -> web.StreamResponse:
-    """Every `/api/` route needs a key; a path or method that matches no route is answered
-    404 or 405 first."""
-    if request.path.startswith(PUBLIC_PREFIX) and request.match_info.http_exception is None:
+    """Every `/api/` route but the API's own description needs a key; a path or method that
+    matches no route is answered 404 or 405 first."""
+    if (request.path.startswith(PUBLIC_PREFIX) and request.path not in OPEN_PATHS
+            and request.match_info.http_exception is None):
         request[PRINCIPAL] = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
     return await handler(request)
+
+
+@web.middleware
+async def rate_limit(request: web.Request, handler) -> web.StreamResponse:
+    """Per API key: `429 RATE_LIMITED` with `Retry-After` past the limit, and the
+    `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers on every answer."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        return await handler(request)
+    decision = request.app[RATE_LIMITS].take(principal.key_id)
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(decision.reset_seconds),
+    }
+    if not decision.allowed:
+        return responses.error(
+            ErrorCode.RATE_LIMITED,
+            f"Too many requests for this API key; retry in {decision.retry_after_seconds}s",
+            headers={**headers, "Retry-After": str(decision.retry_after_seconds)},
+        )
+    response = await handler(request)
+    response.headers.update(headers)
+    return response
