@@ -21,3 +21,5 @@ class CommonSettings(BaseSettings):
     store_timeout_seconds: float = Field(default=3.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    ops_port: int | None = Field(default=None, ge=0, le=65535)
+    ops_host: str = "0.0.0.0"

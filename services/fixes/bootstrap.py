@@ -9,7 +9,7 @@ from services.fixes.entrypoints.events import subscriptions
 from services.fixes.handlers import Dependencies
 from shared.logging import configure_logging
 from shared.messaging.host import ServiceHost, run_until_signalled
-from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
 SERVICE = "fixes"
@@ -27,7 +27,7 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     await host.connect(outbox=fixes)
     issues = RpcIssueDirectory(await host.rpc_client(), ISSUE_LOOKUP_TIMEOUT_SECONDS)
     deps = Dependencies(fixes, deleted_issues, issues, host.relay.notify)
-    await host.serve(command_routes(deps), subscriptions(deps), stop)
+    await host.serve(command_routes(deps), subscriptions(deps), stop, store_ping(mongo))
     await mongo.close()
 
 

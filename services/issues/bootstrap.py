@@ -9,7 +9,7 @@ from services.issues.entrypoints.events import subscriptions
 from services.issues.handlers import Dependencies
 from shared.logging import configure_logging
 from shared.messaging.host import ServiceHost, run_until_signalled
-from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
 SERVICE = "issues"
@@ -25,7 +25,7 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     host = ServiceHost(SERVICE, settings)
     await host.connect(outbox=repository)
     deps = Dependencies(repository, trace_facts, host.relay.notify)
-    await host.serve(command_routes(deps), subscriptions(deps), stop)
+    await host.serve(command_routes(deps), subscriptions(deps), stop, store_ping(mongo))
     await mongo.close()
 
 

@@ -14,7 +14,7 @@ from services.shadow_runner.handlers import Dependencies
 from services.shadow_runner.settings import RunnerSettings
 from shared.logging import configure_logging
 from shared.messaging.host import ServiceHost, run_until_signalled
-from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 
 SERVICE = "shadow_runner"
 
@@ -44,7 +44,7 @@ async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
     remote = RemoteServices(await host.rpc_client(), settings.lookup_timeout_seconds)
     async with aiohttp.ClientSession() as http:
         deps = Dependencies(tests, remote, evaluator(settings, http), host.relay.notify)
-        await host.serve(command_routes(deps), work_queues(deps, settings.replay_concurrency), stop)
+        await host.serve(command_routes(deps), work_queues(deps, settings.replay_concurrency), stop, store_ping(mongo))
     await mongo.close()
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 import structlog
 
 from services.shadow_runner.adapters.chat_model import ModelError
+from services.shadow_runner.adapters.metrics import REPLAY_SECONDS, REPLAYS
 from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
 from services.shadow_runner.adapters.remote import RemoteServices
 from services.shadow_runner.domain.model import IssueContext, ShadowTest, new_shadow_test_id
@@ -151,6 +152,8 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
         result = deps.evaluator.errored(job.trace_id, "", "The trace is gone", test.config.comparison_mode)
     else:
         result = await deps.evaluator.evaluate(trace, test.fix, test.issue, test.config.comparison_mode)
+    REPLAYS.labels(result.verdict).inc()
+    REPLAY_SECONDS.observe(result.latency_ms / 1000)
     if await deps.tests.record_result(ctx.workspace, test.id, result):
         log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
                  latency_ms=result.latency_ms)

@@ -7,7 +7,7 @@ from services.traces.entrypoints.commands import command_routes
 from services.traces.handlers import Dependencies
 from shared.logging import configure_logging
 from shared.messaging.host import ServiceHost, run_until_signalled
-from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
 SERVICE = "traces"
@@ -19,7 +19,7 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     await wait_for_store(traces.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
     await host.connect(outbox=traces)
-    await host.serve(command_routes(Dependencies(traces, host.relay.notify)), [], stop)
+    await host.serve(command_routes(Dependencies(traces, host.relay.notify)), [], stop, store_ping(mongo))
     await mongo.close()
 
 

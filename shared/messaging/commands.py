@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from shared.contracts.envelope import Envelope, Reply
 from shared.contracts.errors import ErrorBody, ErrorCode, ExpectedError
 from shared.messaging.deadline import command_deadline
+from shared.messaging.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from shared.messaging.rpc import BROKER_ERRORS, CORRELATION_HEADER, DEADLINE_HEADER, START_BY_HEADER
 from shared.messaging.topology import Topology, declare_commands_exchange, declare_work_queue
 
@@ -109,14 +110,18 @@ class CommandServer:
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         self._in_flight += 1
         self._idle.clear()
+        queue = self._topology.command_queue(self._service)
         try:
-            await self._handle(message)
+            with MESSAGE_SECONDS.labels(queue).time():
+                outcome = await self._handle(message)
+            MESSAGES_HANDLED.labels(queue, "command", outcome).inc()
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
+    async def _handle(self, message: AbstractIncomingMessage) -> str:
+        """Handles one command; returns its outcome for the metrics."""
         correlation_id = str((message.headers or {}).get(CORRELATION_HEADER) or message.message_id or "-")
         with structlog.contextvars.bound_contextvars(
             correlation_id=correlation_id, command_id=message.message_id, command_type=message.type
@@ -126,14 +131,14 @@ class CommandServer:
                 log.warning("command expired before it started; discarded unexecuted")
                 await self._reply(message, _error_reply(ErrorCode.TIMEOUT, "The command was not started in time"))
                 await message.ack()
-                return
+                return "expired"
             try:
                 route, command, context = self._parse(message)
             except MalformedCommand as error:
                 log.error("malformed command dead-lettered", error=str(error))
                 await self._reply(message, _error_reply(ErrorCode.VALIDATION_ERROR, str(error)))
                 await message.reject(requeue=False)
-                return
+                return "malformed"
             try:
                 with command_deadline(self._header_seconds(message, DEADLINE_HEADER)):
                     result = await route.handler(command, context)
@@ -141,16 +146,17 @@ class CommandServer:
                 await self._reply(message, Reply(ok=False, error=error.to_body()))
                 await message.ack()
                 log.info("command handled", outcome=error.code.value, duration_ms=_ms_since(started))
-                return
+                return error.code.value
             except Exception:
                 log.exception("command failed; dead-lettered")
                 await self._reply(message, _error_reply(ErrorCode.INTERNAL_ERROR, "Unexpected server error"))
                 await message.reject(requeue=False)
-                return
+                return "failed"
             data = result.model_dump(mode="json", by_alias=True) if isinstance(result, BaseModel) else result
             await self._reply(message, Reply(ok=True, data=data))
             await message.ack()
             log.info("command handled", outcome="ok", duration_ms=_ms_since(started), redelivered=message.redelivered)
+            return "ok"
 
     @classmethod
     def _expired(cls, message: AbstractIncomingMessage) -> bool:

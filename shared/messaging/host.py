@@ -15,6 +15,7 @@ import structlog
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
+from shared.messaging.ops import Check, start_ops_server
 from shared.messaging.outbox import OutboxRelay, OutboxStore
 from shared.messaging.rpc import RpcClient
 from shared.messaging.subscriptions import EventSubscriber, Subscription
@@ -43,8 +44,16 @@ class ServiceHost:
         return client
 
     async def serve(
-        self, routes: Mapping[str, CommandRoute], subscriptions: list[Subscription], stop: asyncio.Event
+        self,
+        routes: Mapping[str, CommandRoute],
+        subscriptions: list[Subscription],
+        stop: asyncio.Event,
+        store_ping: Check,
     ) -> None:
+        ops = None
+        if self.settings.ops_port is not None:
+            checks = {"broker": self._broker_check, "store": store_ping}
+            ops = await start_ops_server(checks, self.settings.ops_host, self.settings.ops_port)
         prefetch = self.settings.prefetch_count
         server = CommandServer(self.connection, self.topology, self.name, routes, prefetch)
         subscribers = [EventSubscriber(self.connection, self.topology, self.name, s, prefetch) for s in subscriptions]
@@ -64,6 +73,12 @@ class ServiceHost:
             log.warning("events still in the relay at shutdown; the next start publishes them")
         relay_task.cancel()
         await self.connection.close()
+        if ops is not None:
+            await ops.cleanup()
+
+    async def _broker_check(self) -> None:
+        if self.connection.is_closed or not self.connection.connected.is_set():
+            raise ConnectionError("broker connection is down")
 
 
 def run_until_signalled(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:

@@ -194,6 +194,13 @@ def mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:
     )
 
 
+def store_ping(client: AsyncMongoClient) -> Callable[[], Awaitable[None]]:
+    async def ping() -> None:
+        await client.admin.command("ping")
+
+    return ping
+
+
 async def wait_for_store(prepare: Callable[[], Awaitable[None]], retry_interval: float = 2.0) -> None:
     """Runs `prepare` (creating indexes, say) until the store answers."""
     while True:

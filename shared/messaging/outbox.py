@@ -25,6 +25,7 @@ from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.messaging.commands import CommandContext
 from shared.messaging.events import EventPublisher
+from shared.messaging.metrics import EVENTS_PUBLISHED
 from shared.messaging.rpc import BROKER_ERRORS
 
 log = structlog.get_logger(__name__)
@@ -132,6 +133,7 @@ class OutboxRelay:
                     failed = True
                     break
                 published.append(envelope.message_id)
+                EVENTS_PUBLISHED.labels(envelope.type).inc()
                 log.info("event published", event_type=envelope.type, event_id=envelope.message_id,
                          correlation_id=envelope.correlation_id, aggregate_id=aggregate_id)
             more = await self._store.release_outbox(aggregate_id, self._holder, published) and not failed

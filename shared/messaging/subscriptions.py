@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Unavailable
+from shared.messaging.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from shared.messaging.rpc import BROKER_ERRORS
 from shared.messaging.topology import Topology, declare_events_exchange, declare_work_queue
 
@@ -97,6 +98,7 @@ class EventSubscriber:
             log.error("malformed event dead-lettered", queue=self.queue_name, message_id=message.message_id,
                       error=repr(error))
             await message.reject(requeue=False)
+            MESSAGES_HANDLED.labels(self.queue_name, "event", "malformed").inc()
             return
         with structlog.contextvars.bound_contextvars(
             correlation_id=envelope.correlation_id, event_id=envelope.message_id, event_type=envelope.type
@@ -118,6 +120,10 @@ class EventSubscriber:
                 except Exception:
                     log.exception("event handler failed; requeued", redelivered=message.redelivered)
                     await message.nack(requeue=True)
+                    MESSAGES_HANDLED.labels(self.queue_name, "event", "failed").inc()
                     return
             await message.ack()
-            log.info("event handled", queue=self.queue_name, duration_ms=round((time.monotonic() - started) * 1000, 2))
+            elapsed = time.monotonic() - started
+            MESSAGES_HANDLED.labels(self.queue_name, "event", "ok").inc()
+            MESSAGE_SECONDS.labels(self.queue_name).observe(elapsed)
+            log.info("event handled", queue=self.queue_name, duration_ms=round(elapsed * 1000, 2))

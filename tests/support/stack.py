@@ -20,6 +20,7 @@ class Stack:
     log_dir: Path
     env: dict[str, str]
     processes: dict[str, Process] = field(default_factory=dict)
+    ops_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -42,7 +43,11 @@ class Stack:
         key = name if instance is None else f"{name}-{instance}"
         log = open(self.log_path(key), "a")
         offset = self.log_path(key).stat().st_size
-        self.processes[key] = service(name, self.env, output=log).start()
+        env = self.env
+        if name != "gateway":
+            self.ops_ports[key] = free_port()
+            env = {**self.env, "OPS_PORT": str(self.ops_ports[key])}
+        self.processes[key] = service(name, env, output=log).start()
         wait_until(
             lambda: STARTED in self.log_path(key).read_text()[offset:] or not self.processes[key].running,
             60,

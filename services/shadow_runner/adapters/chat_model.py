@@ -10,11 +10,13 @@ cause. Other 4xx answers are not retried.
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass
 
 import aiohttp
 import structlog
 
+from services.shadow_runner.adapters.metrics import MODEL_CALLS, MODEL_SECONDS
 from services.shadow_runner.domain.replay import ChatRequest
 from shared.messaging import deadline
 
@@ -76,6 +78,20 @@ class ChatModel:
         raise ModelError(f"{self.label} model: {cause} (after {attempt} attempt{'s' if attempt > 1 else ''})")
 
     async def _call(self, body: dict) -> str:
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            text = await self._post(body)
+            outcome = "ok"
+            return text
+        except _Retryable as retryable:
+            outcome = retryable.outcome
+            raise
+        finally:
+            MODEL_CALLS.labels(self.label, outcome).inc()
+            MODEL_SECONDS.labels(self.label).observe(time.monotonic() - started)
+
+    async def _post(self, body: dict) -> str:
         left = deadline.remaining()
         timeout = self._timeout if left is None else max(0.001, min(self._timeout, left))
         try:
@@ -86,21 +102,23 @@ class ChatModel:
                     return _answer(await response.json(content_type=None))
                 text = (await response.text())[:200]
                 if response.status == 429 or response.status >= 500:
-                    raise _Retryable(f"the endpoint answered HTTP {response.status}", _retry_after(response))
+                    raise _Retryable(f"the endpoint answered HTTP {response.status}", _retry_after(response),
+                                     str(response.status))
                 raise ModelError(f"{self.label} model: the endpoint answered HTTP {response.status}: {text}")
         except TimeoutError:
-            raise _Retryable(f"no answer within {timeout:g}s") from None
+            raise _Retryable(f"no answer within {timeout:g}s", outcome="timeout") from None
         except aiohttp.ClientError as error:
-            raise _Retryable(f"the connection failed ({type(error).__name__}: {error})") from None
+            raise _Retryable(f"the connection failed ({type(error).__name__}: {error})", outcome="connection") from None
         except ValueError as error:
-            raise _Retryable(f"the reply is not a chat completion ({error})") from None
+            raise _Retryable(f"the reply is not a chat completion ({error})", outcome="malformed") from None
 
 
 class _Retryable(Exception):
-    def __init__(self, cause: str, retry_after: float | None = None):
+    def __init__(self, cause: str, retry_after: float | None = None, outcome: str = "error"):
         super().__init__(cause)
         self.cause = cause
         self.retry_after = retry_after
+        self.outcome = outcome
 
 
 def _answer(payload: object) -> str:

@@ -1,10 +1,9 @@
-"""`/healthz`: the process answers. `/readyz`: the broker and the store answer too."""
-
-import asyncio
+"""`/healthz`: the process answers. `/readyz`: the broker and the store answer too. `/metrics`."""
 
 from aiohttp import web
 
 from services.gateway.entrypoints.http.keys import READINESS_CHECKS
+from shared.messaging.ops import metrics, readiness
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -12,14 +11,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    results = {}
-    for name, check in request.app[READINESS_CHECKS].items():
-        try:
-            await asyncio.wait_for(check(), timeout=2.0)
-            results[name] = "ok"
-        except Exception as error:
-            results[name] = f"unavailable: {type(error).__name__}"
-    ready = all(result == "ok" for result in results.values())
+    ready, results = await readiness(request.app[READINESS_CHECKS])
     body = {"status": "ready" if ready else "not_ready", "checks": results}
     return web.json_response(body, status=200 if ready else 503)
 
@@ -27,3 +19,4 @@ async def readyz(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)
+    app.router.add_get("/metrics", metrics, allow_head=False)

@@ -6,12 +6,18 @@ import uuid
 
 import structlog
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.keys import AUTHENTICATOR, CORRELATION_ID, PRINCIPAL, RATE_LIMITS, SETTINGS
 from shared.contracts.errors import ErrorCode, ExpectedError
 
 log = structlog.get_logger(__name__)
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests, by method, route and status.",
+                        ["method", "route", "status"])
+HTTP_SECONDS = Histogram("http_request_duration_seconds", "Time to answer a request, by method and route.",
+                         ["method", "route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
 REQUEST_ID = re.compile(r"^[\w.:\-]{1,128}$")
 PUBLIC_PREFIX = "/api/"
@@ -28,14 +34,18 @@ async def request_context(request: web.Request, handler) -> web.StreamResponse:
     started = time.monotonic()
     with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
         response = await handler(request)
+        elapsed = time.monotonic() - started
         response.headers["X-Request-Id"] = correlation_id
         principal = request.get(PRINCIPAL)
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        HTTP_REQUESTS.labels(request.method, route, str(response.status)).inc()
+        HTTP_SECONDS.labels(request.method, route).observe(elapsed)
         log.info(
             "request handled",
             method=request.method,
             path=request.path,
             status=response.status,
-            duration_ms=round((time.monotonic() - started) * 1000, 2),
+            duration_ms=round(elapsed * 1000, 2),
             workspace=principal.workspace if principal else None,
         )
         return response
