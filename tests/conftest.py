@@ -72,6 +72,8 @@ def model_settings(model: DemoModel) -> dict[str, str]:
         "model_max_attempts": "3",
         "model_timeout_seconds": "10",
         "shadow_execution_timeout_seconds": "5",
+        "rate_limit_burst": "1000000",
+        "rate_limit_per_second": "100000",
     }
 
 

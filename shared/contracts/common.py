@@ -27,7 +27,7 @@ def _as_utc(value: datetime) -> datetime:
 
 def format_timestamp(value: datetime) -> str:
     """ISO-8601 in UTC with millisecond precision and a `Z`, as JavaScript's toISOString."""
-    return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return _as_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 Timestamp = Annotated[
@@ -43,6 +43,33 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def storable(value: Any, path: str = "") -> Any:
+    """Checks that free-form JSON can be stored as it is: integers fit in 64 bits and keys
+    hold no NUL character (what MongoDB cannot keep)."""
+    if isinstance(value, bool) or value is None or isinstance(value, float | str):
+        return value
+    if isinstance(value, int):
+        if not INT64[0] <= value <= INT64[1]:
+            raise ValueError(f"{path or 'value'}: integers must fit in 64 bits")
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError(f"{path or 'object'}: keys cannot contain a NUL character")
+            storable(item, f"{path}.{key}" if path else key)
+        return value
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            storable(item, f"{path}.{index}" if path else str(index))
+    return value
+
+
+FreeForm = Annotated[dict[str, Any], AfterValidator(storable)]
+
+
 class ContractModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are an error."""
 
@@ -52,9 +79,22 @@ class ContractModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def _patch_schema(schema: dict) -> None:
+    for field in schema.get("properties", {}).values():
+        choices = [choice for choice in field.pop("anyOf", []) if choice.get("type") != "null"]
+        if len(choices) == 1:
+            field.update(choices[0])
+        elif choices:
+            field["anyOf"] = choices
+        field.pop("default", None)
+    schema["minProperties"] = 1
+
+
 class PatchModel(ContractModel):
     """A PATCH body: only the fields present change, `null` is not a value, and at least one
     field is given. It travels with only the fields given."""
+
+    model_config = ConfigDict(json_schema_extra=_patch_schema)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -4,11 +4,11 @@ A trace records one agent run: what the model was asked (system prompt, chat mes
 retrieved context, model and parameters) and what it answered. Traces are immutable.
 """
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from shared.contracts.common import ContractModel, PageRequest, Timestamp, utc_now
+from shared.contracts.common import ContractModel, FreeForm, PageRequest, Timestamp, storable, utc_now
 from shared.contracts.issues import AgentId, AgentName, TraceId
 
 TRACES_SERVICE = "traces"
@@ -27,10 +27,15 @@ class ChatMessage(ContractModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Text | None = None
 
+    @model_validator(mode="after")
+    def _storable_extras(self) -> "ChatMessage":
+        storable(self.model_extra or {})
+        return self
+
 
 class ModelInfo(ContractModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    parameters: dict[str, Any] = {}
+    parameters: FreeForm = {}
 
 
 class ContextDocument(ContractModel):
@@ -61,7 +66,7 @@ class TraceInput(ContractModel):
     expected_output: Text | None = None
     status: Literal["ok", "error"] = "ok"
     feedback: Feedback | None = None
-    metadata: dict[str, Any] = {}
+    metadata: FreeForm = {}
 
 
 class Trace(TraceInput):

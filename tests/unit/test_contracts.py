@@ -52,3 +52,19 @@ def test_an_envelope_round_trips_through_bytes():
     again = Envelope.from_bytes(envelope.to_bytes())
     assert again == envelope
     assert again.time.tzinfo is not None and again.time <= datetime.now(UTC)
+
+
+def test_timestamps_keep_four_digit_years():
+    assert format_timestamp(datetime(999, 1, 2, tzinfo=UTC)) == "0999-01-02T00:00:00.000Z"
+
+
+def test_free_form_fields_refuse_what_the_store_cannot_keep():
+    from shared.contracts.traces import TraceInput
+
+    base = {"agentId": "a", "model": {"name": "m"}, "input": [{"role": "user", "content": "x"}], "output": "o"}
+    for bad, where in (({"metadata": {"n": 2**64}}, "metadata"), ({"metadata": {"a\x00b": 1}}, "metadata"),
+                       ({"model": {"name": "m", "parameters": {"seed": -(2**70)}}}, "model.parameters")):
+        with pytest.raises(ValidationError) as raised:
+            TraceInput.model_validate({**base, **bad}, by_name=False)
+        assert where in str(raised.value)
+    assert TraceInput.model_validate({**base, "metadata": {"n": 2**63 - 1, "list": [1, {"x": "y"}]}}, by_name=False)

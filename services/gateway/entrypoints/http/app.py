@@ -7,7 +7,7 @@ from aiohttp import web
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.domain.rate_limits import TokenBuckets
-from services.gateway.entrypoints.http import cases, fixes, health, issues, shadow_tests, traces
+from services.gateway.entrypoints.http import cases, fixes, health, issues, openapi, shadow_tests, traces
 from services.gateway.entrypoints.http.cases import deprecation_headers
 from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, RATE_LIMITS, READINESS_CHECKS, SETTINGS
 from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, rate_limit, request_context
@@ -30,6 +30,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[RATE_LIMITS] = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_per_second)
     app.cleanup_ctx.append(_resources)
     health.add_routes(app)
+    openapi.add_routes(app)
     issues.add_routes(app)
     cases.add_routes(app)
     fixes.add_routes(app)

@@ -30,7 +30,7 @@ async def deprecation_headers(request: web.Request, handler) -> web.StreamRespon
     """Marks every answer under /api/v2/cases, errors included."""
     response = await handler(request)
     if request.path == CASES or request.path.startswith(CASES + "/"):
-        _mark(response, request.path)
+        _mark(response, request.rel_url.raw_path)
     return response
 
 

@@ -18,8 +18,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidRequest("Request body is empty; send a JSON object")
     try:
         body = json.loads(raw)
+        json.dumps(body, ensure_ascii=False).encode()
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidRequest(f"Request body is not valid JSON: {error}") from None
+    except UnicodeEncodeError:
+        raise InvalidRequest("Request body holds invalid Unicode (a lone surrogate escape)") from None
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object")
     return body

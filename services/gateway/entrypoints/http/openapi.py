@@ -1,0 +1,246 @@
+"""The OpenAPI 3.1 description of the API, generated from the pydantic contracts the gateway
+validates with (so the two cannot drift), served at `/api/openapi.json` with a browsable page
+at `/api/docs`."""
+
+import html
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shared.contracts.common import ContractModel
+from shared.contracts.errors import ErrorBody
+from shared.contracts.fixes import CreateFix, FixDetail, FixPatch, FixView, ListFixes
+from shared.contracts.issues import CreateIssue, IssueDetail, IssuePatch, IssueSummary, ListIssues
+from shared.contracts.shadow_tests import (
+    CreateShadowTest,
+    ExecuteShadow,
+    ListShadowTests,
+    ShadowExecution,
+    ShadowTestDetail,
+    ShadowTestPatch,
+    ShadowTestView,
+)
+from shared.contracts.traces import IngestTraces, ListTraces, Trace
+
+ERRORS = {
+    "400": "Invalid request body, query or path (VALIDATION_ERROR), each problem named in `details`",
+    "401": "Missing or invalid API key (UNAUTHORIZED)",
+    "404": "No such resource in your workspace (NOT_FOUND)",
+    "409": "The resource's state does not allow this (CONFLICT)",
+    "413": "Request body too large (PAYLOAD_TOO_LARGE)",
+    "429": "Too many requests for this API key (RATE_LIMITED); see Retry-After",
+    "500": "Unexpected server error (INTERNAL_ERROR)",
+    "503": "The broker, a store or a service is unreachable; nothing was done (SERVICE_UNAVAILABLE)",
+    "504": "No answer in time (TIMEOUT)",
+}
+
+
+class IngestedTraces(ContractModel):
+    created: list[str]
+    existing: list[str]
+
+
+class Pagination(ContractModel):
+    page: int
+    limit: int
+    total: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    response: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    listing: bool = False
+    status: str = "200"
+    extra_statuses: tuple[str, ...] = ()
+    deprecated: bool = False
+    path_params: dict[str, str] = field(default_factory=dict)
+
+
+def _issue_operations(base: str, tag: str, deprecated: bool) -> list[Operation]:
+    one = {"issueId": "The issue's id (`iss_…`)"}
+    return [
+        Operation("get", base, "List issues", tag, IssueSummary, query=ListIssues, listing=True, deprecated=deprecated),
+        Operation("post", base, "Create an issue", tag, IssueSummary, body=CreateIssue, status="201",
+                  deprecated=deprecated),
+        Operation("get", base + "/{issueId}", "Get an issue", tag, IssueDetail, path_params=one, deprecated=deprecated),
+        Operation("patch", base + "/{issueId}", "Update an issue", tag, IssueSummary, body=IssuePatch, path_params=one,
+                  deprecated=deprecated),
+        Operation("delete", base + "/{issueId}", "Delete an issue", tag, path_params=one, deprecated=deprecated),
+    ]
+
+
+OPERATIONS = [
+    *_issue_operations("/api/v2/issues", "Issues", deprecated=False),
+    Operation("get", "/api/fixes", "List fixes", "Fixes", FixView, query=ListFixes, listing=True),
+    Operation("post", "/api/fixes", "Create a fix", "Fixes", FixDetail, body=CreateFix, status="201"),
+    Operation("get", "/api/fixes/{fixId}", "Get a fix", "Fixes", FixDetail, path_params={"fixId": "The fix's id"}),
+    Operation("patch", "/api/fixes/{fixId}", "Update a fix", "Fixes", FixView, body=FixPatch,
+              path_params={"fixId": "The fix's id"}),
+    Operation("post", "/api/v2/traces", "Ingest a batch of traces", "Traces", IngestedTraces, body=IngestTraces,
+              status="201", extra_statuses=("200",)),
+    Operation("get", "/api/v2/traces", "List traces", "Traces", Trace, query=ListTraces, listing=True),
+    Operation("get", "/api/v2/traces/{traceId}", "Get a trace", "Traces", Trace,
+              path_params={"traceId": "The trace's id"}),
+    Operation("get", "/api/shadow-tests", "List shadow tests", "Shadow tests", ShadowTestView,
+              query=ListShadowTests, listing=True),
+    Operation("post", "/api/shadow-tests", "Create a shadow test", "Shadow tests", ShadowTestView,
+              body=CreateShadowTest, status="201"),
+    Operation("get", "/api/shadow-tests/{shadowTestId}", "Get a shadow test with its per-trace results",
+              "Shadow tests", ShadowTestDetail, path_params={"shadowTestId": "The shadow test's id"}),
+    Operation("patch", "/api/shadow-tests/{shadowTestId}", "Stop a shadow test as failed", "Shadow tests",
+              ShadowTestView, body=ShadowTestPatch, path_params={"shadowTestId": "The shadow test's id"}),
+    Operation("post", "/api/shadow-execution", "Replay one trace against a fix, synchronously (30 s)",
+              "Shadow tests", ShadowExecution, body=ExecuteShadow, extra_statuses=("502",)),
+    *_issue_operations("/api/v2/cases", "Cases (deprecated)", deprecated=True),
+]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization"), (Pagination, "serialization")]
+    for operation in OPERATIONS:
+        if operation.response:
+            models.append((operation.response, "serialization"))
+        for request_model in (operation.body, operation.query):
+            if request_model:
+                models.append((request_model, "validation"))
+    keys, definitions = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    schemas = definitions.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: str) -> dict:
+        return keys[(model, mode)]
+
+    paths: dict[str, dict] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(operation.path, {})[operation.method] = _operation(operation, ref, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Agent reliability API",
+            "version": "2.0.0",
+            "description": "Issues, fixes, traces and shadow tests. Every error is "
+                           '`{"success": false, "error": {"code", "message", "details"}}`.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}],
+        "tags": [{"name": name} for name in dict.fromkeys(operation.tag for operation in OPERATIONS)],
+        "paths": {**paths, **_operations_paths()},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "thk_… API key"}},
+        },
+    }
+
+
+def _operation(operation: Operation, ref, schemas: dict) -> dict:
+    spec: dict[str, Any] = {
+        "summary": operation.summary,
+        "tags": [operation.tag],
+        "operationId": operation.method + "_" + "_".join(
+            part.strip("{}") for part in operation.path.strip("/").split("/")
+        ),
+        "parameters": [],
+        "responses": {},
+    }
+    if operation.deprecated:
+        spec["deprecated"] = True
+    for name, description in operation.path_params.items():
+        spec["parameters"].append({"name": name, "in": "path", "required": True, "description": description,
+                                   "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
+    if operation.query:
+        query_schema = schemas[ref(operation.query, "validation")["$ref"].rsplit("/", 1)[1]]
+        for name, schema in query_schema["properties"].items():
+            spec["parameters"].append({"name": name, "in": "query", "required": False, "schema": _not_null(schema)})
+    if operation.body:
+        spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(operation.body,
+                                                                                                  "validation")}}}
+    spec["responses"][operation.status] = _success(operation, ref)
+    for status in operation.extra_statuses:
+        if status == "502":
+            spec["responses"][status] = _error("The model endpoint kept failing (UPSTREAM_ERROR)", ref)
+        else:
+            spec["responses"][status] = _success(operation, ref)
+    for status, description in ERRORS.items():
+        spec["responses"][status] = _error(description, ref)
+    return spec
+
+
+def _not_null(schema: dict) -> dict:
+    """A query parameter is absent rather than null: keep the non-null choice of an optional."""
+    choices = [choice for choice in schema.get("anyOf", []) if choice.get("type") != "null"]
+    if len(choices) == 1:
+        return {**choices[0], **{k: v for k, v in schema.items() if k not in ("anyOf", "default")}}
+    return schema
+
+
+def _success(operation: Operation, ref) -> dict:
+    if operation.response is None:
+        body = {"type": "object", "required": ["success", "message"],
+                "properties": {"success": {"const": True}, "message": {"type": "string"}}}
+    elif operation.listing:
+        body = {"type": "object", "required": ["success", "data", "pagination"],
+                "properties": {"success": {"const": True},
+                               "data": {"type": "array", "items": ref(operation.response, "serialization")},
+                               "pagination": ref(Pagination, "serialization")}}
+    else:
+        body = {"type": "object", "required": ["success", "data"],
+                "properties": {"success": {"const": True}, "data": ref(operation.response, "serialization")}}
+    return {"description": "Success", "content": {"application/json": {"schema": body}}}
+
+
+def _error(description: str, ref) -> dict:
+    body = {"type": "object", "required": ["success", "error"],
+            "properties": {"success": {"const": False}, "error": ref(ErrorBody, "serialization")}}
+    return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+def _operations_paths() -> dict:
+    def plain(summary: str, media: str = "application/json") -> dict:
+        return {"get": {"summary": summary, "tags": ["Operations"], "security": [],
+                        "operationId": "get_" + summary.split()[0].lower(),
+                        "responses": {"200": {"description": "OK", "content": {media: {"schema": {}}}},
+                                      "503": {"description": "Not ready", "content": {media: {"schema": {}}}}}}}
+
+    return {"/healthz": plain("Liveness: the process answers"),
+            "/readyz": plain("Readiness: the broker and the store answer"),
+            "/metrics": plain("Prometheus metrics", "text/plain")}
+
+
+async def serve_openapi(_request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def serve_docs(_request: web.Request) -> web.Response:
+    rows = "".join(
+        f"<tr><td><code>{operation.method.upper()}</code></td><td><code>{html.escape(operation.path)}</code></td>"
+        f"<td>{html.escape(operation.summary)}{' (deprecated)' if operation.deprecated else ''}</td></tr>"
+        for operation in OPERATIONS
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Agent reliability API</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem}}td{{padding:.2rem .8rem}}</style></head>
+<body><h1>Agent reliability API</h1>
+<p>The machine-readable description: <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3.1).
+Authenticate with <code>Authorization: Bearer thk_…</code>.</p>
+<table>{rows}</table>
+<h2>Reference</h2>
+<redoc spec-url="/api/openapi.json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"></script>
+</body></html>"""
+    return web.Response(text=page, content_type="text/html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", serve_openapi, allow_head=False)
+    app.router.add_get("/api/docs", serve_docs, allow_head=False)
