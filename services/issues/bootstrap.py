@@ -3,6 +3,7 @@
 import asyncio
 
 from services.issues.adapters.mongo_repository import MongoIssueRepository
+from services.issues.adapters.shadow_tests import RpcShadowTestDirectory
 from services.issues.adapters.trace_facts import MongoTraceFacts
 from services.issues.entrypoints.commands import command_routes
 from services.issues.entrypoints.events import subscriptions
@@ -13,6 +14,7 @@ from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
 SERVICE = "issues"
+SHADOW_TEST_LOOKUP_TIMEOUT_SECONDS = 3.0
 
 
 async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
@@ -24,7 +26,8 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     await wait_for_store(trace_facts.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
     await host.connect(outbox=repository)
-    deps = Dependencies(repository, trace_facts, host.relay.notify)
+    shadow_tests = RpcShadowTestDirectory(await host.rpc_client(), SHADOW_TEST_LOOKUP_TIMEOUT_SECONDS)
+    deps = Dependencies(repository, trace_facts, shadow_tests, host.relay.notify)
     await host.serve(command_routes(deps), subscriptions(deps), stop, store_ping(mongo))
     await mongo.close()
 

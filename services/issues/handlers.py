@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import structlog
 
@@ -10,7 +11,7 @@ from services.issues.adapters.repository import IssueRepository, TraceFacts
 from services.issues.domain.model import FixState, Issue, ShadowTestState, new_issue_id
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import NotFound
+from shared.contracts.errors import ExpectedError, NotFound
 from shared.contracts.fixes import FixEvent
 from shared.contracts.issues import (
     CreateIssue,
@@ -33,10 +34,15 @@ from shared.messaging.outbox import envelopes
 log = structlog.get_logger(__name__)
 
 
+class ShadowTestDirectory(Protocol):
+    async def active_for(self, ctx: CommandContext, issue_id: str) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class Dependencies:
     issues: IssueRepository
     trace_facts: TraceFacts
+    shadow_tests: ShadowTestDirectory
     notify: Callable[[str], None]
     clock: Callable[[], datetime] = utc_now
 
@@ -56,9 +62,14 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
         respond=lambda issue: issue.summary().to_wire(),
         insert=insert,
     )
+    created_id = issue.id if issue is not None else response["id"]
     if issue is not None:
         deps.notify(issue.id)
-        await _learn_from_traces(deps, ctx, issue.id)
+    try:
+        await _learn_from_traces(deps, ctx, created_id)
+    except ExpectedError as error:
+        log.warning("issue stored; what its traces tell will come with their next event", issue_id=created_id,
+                    error=str(error))
     return CreateIssueResult(issue=IssueSummary.model_validate(response), replayed=issue is None)
 
 
@@ -90,7 +101,8 @@ async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependen
         if issue is None or (issue.deleted_at is not None and not issue.has_applied(ctx.command_id)):
             raise NotFound(f"Issue {command.issue_id} not found")
         if issue.deleted_at is None:
-            issue.delete(deps.clock(), ctx.command_id)
+            known = issue.active_shadow_tests or await deps.shadow_tests.active_for(ctx, issue.id)
+            issue.delete(deps.clock(), ctx.command_id, known)
             await _save(deps, ctx, issue)
         return DeleteIssueResult(issue_id=issue.id)
 

@@ -37,7 +37,8 @@ def evaluator(settings: RunnerSettings, http: aiohttp.ClientSession) -> Evaluato
 
 async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
     mongo = mongo_client(settings, SERVICE)
-    tests = MongoShadowTests(mongo[settings.mongodb_database]["shadow_tests"])
+    database = mongo[settings.mongodb_database]
+    tests = MongoShadowTests(database["shadow_tests"], database["shadow_test_results"])
     await wait_for_store(tests.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
     await host.connect(outbox=tests)

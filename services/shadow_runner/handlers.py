@@ -10,13 +10,14 @@ from services.shadow_runner.adapters.chat_model import ModelError
 from services.shadow_runner.adapters.metrics import REPLAY_SECONDS, REPLAYS
 from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
 from services.shadow_runner.adapters.remote import RemoteServices
-from services.shadow_runner.domain.model import IssueContext, ShadowTest, new_shadow_test_id
+from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, new_shadow_test_id
 from services.shadow_runner.evaluation import Evaluator
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Conflict, ErrorDetail, NotFound, UpstreamFailed
+from shared.contracts.errors import Conflict, DeadlineExceeded, ErrorDetail, NotFound, Unavailable, UpstreamFailed
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import (
+    ActiveShadowTests,
     CreateShadowTest,
     CreateShadowTestResult,
     ExecuteShadow,
@@ -25,7 +26,9 @@ from shared.contracts.shadow_tests import (
     ReplayRequested,
     ShadowExecution,
     ShadowTestDetail,
+    ShadowTestIds,
     ShadowTestView,
+    TraceResult,
     UpdateShadowTest,
 )
 from shared.messaging.commands import CommandContext
@@ -58,13 +61,13 @@ async def create_shadow_test(
         raise NotFound(f"Fix {command.fix_id} not found")
     if fix.status not in TESTABLE_FIX_STATUSES:
         raise Conflict(f"Fix {fix.id} is {fix.status}; only a draft, proposed or testing fix can be shadow tested")
-    found = await deps.remote.traces(ctx, command.trace_ids)
-    if found.missing:
+    missing = await deps.remote.missing_traces(ctx, command.trace_ids)
+    if missing:
         details = [
             ErrorDetail(field=f"traceIds.{command.trace_ids.index(trace_id)}", message=f"trace {trace_id} not found")
-            for trace_id in found.missing
+            for trace_id in missing
         ]
-        raise NotFound(f"Traces not found: {', '.join(found.missing)}", details)
+        raise NotFound(f"Traces not found: {', '.join(missing)}", details)
     issue = await _issue_context(deps, ctx, fix)
     snapshot = FixView.model_validate(fix.model_dump(exclude={"shadow_tests"}))
 
@@ -85,7 +88,14 @@ async def create_shadow_test(
 
 
 async def get_shadow_test(command: GetShadowTest, ctx: CommandContext, deps: Dependencies) -> ShadowTestDetail:
-    return (await _existing(deps, ctx.workspace, command.shadow_test_id)).detail()
+    test = await _existing(deps, ctx.workspace, command.shadow_test_id)
+    if test.active:
+        test.tally = await deps.tests.tally(test.id)
+    return test.detail(await deps.tests.results(test))
+
+
+async def active_shadow_tests(command: ActiveShadowTests, ctx: CommandContext, deps: Dependencies) -> ShadowTestIds:
+    return ShadowTestIds(ids=await deps.tests.active_ids_for_issue(ctx.workspace, command.issue_id))
 
 
 async def list_shadow_tests(command: ListShadowTests, ctx: CommandContext, deps: Dependencies) -> Page[ShadowTestView]:
@@ -101,7 +111,7 @@ async def update_shadow_test(command: UpdateShadowTest, ctx: CommandContext, dep
         test = await _existing(deps, ctx.workspace, command.shadow_test_id)
         if test.status == "failed" and test.failure == command.patch.results.error:
             return test.view()
-        test.fail(command.patch.results.error, deps.clock())
+        test.fail(command.patch.results.error, await deps.tests.tally(test.id), deps.clock())
         await _save(deps, ctx, test)
         return test.view()
 
@@ -135,38 +145,53 @@ async def execute_shadow(command: ExecuteShadow, ctx: CommandContext, deps: Depe
 
 
 async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: Dependencies) -> None:
-    """Replays one trace of a test and records its result, at most once however often the
-    work is delivered; completes the test with its last result."""
+    """Replays one trace of a test and keeps its result, at most once however often the work
+    is delivered, then completes the test if that was its last trace (checked on every
+    delivery, so a runner that died between the two steps leaves nothing undone). A failure
+    that retrying cannot mend becomes the trace's `errored` result; a broker or store outage
+    is retried."""
     ctx = CommandContext.of(envelope)
     test = await deps.tests.get(ctx.workspace, job.shadow_test_id)
     if test is None or not test.active:
         log.info("replay skipped; the test is no longer active", shadow_test_id=job.shadow_test_id,
                  trace_id=job.trace_id)
         return
-    if test.has_result(job.trace_id):
-        return
     if test.status == "pending":
-        await _change(deps, ctx, test.id, lambda test: test.start(deps.clock()))
-    trace = await deps.remote.trace(ctx, job.trace_id)
-    if trace is None:
-        result = deps.evaluator.errored(job.trace_id, "", "The trace is gone", test.config.comparison_mode)
-    else:
-        result = await deps.evaluator.evaluate(trace, test.fix, test.issue, test.config.comparison_mode)
-    REPLAYS.labels(result.verdict).inc()
-    REPLAY_SECONDS.observe(result.latency_ms / 1000)
-    if await deps.tests.record_result(ctx.workspace, test.id, result):
-        log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
-                 latency_ms=result.latency_ms)
-        await _change(deps, ctx, test.id, lambda test: test.complete_if_done(deps.clock()))
-    else:
-        log.info("replay skipped; the test is no longer active", shadow_test_id=test.id, trace_id=job.trace_id)
+        await _change(deps, ctx, test.id, lambda test, _tally: test.start(deps.clock()))
+    if not await deps.tests.has_result(test.id, job.trace_id):
+        result = await _replayed(deps, ctx, test, job.trace_id)
+        REPLAYS.labels(result.verdict).inc()
+        REPLAY_SECONDS.observe(result.latency_ms / 1000)
+        if await deps.tests.record_result(test.id, result):
+            log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
+                     latency_ms=result.latency_ms)
+    await _change(deps, ctx, test.id, lambda test, tally: test.complete_if_done(tally, deps.clock()))
 
 
-async def _change(deps: Dependencies, ctx: CommandContext, test_id: str, change: Callable[[ShadowTest], None]) -> None:
+async def _replayed(deps: Dependencies, ctx: CommandContext, test: ShadowTest, trace_id: str) -> TraceResult:
+    mode = test.config.comparison_mode
+    try:
+        trace = await deps.remote.trace(ctx, trace_id)
+        if trace is None:
+            return deps.evaluator.errored(trace_id, "", "The trace is gone", mode)
+        return await deps.evaluator.evaluate(trace, test.fix, test.issue, mode)
+    except (Unavailable, DeadlineExceeded):
+        raise
+    except Exception as error:
+        log.exception("replay failed; recorded as errored", shadow_test_id=test.id, trace_id=trace_id)
+        return deps.evaluator.errored(trace_id, "", f"Replay failed: {error}", mode)
+
+
+async def _change(
+    deps: Dependencies, ctx: CommandContext, test_id: str, change: Callable[[ShadowTest, Tally], None]
+) -> None:
+    """Applies a status change to the current test (with its current tally) and stores it."""
+
     async def attempt() -> None:
         test = await _existing(deps, ctx.workspace, test_id)
-        change(test)
-        await _save(deps, ctx, test)
+        if test.active:
+            change(test, await deps.tests.tally(test_id))
+            await _save(deps, ctx, test)
 
     await retry_on_conflict(attempt, f"Shadow test {test_id}")
 

@@ -9,12 +9,14 @@ from services.traces.domain.model import fact, stored_traces
 from shared.contracts.common import Page, utc_now
 from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.traces import (
+    FindMissingTraces,
     FoundTraces,
     GetTrace,
     GetTraces,
     IngestResult,
     IngestTraces,
     ListTraces,
+    MissingTraces,
     Trace,
     TracesIngested,
 )
@@ -63,6 +65,11 @@ async def get_traces(command: GetTraces, ctx: CommandContext, deps: Dependencies
     found = await deps.traces.get_many(ctx.workspace, command.trace_ids)
     known = {trace.id for trace in found}
     return FoundTraces(traces=found, missing=[trace_id for trace_id in command.trace_ids if trace_id not in known])
+
+
+async def find_missing_traces(command: FindMissingTraces, ctx: CommandContext, deps: Dependencies) -> MissingTraces:
+    known = await deps.traces.existing_ids(ctx.workspace, command.trace_ids)
+    return MissingTraces(missing=[trace_id for trace_id in command.trace_ids if trace_id not in known])
 
 
 async def list_traces(command: ListTraces, ctx: CommandContext, deps: Dependencies) -> Page[Trace]:

@@ -60,6 +60,11 @@ class Conflict(ExpectedError):
     code = ErrorCode.CONFLICT
 
 
+class Contended(Conflict):
+    """A document kept changing under concurrent writes: trying again later will do (a command
+    answers 409; an event handler retries in place)."""
+
+
 class Unavailable(ExpectedError):
     code = ErrorCode.SERVICE_UNAVAILABLE
 

@@ -70,6 +70,17 @@ class UpdateShadowTest(ShadowRunnerCommand):
     patch: ShadowTestPatch
 
 
+class ActiveShadowTests(ShadowRunnerCommand):
+    """For other services: the pending or running tests of the fixes of an issue."""
+
+    message_type: ClassVar[str] = "shadow_tests.active_for_issue"
+    issue_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class ShadowTestIds(ContractModel):
+    ids: list[str]
+
+
 class ExecuteShadow(ShadowRunnerCommand):
     """Replays one trace against a fix and scores it, synchronously."""
 

@@ -110,6 +110,17 @@ class FoundTraces(ContractModel):
     missing: list[str]
 
 
+class FindMissingTraces(TracesCommand):
+    """For other services: which of these trace ids are not stored (without reading traces)."""
+
+    message_type: ClassVar[str] = "traces.find_missing"
+    trace_ids: list[TraceId] = Field(min_length=1, max_length=MAX_TRACES_PER_LOOKUP)
+
+
+class MissingTraces(ContractModel):
+    missing: list[str]
+
+
 class ListTraces(TracesCommand, PageRequest):
     message_type: ClassVar[str] = "traces.list"
 

@@ -25,7 +25,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Conflict, DeadlineExceeded, Unavailable
+from shared.contracts.errors import Contended, DeadlineExceeded, Unavailable
 from shared.messaging import deadline
 from shared.settings import CommonSettings
 
@@ -224,4 +224,4 @@ async def retry_on_conflict[T](attempt: Callable[[], Awaitable[T]], what: str) -
             return await attempt()
         except ConcurrentUpdate:
             await asyncio.sleep(random.uniform(0, 0.005 * 2**number))
-    raise Conflict(f"{what} is being changed by many requests at once; try again")
+    raise Contended(f"{what} is being changed by many requests at once; try again")

@@ -6,8 +6,9 @@ instance of the subscriber competes for its messages and no event is missed whil
 all down. Delivery semantics, per event:
 - malformed (not an envelope, or a payload that does not match its contract): rejected into
   the dead-letter queue at once;
-- the store is unavailable: retried in place with backoff until it answers (the message is
-  held, not requeued, so a long outage does not burn the delivery limit);
+- the store is unavailable, or the document to change keeps changing under concurrent writes:
+  retried in place with backoff until it works (the message is held, not requeued, so a long
+  outage does not burn the delivery limit);
 - any other exception: requeued, and dead-lettered after the queue's delivery limit;
 - handled: acknowledged after the handler returns.
 Events arrive at least once and not always in order: handlers must ignore what they have
@@ -25,7 +26,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Unavailable
+from shared.contracts.errors import Contended, Unavailable
 from shared.messaging.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
 from shared.messaging.rpc import BROKER_ERRORS
 from shared.messaging.topology import Topology, declare_events_exchange, declare_work_queue
@@ -109,12 +110,11 @@ class EventSubscriber:
                 try:
                     await route.handler(event, envelope)
                     break
-                except Unavailable as error:
+                except (Unavailable, Contended) as error:
                     if self._stopping:
                         await message.nack(requeue=True)
                         return
-                    log.warning("store unavailable while handling event; retrying", error=str(error),
-                                retry_in_s=backoff)
+                    log.warning("event not handled yet; retrying", error=str(error), retry_in_s=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, self._max_backoff)
                 except Exception:

@@ -209,21 +209,12 @@ async def test_failing_a_test_stops_its_remaining_traces(api, fake_model, stack)
     assert bad.status == 400
 
 
-async def test_an_issue_with_an_active_test_cannot_be_deleted(api, fake_model, stack):
+async def test_an_issue_with_an_active_test_cannot_be_deleted(api, fake_model):
     m = marker()
     traces = [a_trace(m, 0)]
     issue, fix = await setup(api, traces)
     fake_model.fail(f"[{m}]", Fault(delay=3.0))
-    request_id = f"st-{m}"
-    response = await api.post("/api/shadow-tests", json={"fixId": fix["id"], "traceIds": [traces[0]["id"]]},
-                              headers={"X-Request-Id": request_id})
-    created = response.data
-
-    def issue_heard_of_the_test():
-        return any(line.get("event") == "event handled" and line.get("event_type") == "shadow_test.created"
-                   and line.get("correlation_id") == request_id for line in stack.log_lines("issues"))
-
-    await eventually(issue_heard_of_the_test, 10, "the issues service to hear of the test")
+    created = await start_test(api, fix, traces)
     conflict = await api.delete(f"/api/v2/issues/{issue['id']}")
     assert conflict.status == 409, conflict.body
     assert conflict.error["code"] == "CONFLICT" and created["id"] in conflict.error["message"]

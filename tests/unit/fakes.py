@@ -112,3 +112,11 @@ class FakeTraceFacts:
             affected_customers=len({f.customer_id for f in known if f.customer_id}),
         )
         return TraceKnowledge(metadata, names[0] if names else None)
+
+
+class NoShadowTests:
+    def __init__(self):
+        self.active: dict[str, list[str]] = {}
+
+    async def active_for(self, ctx, issue_id):
+        return self.active.get(issue_id, [])

@@ -10,7 +10,7 @@ from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePat
 from shared.contracts.traces import TraceFact, TracesIngested
 from shared.messaging.commands import CommandContext
 from shared.messaging.mongo import CONFLICT_ATTEMPTS
-from tests.unit.fakes import FakeIssueRepository, FakeTraceFacts, RecordingNotifier
+from tests.unit.fakes import FakeIssueRepository, FakeTraceFacts, NoShadowTests, RecordingNotifier
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -21,7 +21,8 @@ def context(command_id="cmd-1", workspace="ws") -> CommandContext:
 
 @pytest.fixture
 def deps():
-    return handlers.Dependencies(FakeIssueRepository(), FakeTraceFacts(), RecordingNotifier(), clock=lambda: NOW)
+    return handlers.Dependencies(FakeIssueRepository(), FakeTraceFacts(), NoShadowTests(), RecordingNotifier(),
+                                 clock=lambda: NOW)
 
 
 def create(**fields) -> CreateIssue:
@@ -160,3 +161,10 @@ async def test_traces_arriving_after_the_issue_update_it_once(deps):
     assert detail.agent_name == "Support Bot"
     assert (detail.metadata.first_seen_at, detail.metadata.affected_customers) == (NOW + timedelta(hours=1), 1)
     assert deps.issues.events() == ["issue.created", "issue.updated"]
+
+
+async def test_an_issue_with_a_test_the_runner_says_is_active_is_not_deleted(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    deps.shadow_tests.active[created.issue.id] = ["st_1"]
+    with pytest.raises(Conflict, match="st_1"):
+        await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("cmd-del"), deps)

@@ -181,8 +181,14 @@ class Issue:
         self.shadow_tests = kept if known else [*kept, test]
         self._changed(now, event_id, visible=False)
 
-    def delete(self, now: datetime, command_id: str) -> None:
-        active = [test.id for test in self.shadow_tests if test.active]
+    @property
+    def active_shadow_tests(self) -> list[str]:
+        return [test.id for test in self.shadow_tests if test.active]
+
+    def delete(self, now: datetime, command_id: str, active_shadow_tests: list[str] = ()) -> None:
+        """Refuses while a shadow test of one of its fixes is pending or running, as far as the
+        issue knows or as `active_shadow_tests` says."""
+        active = sorted({*self.active_shadow_tests, *active_shadow_tests})
         if active:
             raise Conflict(
                 f"Issue {self.id} has active shadow tests ({', '.join(active)}); wait for them to complete or "

@@ -1,12 +1,15 @@
-"""The `shadow_tests` collection. Status changes are versioned writes with their events;
-trace results are appended atomically, at most one per trace and only while the test is
-active, so any number of runners can record results side by side."""
+"""The shadow runner's collections: `shadow_tests` (a test, its status changes as versioned
+writes with their events) and `shadow_test_results` (one document per trace of a test, keyed
+so that a trace is counted once however many runners replay it)."""
 
 from dataclasses import asdict
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
-from services.shadow_runner.domain.model import ACTIVE, IssueContext, ShadowTest
+from services.shadow_runner.domain.model import ACTIVE, IssueContext, ShadowTest, Tally
+from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import ListShadowTests, ShadowTestConfig, TraceResult
@@ -20,10 +23,14 @@ from shared.messaging.mongo import (
     store_call,
 )
 
-STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "version")
+STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "version")
 
 
 class MongoShadowTests(VersionedDocuments):
+    def __init__(self, tests: AsyncCollection, results: AsyncCollection):
+        super().__init__(tests)
+        self._results = results
+
     async def ensure_indexes(self) -> None:
         newest = [("createdAt", DESCENDING), ("_id", DESCENDING)]
         await self._collection.create_indexes(
@@ -33,8 +40,10 @@ class MongoShadowTests(VersionedDocuments):
                 IndexModel([("workspace", ASCENDING), *newest]),
                 IndexModel([("workspace", ASCENDING), ("fixId", ASCENDING), *newest]),
                 IndexModel([("workspace", ASCENDING), ("status", ASCENDING), *newest]),
+                IndexModel([("workspace", ASCENDING), ("fix.issueId", ASCENDING), ("status", ASCENDING)]),
             ]
         )
+        await self._results.create_indexes([IndexModel([("testId", ASCENDING), ("recordedAt", ASCENDING)])])
 
     async def add(self, test: ShadowTest, creation: Creation, outbox: list[Envelope]) -> None:
         await self.insert(_to_document(test), creation, outbox)
@@ -46,7 +55,7 @@ class MongoShadowTests(VersionedDocuments):
 
     @store_call
     async def save_status(self, test: ShadowTest, outbox: list[Envelope]) -> None:
-        """Stores a status change (never the results, which runners append meanwhile)."""
+        """Stores a status change, if nobody changed the test since it was read."""
         document = _to_document(test)
         result = await self._collection.update_one(
             {"_id": test.id, "workspace": test.workspace, "version": test.read_version},
@@ -56,18 +65,40 @@ class MongoShadowTests(VersionedDocuments):
             raise ConcurrentUpdate(test.id)
 
     @store_call
-    async def record_result(self, workspace: str, test_id: str, result: TraceResult) -> bool:
-        """Appends a trace's result; False if it has one already or the test is not active."""
-        outcome = await self._collection.update_one(
-            {
-                "_id": test_id,
-                "workspace": workspace,
-                "status": {"$in": sorted(ACTIVE)},
-                "traceResults.traceId": {"$ne": result.trace_id},
-            },
-            {"$push": {"traceResults": result.to_wire()}},
+    async def has_result(self, test_id: str, trace_id: str) -> bool:
+        return await self._results.find_one({"_id": f"{test_id}/{trace_id}"}, {"_id": 1}) is not None
+
+    @store_call
+    async def record_result(self, test_id: str, result: TraceResult) -> bool:
+        """Keeps a trace's result; False if the trace has one already."""
+        try:
+            await self._results.insert_one(
+                {"_id": f"{test_id}/{result.trace_id}", "testId": test_id, "recordedAt": utc_now(),
+                 "result": result.to_wire()}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @store_call
+    async def tally(self, test_id: str) -> Tally:
+        return (await self._tallies([test_id])).get(test_id, Tally())
+
+    @store_call
+    async def results(self, test: ShadowTest) -> list[TraceResult]:
+        """The test's results; for a failed test, those kept before it failed."""
+        criteria: dict = {"testId": test.id}
+        if test.status == "failed":
+            criteria["recordedAt"] = {"$lte": test.completed_at}
+        cursor = self._results.find(criteria).sort("recordedAt", ASCENDING)
+        return [TraceResult.model_validate(document["result"]) async for document in cursor]
+
+    @store_call
+    async def active_ids_for_issue(self, workspace: str, issue_id: str) -> list[str]:
+        cursor = self._collection.find(
+            {"workspace": workspace, "fix.issueId": issue_id, "status": {"$in": sorted(ACTIVE)}}, {"_id": 1}
         )
-        return outcome.modified_count == 1
+        return [document["_id"] async for document in cursor]
 
     @store_call
     async def find_page(self, workspace: str, query: ListShadowTests) -> tuple[list[ShadowTest], int]:
@@ -81,8 +112,23 @@ class MongoShadowTests(VersionedDocuments):
             .skip((query.page - 1) * query.limit)
             .limit(query.limit)
         )
-        documents = await cursor.to_list()
-        return [_from_document(d) for d in documents], await self._collection.count_documents(criteria)
+        tests = [_from_document(document) for document in await cursor.to_list()]
+        live = await self._tallies([test.id for test in tests if test.active])
+        for test in tests:
+            test.tally = live.get(test.id, test.tally)
+        return tests, await self._collection.count_documents(criteria)
+
+    async def _tallies(self, test_ids: list[str]) -> dict[str, Tally]:
+        if not test_ids:
+            return {}
+        counts: dict[str, dict[str, int]] = {}
+        cursor = await self._results.aggregate([
+            {"$match": {"testId": {"$in": test_ids}}},
+            {"$group": {"_id": {"test": "$testId", "verdict": "$result.verdict"}, "count": {"$sum": 1}}},
+        ])
+        async for row in cursor:
+            counts.setdefault(row["_id"]["test"], {})[row["_id"]["verdict"]] = row["count"]
+        return {test_id: Tally.of(verdicts) for test_id, verdicts in counts.items()}
 
 
 def _to_document(test: ShadowTest) -> dict:
@@ -99,7 +145,7 @@ def _to_document(test: ShadowTest) -> dict:
         "startedAt": test.started_at,
         "completedAt": test.completed_at,
         "failure": test.failure,
-        "traceResults": [result.to_wire() for result in test.trace_results],
+        "tally": list(test.tally.counts),
         "version": test.version,
     }
 
@@ -117,6 +163,6 @@ def _from_document(document: dict) -> ShadowTest:
         started_at=document.get("startedAt"),
         completed_at=document.get("completedAt"),
         failure=document.get("failure"),
-        trace_results=[TraceResult.model_validate(result) for result in document.get("traceResults", [])],
+        tally=Tally(tuple(document.get("tally") or (0, 0, 0, 0))),
         version=document["version"],
     )

@@ -2,7 +2,7 @@
 
 from shared.contracts.fixes import FixDetail, GetFix
 from shared.contracts.issues import GetIssue, IssueDetail
-from shared.contracts.traces import FoundTraces, GetTrace, GetTraces, Trace
+from shared.contracts.traces import FindMissingTraces, GetTrace, MissingTraces, Trace
 from shared.messaging.asking import ask
 from shared.messaging.commands import CommandContext
 from shared.messaging.rpc import RpcClient
@@ -25,5 +25,6 @@ class RemoteServices:
         data = await ask(self._rpc, GetTrace(trace_id=trace_id), ctx, self._timeout)
         return Trace.model_validate(data) if data is not None else None
 
-    async def traces(self, ctx: CommandContext, trace_ids: list[str]) -> FoundTraces:
-        return FoundTraces.model_validate(await ask(self._rpc, GetTraces(trace_ids=trace_ids), ctx, self._timeout))
+    async def missing_traces(self, ctx: CommandContext, trace_ids: list[str]) -> list[str]:
+        answer = await ask(self._rpc, FindMissingTraces(trace_ids=trace_ids), ctx, self._timeout)
+        return MissingTraces.model_validate(answer).missing

@@ -5,8 +5,8 @@
        └───────────┴──────► failed
 
 A test is `running` from the first trace started and `completed` when every trace has a
-result. Results are appended one per trace (never twice) while the test is active; a failed
-test takes no more.
+result. Results are kept apart from the test (one per trace, never twice); a test's `tally`
+counts them, and is fixed when the test completes or fails.
 """
 
 from dataclasses import dataclass, field
@@ -44,13 +44,28 @@ class IssueContext:
     description: str
 
 
-def results_of(trace_results: list[TraceResult], error: str | None = None) -> ShadowResults:
-    counts = {verdict: 0 for verdict in ("improved", "unchanged", "regressed", "errored")}
-    for result in trace_results:
-        counts[result.verdict] += 1
-    scored = counts["improved"] + counts["unchanged"] + counts["regressed"]
-    rate = round(counts["improved"] / scored, 4) if scored else None
-    return ShadowResults(**counts, improvement_rate=rate, error=error)
+VERDICTS = ("improved", "unchanged", "regressed", "errored")
+
+
+@dataclass(frozen=True)
+class Tally:
+    """How many traces got each verdict."""
+
+    counts: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @classmethod
+    def of(cls, verdicts: dict[str, int]) -> "Tally":
+        return cls(tuple(verdicts.get(verdict, 0) for verdict in VERDICTS))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    def results(self, error: str | None = None) -> ShadowResults:
+        counts = dict(zip(VERDICTS, self.counts, strict=True))
+        scored = counts["improved"] + counts["unchanged"] + counts["regressed"]
+        rate = round(counts["improved"] / scored, 4) if scored else None
+        return ShadowResults(**counts, improvement_rate=rate, error=error)
 
 
 @dataclass
@@ -66,7 +81,7 @@ class ShadowTest:
     started_at: datetime | None = None
     completed_at: datetime | None = None
     failure: str | None = None
-    trace_results: list[TraceResult] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
     version: int = 1
     read_version: int = field(init=False)
     events: list = field(default_factory=list)
@@ -92,23 +107,21 @@ class ShadowTest:
     def active(self) -> bool:
         return self.status in ACTIVE
 
-    def has_result(self, trace_id: str) -> bool:
-        return any(result.trace_id == trace_id for result in self.trace_results)
-
     def start(self, now: datetime) -> None:
         if self.status == "pending":
             self.status, self.started_at = "running", now
             self._changed(ShadowTestStarted)
 
-    def complete_if_done(self, now: datetime) -> None:
-        if self.status == "running" and len(self.trace_results) >= len(self.trace_ids):
+    def complete_if_done(self, tally: Tally, now: datetime) -> None:
+        self.tally = tally
+        if self.status == "running" and tally.total >= len(self.trace_ids):
             self.status, self.completed_at = "completed", now
             self._changed(ShadowTestCompleted)
 
-    def fail(self, error: str, now: datetime) -> None:
+    def fail(self, error: str, tally: Tally, now: datetime) -> None:
         if not self.active:
             raise Conflict(f"Shadow test {self.id} is {self.status}; only a pending or running test can be failed")
-        self.status, self.completed_at, self.failure = "failed", now, error
+        self.status, self.completed_at, self.failure, self.tally = "failed", now, error, tally
         self._changed(ShadowTestFailed)
 
     def _changed(self, event_type) -> None:
@@ -118,8 +131,8 @@ class ShadowTest:
     def view(self) -> ShadowTestView:
         return ShadowTestView.model_validate(self._view_fields())
 
-    def detail(self) -> ShadowTestDetail:
-        return ShadowTestDetail.model_validate({**self._view_fields(), "trace_results": self.trace_results})
+    def detail(self, trace_results: list[TraceResult]) -> ShadowTestDetail:
+        return ShadowTestDetail.model_validate({**self._view_fields(), "trace_results": trace_results})
 
     def _view_fields(self) -> dict:
         return {
@@ -128,7 +141,7 @@ class ShadowTest:
             "status": self.status,
             "trace_count": len(self.trace_ids),
             "config": self.config,
-            "results": results_of(self.trace_results, self.failure),
+            "results": self.tally.results(self.failure),
             "created_at": self.created_at,
             "started_at": self.started_at,
             "completed_at": self.completed_at,

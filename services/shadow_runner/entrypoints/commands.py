@@ -2,6 +2,7 @@
 
 from services.shadow_runner import handlers
 from shared.contracts.shadow_tests import (
+    ActiveShadowTests,
     CreateShadowTest,
     ExecuteShadow,
     GetShadowTest,
@@ -19,6 +20,7 @@ def command_routes(deps: handlers.Dependencies) -> dict[str, CommandRoute]:
             ListShadowTests: handlers.list_shadow_tests,
             UpdateShadowTest: handlers.update_shadow_test,
             ExecuteShadow: handlers.execute_shadow,
+            ActiveShadowTests: handlers.active_shadow_tests,
         },
         deps,
     )

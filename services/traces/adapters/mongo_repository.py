@@ -71,6 +71,11 @@ class MongoTraceStore(MongoOutbox):
         return [Trace.model_validate(document) async for document in cursor]
 
     @store_call
+    async def existing_ids(self, workspace: str, trace_ids: list[str]) -> set[str]:
+        cursor = self._collection.find({"_id": {"$in": [trace_key(workspace, t) for t in trace_ids]}}, {"_id": 1})
+        return {document["_id"].split("/", 1)[1] async for document in cursor}
+
+    @store_call
     async def find_page(self, workspace: str, query: ListTraces) -> tuple[list[Trace], int]:
         criteria: dict = {"workspace": workspace}
         if query.agent_id is not None:
