@@ -113,7 +113,8 @@ async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies
     """Keeps the issue's summary of the fix, and the status derived from its fixes, current."""
     if event.fix.issue_id is None:
         return
-    news = FixState(event.fix.id, event.fix.type, event.fix.status, event.version)
+    news = FixState(event.fix.id, event.fix.type, event.fix.status, event.version, event.status_version,
+                    event.status_changed_at)
     ctx = CommandContext.of(envelope)
 
     async def attempt() -> None:

@@ -188,9 +188,14 @@ class CreateFixResult(ContractModel):
 
 
 class FixEvent(ContractModel):
+    """`version` orders the fix's states; `statusVersion` is the version at which its status
+    last changed, at `statusChangedAt`."""
+
     routing_key: ClassVar[str]
     fix: FixView
     version: int
+    status_version: int
+    status_changed_at: Timestamp
 
 
 class FixCreated(FixEvent):

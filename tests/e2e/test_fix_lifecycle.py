@@ -1,5 +1,7 @@
 """Fix events drive the issue: the heart of the design, against the running services."""
 
+from datetime import UTC, datetime
+
 import aio_pika
 import pytest
 
@@ -105,7 +107,8 @@ def fix_event(workspace: str, issue: dict, status: str, version: int, message_id
     fix = FixView(id="fix_crafted0000000", issue_id=issue["id"], type="config_change", status=status,
                   description="d", changes={"temperature": 0.1}, author="tester",
                   created_at=issue["createdAt"], updated_at=issue["createdAt"])
-    event = FixUpdated(fix=fix, version=version, changed_fields=["status"])
+    event = FixUpdated(fix=fix, version=version, changed_fields=["status"], status_version=version,
+                       status_changed_at=datetime.now(UTC))
     return Envelope(message_id=message_id, type=event.routing_key, workspace=workspace, correlation_id="t",
                     payload=event.to_wire())
 

@@ -64,8 +64,11 @@ def test_severity_rank_orders_low_to_critical():
     assert ranks == sorted(ranks) and len(set(ranks)) == 4
 
 
-def fix(status: str, version: int, fix_id: str = "fix_1") -> FixState:
-    return FixState(fix_id, "prompt_update", status, version)
+def fix(status: str, version: int, fix_id: str = "fix_1", status_version: int | None = None) -> FixState:
+    """News of a fix at `version`, its status set at `status_version` (default: this version),
+    `status_version` minutes after NOW."""
+    moved = version if status_version is None else status_version
+    return FixState(fix_id, "prompt_update", status, version, moved, NOW + timedelta(minutes=moved))
 
 
 @pytest.mark.parametrize("statuses, expected", [
@@ -106,11 +109,27 @@ def test_stale_and_repeated_news_change_nothing():
 def test_a_manual_status_stands_until_the_next_fix_status_change():
     issue = new_issue()
     issue.record_fix(fix("proposed", 2), NOW, "e2")
-    issue.apply(IssuePatch(status="closed"), NOW, "manual")
-    issue.record_fix(fix("proposed", 3), NOW, "e3")
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(minutes=2, seconds=30), "manual")
+    issue.record_fix(fix("proposed", 3, status_version=2), NOW, "e3")
     assert issue.status == "closed"
     issue.record_fix(fix("testing", 4), NOW, "e4")
     assert issue.status == "testing"
+
+
+def test_a_fix_status_change_older_than_a_manual_status_does_not_override_it():
+    issue = new_issue()
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(minutes=10), "manual")
+    issue.record_fix(fix("proposed", 2), NOW, "late-news-of-an-earlier-change")
+    assert issue.status == "closed"
+
+
+def test_status_moves_seen_out_of_order_are_judged_by_status_version():
+    issue = new_issue()
+    issue.record_fix(fix("proposed", 2), NOW, "e2")
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(minutes=2, seconds=30), "manual")
+    issue.record_fix(fix("proposed", 4), NOW, "e4: back to proposed, arriving before e3")
+    issue.record_fix(fix("testing", 3), NOW, "e3: stale now")
+    assert issue.status == "proposed_fix"
 
 
 def test_the_first_news_of_a_fix_past_draft_moves_the_issue():

@@ -98,6 +98,8 @@ def _to_document(fix: Fix) -> dict:
         "createdAt": fix.created_at,
         "updatedAt": fix.updated_at,
         "version": fix.version,
+        "statusVersion": fix.status_version,
+        "statusChangedAt": fix.status_changed_at,
         "appliedCommands": fix.applied_commands,
     }
 
@@ -116,5 +118,7 @@ def _from_document(document: dict) -> Fix:
         created_at=document["createdAt"],
         updated_at=document["updatedAt"],
         version=document["version"],
+        status_version=document.get("statusVersion", 1),
+        status_changed_at=document.get("statusChangedAt"),
         applied_commands=document.get("appliedCommands", []),
     )

@@ -81,12 +81,15 @@ class Fix:
     updated_at: datetime
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     version: int = 1
+    status_version: int = 1
+    status_changed_at: datetime | None = None
     read_version: int = field(init=False)
     applied_commands: list[str] = field(default_factory=list)
     events: list[FixEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.read_version = self.version
+        self.status_changed_at = self.status_changed_at or self.created_at
 
     @classmethod
     def draft(cls, fix_id: str, workspace: str, command: CreateFix, author: str, now: datetime) -> "Fix":
@@ -102,7 +105,8 @@ class Fix:
             created_at=now,
             updated_at=now,
         )
-        fix.events.append(FixCreated(fix=fix.view(), version=fix.version))
+        fix.events.append(FixCreated(fix=fix.view(), version=fix.version, status_version=fix.status_version,
+                                     status_changed_at=fix.status_changed_at))
         return fix
 
     def has_applied(self, command_id: str) -> bool:
@@ -127,8 +131,7 @@ class Fix:
         old_status = self.status
         for name in changed:
             setattr(self, name, changes[name])
-        self._changed(now, command_id, changed)
-        self._status_moved_from(old_status)
+        self._changed(now, command_id, changed, moved_from=old_status)
 
     def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
         """Takes in news of a shadow test of this fix (stale or repeated news changes nothing).
@@ -142,15 +145,7 @@ class Fix:
         if known is None:
             for step in {"draft": ("proposed", "testing"), "proposed": ("testing",)}.get(self.status, ()):
                 old_status, self.status = self.status, step
-                self._changed(now, event_id, ["status"])
-                self._status_moved_from(old_status)
-
-    def _status_moved_from(self, old_status: str) -> None:
-        if self.status != old_status:
-            self.events.append(
-                FixStatusChanged(fix=self.view(), version=self.version, issue_id=self.issue_id,
-                                 old_status=old_status, new_status=self.status)
-            )
+                self._changed(now, event_id, ["status"], moved_from=old_status)
 
     def detach(self, now: datetime, command_id: str) -> None:
         """The fix's issue was deleted: the fix stays, belonging to no issue."""
@@ -159,13 +154,21 @@ class Fix:
         self.issue_id = None
         self._changed(now, command_id, ["issue_id"])
 
-    def _changed(self, now: datetime, command_id: str, fields: list[str]) -> None:
+    def _changed(self, now: datetime, command_id: str, fields: list[str], moved_from: str | None = None) -> None:
+        """One new version: `fix.updated`, and `fix.status_changed` when the status moved."""
         self.updated_at = max(now, self.updated_at)
         self.version += 1
         self.applied_commands = [*self.applied_commands, command_id][-APPLIED_COMMANDS_KEPT:]
-        self.events.append(
-            FixUpdated(fix=self.view(), version=self.version, changed_fields=[to_camel(name) for name in fields])
-        )
+        moved = moved_from is not None and moved_from != self.status
+        if moved:
+            self.status_version, self.status_changed_at = self.version, now
+        stamp = {"fix": self.view(), "version": self.version, "status_version": self.status_version,
+                 "status_changed_at": self.status_changed_at}
+        self.events.append(FixUpdated(**stamp, changed_fields=[to_camel(name) for name in fields]))
+        if moved:
+            self.events.append(
+                FixStatusChanged(**stamp, issue_id=self.issue_id, old_status=moved_from, new_status=self.status)
+            )
 
     def view(self) -> FixView:
         return FixView.model_validate(self._view_fields())

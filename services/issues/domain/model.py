@@ -30,12 +30,15 @@ def new_issue_id() -> str:
 
 @dataclass(frozen=True)
 class FixState:
-    """What an issue knows of one of its fixes, as of the fix's `version`."""
+    """What an issue knows of one of its fixes, as of the fix's `version`; its status as of
+    `status_version`, set at `status_changed_at`."""
 
     id: str
     type: str
     status: str
     version: int
+    status_version: int = 1
+    status_changed_at: datetime | None = None
 
     def summary(self) -> FixSummary:
         return FixSummary(id=self.id, type=self.type, status=self.status)
@@ -86,6 +89,7 @@ class Issue:
     fixes: list[FixState] = field(default_factory=list)
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
+    manual_status_at: datetime | None = None
     version: int = 1
     read_version: int = field(init=False)
     deleted_at: datetime | None = None
@@ -138,21 +142,26 @@ class Issue:
         changes = patch.given()
         for name, value in changes.items():
             setattr(self, name, value)
+        if "status" in changes:
+            self.manual_status_at = now
         self._changed(now, command_id)
         self.events.append(IssueUpdated(issue=self.summary(), changed_fields=sorted(changes), version=self.version))
 
     def record_fix(self, fix: FixState, now: datetime, event_id: str) -> None:
         """Takes in news of a fix. Stale or repeated news (a version already seen) changes
-        nothing. When the fix's status moved, the issue's status is derived again from all its
-        fixes, overriding any manual status."""
+        nothing. When the fix's status moved since what the issue knew (by its status version,
+        so news arriving out of order is judged right), the issue's status is derived again from
+        all its fixes, overriding a manual status set before that move."""
         known = next((known for known in self.fixes if known.id == fix.id), None)
         if (known and known.version >= fix.version) or self.has_applied(event_id):
             return
         kept = [fix if each.id == fix.id else each for each in self.fixes]
         self.fixes = kept if known else [*kept, fix]
         changed = ["fixes"]
-        status_moved = known.status != fix.status if known else fix.status != "draft"
-        if status_moved and (derived := status_from_fixes(self.fixes)) != self.status:
+        status_moved = fix.status_version > known.status_version if known else fix.status != "draft"
+        after_manual = (self.manual_status_at is None or fix.status_changed_at is None
+                        or fix.status_changed_at > self.manual_status_at)
+        if status_moved and after_manual and (derived := status_from_fixes(self.fixes)) != self.status:
             self.status = derived
             changed.append("status")
         self._changed(now, event_id)
