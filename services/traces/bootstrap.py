@@ -15,7 +15,8 @@ SERVICE = "traces"
 
 async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     mongo = mongo_client(settings, SERVICE)
-    traces = MongoTraceStore(mongo[settings.mongodb_database]["traces"])
+    database = mongo[settings.mongodb_database]
+    traces = MongoTraceStore(database["traces"], database["trace_ingestions"])
     await wait_for_store(traces.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
     await host.connect(outbox=traces)

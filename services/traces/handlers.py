@@ -38,6 +38,8 @@ async def ingest_traces(command: IngestTraces, ctx: CommandContext, deps: Depend
     again (a redelivery, or the same Idempotency-Key) answers as the first time."""
     body_fingerprint = fingerprint(command)
     traces = stored_traces(command.traces, ctx.command_id, deps.clock())
+    if not await deps.traces.claim_command(ctx.workspace, ctx.command_id, body_fingerprint):
+        raise Conflict("This Idempotency-Key was already used with a different request body")
     inserted, holders = await deps.traces.insert_new(
         ctx.workspace,
         traces,
@@ -45,8 +47,6 @@ async def ingest_traces(command: IngestTraces, ctx: CommandContext, deps: Depend
         events=lambda trace: envelopes([TracesIngested(traces=[fact(trace)])], ctx),
     )
     ours = {trace_id for trace_id, holder in holders.items() if holder.get("commandId") == ctx.command_id}
-    if any(holders[trace_id].get("fingerprint") != body_fingerprint for trace_id in ours):
-        raise Conflict("This Idempotency-Key was already used with a different request body")
     for trace_id in inserted:
         deps.notify(trace_key(ctx.workspace, trace_id))
     created = [trace.id for trace in traces if trace.id in ours or trace.id in inserted]

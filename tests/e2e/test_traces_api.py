@@ -94,6 +94,10 @@ async def test_idempotent_ingestion(api):
     again = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "batch-1"})
     assert again.data == first.data and again.headers["Idempotent-Replayed"] == "true"
     assert len((await api.get("/api/v2/traces")).data) == 1
+    other = await api.post("/api/v2/traces", json={"traces": [trace(id="tr_other_batch")]},
+                           headers={"Idempotency-Key": "batch-1"})
+    assert other.status == 409 and other.error["code"] == "CONFLICT"
+    assert (await api.get("/api/v2/traces/tr_other_batch")).status == 404
 
 
 async def test_issue_metadata_comes_from_its_traces_whenever_they_arrive(api):

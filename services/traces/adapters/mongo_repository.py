@@ -4,15 +4,19 @@ event are written together, so no trace goes unannounced, without multi-document
 transactions."""
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import BulkWriteError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.traces import ListTraces, Trace
 from shared.messaging.mongo import OUTBOX_INDEX, MongoOutbox, outbox_entry, store_call
 
 DUPLICATE_KEY = 11000
+INGESTIONS_KEPT_FOR = timedelta(days=7)
 HIDDEN = {"_id": 0, "workspace": 0, "ingestion": 0, "outbox": 0, "outboxLease": 0}
 
 
@@ -21,7 +25,12 @@ def trace_key(workspace: str, trace_id: str) -> str:
 
 
 class MongoTraceStore(MongoOutbox):
-    """A trace's `_id` is `<workspace>/<trace id>`: ids are the caller's, unique per workspace."""
+    """A trace's `_id` is `<workspace>/<trace id>`: ids are the caller's, unique per workspace.
+    `trace_ingestions` remembers each ingest command's body fingerprint for a week."""
+
+    def __init__(self, traces: AsyncCollection, ingestions: AsyncCollection):
+        super().__init__(traces)
+        self._ingestions = ingestions
 
     async def ensure_indexes(self) -> None:
         newest = [("timestamp", DESCENDING), ("_id", DESCENDING)]
@@ -33,6 +42,22 @@ class MongoTraceStore(MongoOutbox):
                 IndexModel([("workspace", ASCENDING), ("status", ASCENDING), *newest]),
             ]
         )
+        await self._ingestions.create_indexes([IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0)])
+
+    @store_call
+    async def claim_command(self, workspace: str, command_id: str, fingerprint: str) -> bool:
+        """Records that this command ingests this body; False if the command id was used with
+        another body before."""
+        now = utc_now()
+        key = f"{workspace}/{command_id}"
+        try:
+            await self._ingestions.insert_one(
+                {"_id": key, "fingerprint": fingerprint, "at": now, "purgeAt": now + INGESTIONS_KEPT_FOR}
+            )
+        except DuplicateKeyError:
+            seen = await self._ingestions.find_one({"_id": key})
+            return seen is None or seen["fingerprint"] == fingerprint
+        return True
 
     @store_call
     async def insert_new(
