@@ -17,14 +17,15 @@ from shared.messaging.host import ServiceHost, run_until_signalled
 from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 
 SERVICE = "shadow_runner"
+SYNC_CONCURRENCY = 4
 
 
-def evaluator(settings: RunnerSettings, http: aiohttp.ClientSession) -> Evaluator:
+def evaluator(settings: RunnerSettings, http: aiohttp.ClientSession, concurrency: int) -> Evaluator:
     def model(base_url: str | None, api_key: str | None, label: str) -> ChatModel | None:
         if not base_url:
             return None
         return ChatModel(http, base_url, api_key, timeout=settings.model_timeout_seconds,
-                         max_attempts=settings.model_max_attempts, concurrency=settings.replay_concurrency, label=label)
+                         max_attempts=settings.model_max_attempts, concurrency=concurrency, label=label)
 
     return Evaluator(
         replay_model=model(settings.replay_model_base_url, settings.replay_model_api_key, "replay"),
@@ -44,7 +45,13 @@ async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
     await host.connect(outbox=tests)
     remote = RemoteServices(await host.rpc_client(), settings.lookup_timeout_seconds)
     async with aiohttp.ClientSession() as http:
-        deps = Dependencies(tests, remote, evaluator(settings, http), host.relay.notify)
+        deps = Dependencies(
+            tests,
+            remote,
+            evaluator(settings, http, settings.replay_concurrency),
+            host.relay.notify,
+            sync_evaluator=evaluator(settings, http, SYNC_CONCURRENCY),
+        )
         await host.serve(command_routes(deps), work_queues(deps, settings.replay_concurrency), stop, store_ping(mongo))
     await mongo.close()
 

@@ -118,7 +118,8 @@ class Evaluator:
                 log.info("judge reply malformed; asking again", attempt=attempt, error=str(error))
                 continue
             fixed, original = (score_a, score_b) if fixed_first else (score_b, score_a)
-            return Score(original, fixed, explanation)
+            order = "A was the fixed answer, B the original" if fixed_first else "A was the original, B the fixed"
+            return Score(original, fixed, f"Judge ({order}): {explanation}")
         raise MalformedJudgement(f"{problem} (after {self.judge_attempts} attempts)")
 
 

@@ -47,6 +47,8 @@ class Dependencies:
     evaluator: Evaluator
     notify: Callable[[str], None]
     clock: Callable[[], datetime] = utc_now
+    sync_evaluator: Evaluator | None = None
+    """Its own model clients, so that a synchronous execution does not queue behind batch replays."""
 
 
 async def create_shadow_test(
@@ -127,7 +129,8 @@ async def execute_shadow(command: ExecuteShadow, ctx: CommandContext, deps: Depe
         raise NotFound(f"Trace {command.trace_id} not found")
     issue = await _issue_context(deps, ctx, fix)
     try:
-        result = await deps.evaluator.evaluate(trace, fix, issue, command.config.comparison_mode, strict=True)
+        evaluator = deps.sync_evaluator or deps.evaluator
+        result = await evaluator.evaluate(trace, fix, issue, command.config.comparison_mode, strict=True)
     except ModelError as error:
         raise UpstreamFailed(str(error)) from error
     return ShadowExecution(

@@ -126,3 +126,32 @@ def test_judgements_are_parsed_from_json_even_when_fenced_and_checked():
                 '{"scoreA": 0.1, "explanation": "x"}', '{"scoreA": 0.1, "scoreB": 0.2, "explanation": ""}'):
         with pytest.raises(MalformedJudgement):
             parse_judgement(bad)
+
+
+def test_a_diff_matches_whole_lines_only():
+    prompt = "Never mention competitors by name.\nBe brief."
+    with pytest.raises(ReplayError, match="not in this trace's system prompt"):
+        apply_prompt_update(prompt, PromptUpdate(prompt_diff="- mention competitors by name.\n+ Compare fairly."))
+
+
+def test_each_hunk_is_replaced_in_place():
+    diff = "- Rule A.\n+ Rule A2.\n- Rule C.\n+ Rule C2."
+    assert apply_prompt_update("Rule A.\nRule B.\nRule C.", PromptUpdate(prompt_diff=diff)) == \
+        "Rule A2.\nRule B.\nRule C2."
+
+
+def test_a_diff_line_found_twice_is_refused():
+    with pytest.raises(ReplayError, match="more than once"):
+        apply_prompt_update("Be kind.\nBe kind.", PromptUpdate(prompt_diff="- Be kind.\n+ Be exact."))
+
+
+def test_the_system_prompt_is_sent_once_when_the_messages_repeat_it():
+    recorded = trace(input=[{"role": "system", "content": PROMPT}, {"role": "user", "content": "Hi"}], context=[])
+    request = replay_request(recorded, "prompt_update", {"systemPrompt": "New."}, None)
+    assert request.messages == [{"role": "system", "content": "New."}, {"role": "user", "content": "Hi"}]
+
+
+def test_negations_count_as_facts_and_the_margin_is_strict():
+    expected = "Everything is refundable after 30 days."
+    assert reference_score("Nothing is refundable after 30 days.", expected) < 0.75
+    assert [verdict(a, a + 0.05, 0.05) for a in (0.5, 0.6, 0.7)] == ["unchanged"] * 3

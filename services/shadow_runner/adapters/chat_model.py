@@ -1,11 +1,11 @@
 """A client for any OpenAI-compatible `/chat/completions` endpoint (OpenAI, Azure, vLLM,
 Ollama, LiteLLM …).
 
-Calls are bounded: at most `concurrency` at once, each within `timeout` (and within the
-current command's deadline). A 429, a 5xx, a timeout, a dropped connection or a reply that is
-not a chat completion is retried with exponential backoff and jitter, waiting what
-`Retry-After` asks when the endpoint says; after `max_attempts`, `ModelError` names the last
-cause. Other 4xx answers are not retried.
+Calls are bounded: at most `concurrency` in flight at once (a call waiting to retry does not
+hold its slot), each within `timeout` (and within the current command's deadline). A 429, a
+5xx, a timeout, a dropped connection or a reply that is not a chat completion is retried with
+exponential backoff and jitter, waiting what `Retry-After` asks when the endpoint says; after
+`max_attempts`, `ModelError` names the last cause. Other 4xx answers are not retried.
 """
 
 import asyncio
@@ -59,22 +59,21 @@ class ChatModel:
     async def complete(self, request: ChatRequest) -> Completion:
         body = {"model": request.model, "messages": request.messages, **request.parameters}
         cause = "no attempt made"
-        async with self._slots:
-            for attempt in range(1, self._max_attempts + 1):
-                wait: float | None = None
-                try:
+        for attempt in range(1, self._max_attempts + 1):
+            wait: float | None = None
+            try:
+                async with self._slots:
                     return Completion(await self._call(body), attempt)
-                except _Retryable as retryable:
-                    cause, wait = retryable.cause, retryable.retry_after
-                if attempt < self._max_attempts:
-                    delay = wait if wait is not None else min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)
-                    delay *= random.uniform(0.8, 1.2) if wait is None else 1.0
-                    left = deadline.remaining()
-                    if left is not None and delay >= left:
-                        break
-                    log.info("model call retried", model=self.label, cause=cause, attempt=attempt,
-                             wait_s=round(delay, 2))
-                    await asyncio.sleep(delay)
+            except _Retryable as retryable:
+                cause, wait = retryable.cause, retryable.retry_after
+            if attempt < self._max_attempts:
+                delay = wait if wait is not None else min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)
+                delay *= random.uniform(0.8, 1.2) if wait is None else 1.0
+                left = deadline.remaining()
+                if left is not None and delay >= left:
+                    break
+                log.info("model call retried", model=self.label, cause=cause, attempt=attempt, wait_s=round(delay, 2))
+                await asyncio.sleep(delay)
         raise ModelError(f"{self.label} model: {cause} (after {attempt} attempt{'s' if attempt > 1 else ''})")
 
     async def _call(self, body: dict) -> str:

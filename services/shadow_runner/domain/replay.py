@@ -50,24 +50,40 @@ def replay_request(trace: Trace, fix_type: str, changes: dict[str, Any], model_o
 
 
 def apply_prompt_update(prompt: str | None, update: PromptUpdate) -> str:
-    """A whole new prompt, or the diff's `-` lines taken out and its `+` lines put where the
-    first `-` line was (at the end when there is none)."""
+    """A whole new prompt, or the prompt with the diff applied hunk by hunk: each run of `- `
+    lines must stand, as whole lines, exactly once in the prompt, and is replaced in place by
+    the `+ ` lines that follow it; `+ ` lines with no `- ` line before them are added at the end."""
     if update.system_prompt is not None:
         return update.system_prompt
-    removed = [line[2:] for line in update.prompt_diff.splitlines() if line.startswith("-")]
-    added = [line[2:] for line in update.prompt_diff.splitlines() if line.startswith("+")]
-    text = prompt or ""
-    position = None
-    for old in removed:
-        index = text.find(old)
-        if not old.strip() or index < 0:
-            raise ReplayError(f"the promptDiff removes text that is not in this trace's system prompt: {old!r}")
-        position = index if position is None else min(position, index)
-        text = text[:index] + text[index + len(old):]
-    insertion = "\n".join(added)
-    if position is None:
-        return f"{text}\n{insertion}" if text and insertion else text or insertion
-    return text[:position] + insertion + text[position:]
+    lines = (prompt or "").splitlines()
+    for removed, added in _hunks(update.prompt_diff):
+        if not removed:
+            lines += added
+            continue
+        wanted = [line.strip() for line in removed]
+        places = [start for start in range(len(lines) - len(removed) + 1)
+                  if [line.strip() for line in lines[start:start + len(removed)]] == wanted]
+        if not places:
+            raise ReplayError(f"the promptDiff removes text that is not in this trace's system prompt: {removed[0]!r}")
+        if len(places) > 1:
+            raise ReplayError(f"the promptDiff removes text found more than once in the system prompt: {removed[0]!r}")
+        lines[places[0]:places[0] + len(removed)] = added
+    return "\n".join(lines)
+
+
+def _hunks(diff: str) -> list[tuple[list[str], list[str]]]:
+    hunks: list[tuple[list[str], list[str]]] = []
+    for line in diff.splitlines():
+        text = line[2:]
+        if line.startswith("-"):
+            if not hunks or hunks[-1][1]:
+                hunks.append(([], []))
+            hunks[-1][0].append(text)
+        else:
+            if not hunks:
+                hunks.append(([], []))
+            hunks[-1][1].append(text)
+    return hunks
 
 
 def apply_retrieval_update(context: list[ContextDocument], update: RetrievalUpdate) -> list[ContextDocument]:
@@ -97,9 +113,14 @@ def user_input(trace: Trace) -> str:
 
 
 def _split_system_prompt(trace: Trace) -> tuple[str | None, list[dict[str, Any]]]:
+    """The system prompt, and the other messages (a copy of the system prompt among the
+    messages, as OpenAI-format logs have it, is dropped: the prompt is sent once)."""
     messages = [message.model_dump(exclude_none=True) for message in trace.input]
     if trace.system_prompt is not None:
-        return trace.system_prompt, messages
+        prompt = trace.system_prompt.strip()
+        return trace.system_prompt, [
+            m for m in messages if not (m["role"] == "system" and (m.get("content") or "").strip() == prompt)
+        ]
     for index, message in enumerate(messages):
         if message["role"] == "system":
             return message.get("content"), messages[:index] + messages[index + 1:]

@@ -36,9 +36,10 @@ class Score:
 
 
 def verdict(original: float, fixed: float, margin: float) -> str:
-    if fixed - original > margin:
+    change = round(fixed - original, 9)
+    if change > margin:
         return "improved"
-    if original - fixed > margin:
+    if -change > margin:
         return "regressed"
     return "unchanged"
 
@@ -52,8 +53,8 @@ def reference_score(answer: str, expected: str) -> float:
     shares nearly every word and still scores low.
     """
     answer_words, expected_words = _words(answer), _words(expected)
-    content = _f1(Counter(w for w in answer_words if w not in STOPWORDS),
-                  Counter(w for w in expected_words if w not in STOPWORDS))
+    content = _f1(Counter(_stem(w) for w in answer_words if w not in STOPWORDS),
+                  Counter(_stem(w) for w in expected_words if w not in STOPWORDS))
     expected_facts = _facts(expected_words)
     if not expected_facts:
         return round(content, 4)
@@ -119,7 +120,7 @@ def parse_judgement(text: str) -> tuple[float, float, str]:
 
 
 def _words(text: str) -> list[str]:
-    return [_stem(word) for word in WORD.findall(text.lower().replace("n't", " not"))]
+    return WORD.findall(text.lower().replace("n't", " not"))
 
 
 def _stem(word: str) -> str:
