@@ -2,6 +2,7 @@
 
 import asyncio
 
+from services.traces.adapters.announcer import TraceAnnouncer
 from services.traces.adapters.mongo_repository import MongoTraceStore
 from services.traces.entrypoints.commands import command_routes
 from services.traces.handlers import Dependencies
@@ -19,8 +20,10 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     traces = MongoTraceStore(database["traces"], database["trace_ingestions"])
     await wait_for_store(traces.ensure_indexes)
     host = ServiceHost(SERVICE, settings)
-    await host.connect(outbox=traces)
-    await host.serve(command_routes(Dependencies(traces, host.relay.notify)), [], stop, store_ping(mongo))
+    await host.connect()
+    announcer = TraceAnnouncer(traces, host.publisher)
+    routes = command_routes(Dependencies(traces, announcer.notify))
+    await host.serve(routes, [], stop, store_ping(mongo), background=[announcer.run])
     await mongo.close()
 
 

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.traces.adapters.mongo_repository import MongoTraceStore, trace_key
-from services.traces.domain.model import fact, stored_traces
+from services.traces.adapters.mongo_repository import MongoTraceStore
+from services.traces.domain.model import stored_traces
 from shared.contracts.common import Page, utc_now
 from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.traces import (
@@ -18,37 +18,32 @@ from shared.contracts.traces import (
     ListTraces,
     MissingTraces,
     Trace,
-    TracesIngested,
 )
 from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import fingerprint
-from shared.messaging.outbox import envelopes
 
 
 @dataclass(frozen=True)
 class Dependencies:
     traces: MongoTraceStore
-    notify: Callable[[str], None]
+    announce: Callable[[], None]
     clock: Callable[[], datetime] = utc_now
 
 
 async def ingest_traces(command: IngestTraces, ctx: CommandContext, deps: Dependencies) -> IngestResult:
     """Stores a batch; a trace id stored before by another command is left as it is and
-    reported as existing. Each trace stored gets its `traces.ingested` event. The same command
-    again (a redelivery, or the same Idempotency-Key) answers as the first time."""
+    reported as existing. The traces stored are announced by a `traces.ingested` event. The
+    same command again (a redelivery, or the same Idempotency-Key) answers as the first time."""
     body_fingerprint = fingerprint(command)
     traces = stored_traces(command.traces, ctx.command_id, deps.clock())
     if not await deps.traces.claim_command(ctx.workspace, ctx.command_id, body_fingerprint):
         raise Conflict("This Idempotency-Key was already used with a different request body")
-    inserted, holders = await deps.traces.insert_new(
-        ctx.workspace,
-        traces,
-        {"commandId": ctx.command_id, "fingerprint": body_fingerprint},
-        events=lambda trace: envelopes([TracesIngested(traces=[fact(trace)])], ctx),
-    )
+    ingestion = {"commandId": ctx.command_id, "fingerprint": body_fingerprint,
+                 "correlationId": ctx.correlation_id, "actor": ctx.actor}
+    inserted, holders = await deps.traces.insert_new(ctx.workspace, traces, ingestion)
     ours = {trace_id for trace_id, holder in holders.items() if holder.get("commandId") == ctx.command_id}
-    for trace_id in inserted:
-        deps.notify(trace_key(ctx.workspace, trace_id))
+    if inserted:
+        deps.announce()
     created = [trace.id for trace in traces if trace.id in ours or trace.id in inserted]
     existing = [trace.id for trace in traces if trace.id in holders and trace.id not in ours]
     return IngestResult(created=created, existing=existing, replayed=bool(ours) and not inserted)

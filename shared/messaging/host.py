@@ -31,11 +31,12 @@ class ServiceHost:
         self.settings = settings
         self.topology = Topology(settings.bus_namespace)
 
-    async def connect(self, outbox: OutboxStore) -> None:
+    async def connect(self, outbox: OutboxStore | None = None) -> None:
+        """Connects, and relays `outbox` when the service keeps its events in one."""
         self.connection = await connect(self.settings.amqp_url, f"{self.name}-service")
-        publisher = EventPublisher(self.connection, self.topology, self.name)
-        await publisher.start()
-        self.relay = OutboxRelay(outbox, publisher)
+        self.publisher = EventPublisher(self.connection, self.topology, self.name)
+        await self.publisher.start()
+        self.relay = OutboxRelay(outbox, self.publisher) if outbox is not None else None
 
     async def rpc_client(self, start_margin: float = 0.5) -> RpcClient:
         """A client for asking other services, on this service's connection."""
@@ -49,7 +50,9 @@ class ServiceHost:
         subscriptions: list[Subscription],
         stop: asyncio.Event,
         store_ping: Check,
+        background: list[Callable[[], Awaitable[None]]] = (),
     ) -> None:
+        """Serves until `stop` is set; `background` loops run meanwhile and are cancelled then."""
         ops = None
         if self.settings.ops_port is not None:
             checks = {"broker": self._broker_check, "store": store_ping}
@@ -57,7 +60,8 @@ class ServiceHost:
         prefetch = self.settings.prefetch_count
         server = CommandServer(self.connection, self.topology, self.name, routes, prefetch)
         subscribers = [EventSubscriber(self.connection, self.topology, self.name, s, prefetch) for s in subscriptions]
-        relay_task = asyncio.create_task(self.relay.run())
+        loops = [*background, *([self.relay.run] if self.relay else [])]
+        tasks = [asyncio.create_task(loop()) for loop in loops]
         for subscriber in subscribers:
             await subscriber.start()
         await server.start()
@@ -67,11 +71,13 @@ class ServiceHost:
         await server.stop()
         for subscriber in subscribers:
             await subscriber.stop()
-        try:
-            await asyncio.wait_for(self.relay.drain(), timeout=5)
-        except TimeoutError:
-            log.warning("events still in the relay at shutdown; the next start publishes them")
-        relay_task.cancel()
+        if self.relay is not None:
+            try:
+                await asyncio.wait_for(self.relay.drain(), timeout=5)
+            except TimeoutError:
+                log.warning("events still in the relay at shutdown; the next start publishes them")
+        for task in tasks:
+            task.cancel()
         await self.connection.close()
         if ops is not None:
             await ops.cleanup()

@@ -35,6 +35,15 @@ OUTBOX_INDEX = IndexModel([("outbox.recordedAt", ASCENDING)])
 CREATION_INDEX = IndexModel([("workspace", ASCENDING), ("creation.commandId", ASCENDING)], unique=True)
 
 
+IN_CHUNK = 200
+
+
+def chunks[T](values: list[T], size: int = IN_CHUNK) -> list[list[T]]:
+    """`values` in slices for `$in` queries: MongoDB takes long lists, but some compatible
+    servers (the embedded one among them) nest `$in` and refuse deep expressions."""
+    return [values[start:start + size] for start in range(0, len(values), size)]
+
+
 def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Runs a store operation within the current command's deadline, if any, and turns an
     unreachable store into `Unavailable` and a deadline passed into `DeadlineExceeded`."""
@@ -124,6 +133,7 @@ class MongoOutbox:
 
     @store_call
     async def claim_outbox(self, aggregate_id: str, holder: str, until: datetime) -> list[Envelope] | None:
+        """The oldest pending events (up to `IN_CHUNK`; the relay comes back for the rest)."""
         document = await self._collection.find_one_and_update(
             {
                 "_id": aggregate_id,
@@ -132,7 +142,7 @@ class MongoOutbox:
                         {"outboxLease.until": {"$lt": datetime.now(UTC)}}],
             },
             {"$set": {"outboxLease": {"holder": holder, "until": until}}},
-            projection={"outbox": 1},
+            projection={"outbox": {"$slice": IN_CHUNK}},
             return_document=ReturnDocument.AFTER,
         )
         if document is None:

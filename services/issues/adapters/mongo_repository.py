@@ -7,7 +7,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from services.issues.domain.model import SEVERITY_RANK, FixState, Issue, ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import IssueMetadata, ListIssues
-from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, store_call
+from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, chunks, store_call
 
 LIVE = {"deleted": False}
 SORT_KEYS = {
@@ -58,15 +58,18 @@ class MongoIssueRepository(VersionedDocuments):
     @store_call
     async def ids_learning_from(self, workspace: str, trace_ids: list[str], agent_ids: list[str]) -> list[str]:
         """Live issues that link one of these traces, or have no agent name and one of these agents."""
-        cursor = self._collection.find(
-            {
-                "workspace": workspace,
-                **LIVE,
-                "$or": [{"traceIds": {"$in": trace_ids}}, {"agentId": {"$in": agent_ids}, "agentName": None}],
-            },
-            {"_id": 1},
-        )
-        return [document["_id"] async for document in cursor]
+        found: dict[str, None] = {}
+        for part in chunks(trace_ids) or [[]]:
+            cursor = self._collection.find(
+                {
+                    "workspace": workspace,
+                    **LIVE,
+                    "$or": [{"traceIds": {"$in": part}}, {"agentId": {"$in": agent_ids}, "agentName": None}],
+                },
+                {"_id": 1},
+            )
+            found.update({document["_id"]: None async for document in cursor})
+        return list(found)
 
     @store_call
     async def find_page(self, workspace: str, query: ListIssues) -> tuple[list[Issue], int]:

@@ -9,7 +9,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.issues.domain.model import TraceKnowledge
 from shared.contracts.issues import IssueMetadata
 from shared.contracts.traces import TraceFact
-from shared.messaging.mongo import store_call
+from shared.messaging.mongo import chunks, store_call
 
 
 def _key(workspace: str, trace_id: str) -> str:
@@ -44,12 +44,8 @@ class MongoTraceFacts:
         first: datetime | None = None
         last: datetime | None = None
         customers: set[str] = set()
-        if trace_ids:
-            cursor = self._collection.find(
-                {"_id": {"$in": [_key(workspace, trace_id) for trace_id in trace_ids]}},
-                {"timestamp": 1, "customerId": 1},
-            )
-            async for document in cursor:
+        for part in chunks([_key(workspace, trace_id) for trace_id in trace_ids]):
+            async for document in self._collection.find({"_id": {"$in": part}}, {"timestamp": 1, "customerId": 1}):
                 first = min(filter(None, (first, document["timestamp"])))
                 last = max(filter(None, (last, document["timestamp"])))
                 if document.get("customerId"):

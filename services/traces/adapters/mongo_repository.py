@@ -1,42 +1,42 @@
-"""The `traces` collection. Each trace document carries the command that ingested it and, until
-the relay has published it, its `traces.ingested` event in its own outbox: a trace and its
-event are written together, so no trace goes unannounced, without multi-document
+"""The `traces` collection. Each trace document carries the command that ingested it and an
+`announced` flag, false until its `traces.ingested` event is published (see `announcer.py`):
+a trace and the duty to announce it are written together, without multi-document
 transactions."""
 
-from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.contracts.common import utc_now
-from shared.contracts.envelope import Envelope
 from shared.contracts.traces import ListTraces, Trace
-from shared.messaging.mongo import OUTBOX_INDEX, MongoOutbox, outbox_entry, store_call
+from shared.messaging.mongo import chunks, store_call
 
 DUPLICATE_KEY = 11000
 INGESTIONS_KEPT_FOR = timedelta(days=7)
-HIDDEN = {"_id": 0, "workspace": 0, "ingestion": 0, "outbox": 0, "outboxLease": 0}
+HIDDEN = {"_id": 0, "workspace": 0, "ingestion": 0, "announced": 0}
+FACT_FIELDS = {"workspace": 1, "id": 1, "agentId": 1, "agentName": 1, "customerId": 1, "timestamp": 1,
+               "ingestion.correlationId": 1, "ingestion.actor": 1}
 
 
 def trace_key(workspace: str, trace_id: str) -> str:
     return f"{workspace}/{trace_id}"
 
 
-class MongoTraceStore(MongoOutbox):
+class MongoTraceStore:
     """A trace's `_id` is `<workspace>/<trace id>`: ids are the caller's, unique per workspace.
     `trace_ingestions` remembers each ingest command's body fingerprint for a week."""
 
     def __init__(self, traces: AsyncCollection, ingestions: AsyncCollection):
-        super().__init__(traces)
+        self._collection = traces
         self._ingestions = ingestions
 
     async def ensure_indexes(self) -> None:
         newest = [("timestamp", DESCENDING), ("_id", DESCENDING)]
         await self._collection.create_indexes(
             [
-                OUTBOX_INDEX,
+                IndexModel([("announced", ASCENDING)]),
                 IndexModel([("workspace", ASCENDING), *newest]),
                 IndexModel([("workspace", ASCENDING), ("agentId", ASCENDING), *newest]),
                 IndexModel([("workspace", ASCENDING), ("status", ASCENDING), *newest]),
@@ -61,13 +61,13 @@ class MongoTraceStore(MongoOutbox):
 
     @store_call
     async def insert_new(
-        self, workspace: str, traces: list[Trace], ingestion: dict, events: Callable[[Trace], list[Envelope]]
+        self, workspace: str, traces: list[Trace], ingestion: dict
     ) -> tuple[list[str], dict[str, dict]]:
-        """Inserts the traces whose id is free; returns the ids inserted now and, for the others,
-        the `ingestion` record of the command that stored them."""
+        """Inserts the traces whose id is free, not announced yet; returns the ids inserted now
+        and, for the others, the `ingestion` record of the command that stored them."""
         documents = [
             {"_id": trace_key(workspace, trace.id), "workspace": workspace, **trace.model_dump(by_alias=True),
-             "ingestion": ingestion, "outbox": [outbox_entry(envelope) for envelope in events(trace)]}
+             "ingestion": ingestion, "announced": False}
             for trace in traces
         ]
         taken: set[int] = set()
@@ -79,11 +79,26 @@ class MongoTraceStore(MongoOutbox):
                 raise
             taken = {problem["index"] for problem in problems}
         inserted = [trace.id for index, trace in enumerate(traces) if index not in taken]
-        cursor = self._collection.find(
-            {"_id": {"$in": [documents[index]["_id"] for index in taken]}}, {"ingestion": 1}
-        )
-        holders = {document["_id"].split("/", 1)[1]: document.get("ingestion", {}) async for document in cursor}
+        holders = {}
+        for keys in chunks([documents[index]["_id"] for index in sorted(taken)]):
+            async for document in self._collection.find({"_id": {"$in": keys}}, {"ingestion": 1}):
+                holders[document["_id"].split("/", 1)[1]] = document.get("ingestion", {})
         return inserted, holders
+
+    @store_call
+    async def unannounced(self, limit: int, ingested_before: datetime | None = None) -> list[dict]:
+        """Traces whose `traces.ingested` event is still to publish (stored before
+        `ingested_before`, if given): their facts, workspace and the correlation id and actor of
+        the command that stored them."""
+        criteria: dict = {"announced": False}
+        if ingested_before is not None:
+            criteria["ingestedAt"] = {"$lt": ingested_before}
+        return await self._collection.find(criteria, FACT_FIELDS).limit(limit).to_list()
+
+    @store_call
+    async def mark_announced(self, keys: list[str]) -> None:
+        for part in chunks(keys):
+            await self._collection.update_many({"_id": {"$in": part}}, {"$set": {"announced": True}})
 
     @store_call
     async def get(self, workspace: str, trace_id: str) -> Trace | None:
@@ -92,13 +107,18 @@ class MongoTraceStore(MongoOutbox):
 
     @store_call
     async def get_many(self, workspace: str, trace_ids: list[str]) -> list[Trace]:
-        cursor = self._collection.find({"_id": {"$in": [trace_key(workspace, t) for t in trace_ids]}}, HIDDEN)
-        return [Trace.model_validate(document) async for document in cursor]
+        found = []
+        for part in chunks([trace_key(workspace, t) for t in trace_ids]):
+            found += [Trace.model_validate(d) async for d in self._collection.find({"_id": {"$in": part}}, HIDDEN)]
+        return found
 
     @store_call
     async def existing_ids(self, workspace: str, trace_ids: list[str]) -> set[str]:
-        cursor = self._collection.find({"_id": {"$in": [trace_key(workspace, t) for t in trace_ids]}}, {"_id": 1})
-        return {document["_id"].split("/", 1)[1] async for document in cursor}
+        found = set()
+        for part in chunks([trace_key(workspace, t) for t in trace_ids]):
+            found |= {document["_id"].split("/", 1)[1]
+                      async for document in self._collection.find({"_id": {"$in": part}}, {"_id": 1})}
+        return found
 
     @store_call
     async def find_page(self, workspace: str, query: ListTraces) -> tuple[list[Trace], int]:

@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import datetime
 
 from shared.contracts.errors import ErrorDetail, InvalidRequest
-from shared.contracts.traces import Trace, TraceFact, TraceInput
+from shared.contracts.traces import Trace, TraceInput
 
 
 def stored_traces(inputs: list[TraceInput], command_id: str, now: datetime) -> list[Trace]:
@@ -26,16 +26,6 @@ def stored_traces(inputs: list[TraceInput], command_id: str, now: datetime) -> l
         )
         for index, trace in enumerate(inputs)
     ]
-
-
-def fact(trace: Trace) -> TraceFact:
-    return TraceFact(
-        id=trace.id,
-        agent_id=trace.agent_id,
-        agent_name=trace.agent_name,
-        customer_id=trace.customer_id,
-        timestamp=trace.timestamp,
-    )
 
 
 def _derived_id(command_id: str, index: int) -> str:
