@@ -9,6 +9,7 @@ class GatewaySettings(CommonSettings):
     rpc_timeout_seconds: float = Field(default=10.0, gt=0)
     rpc_start_margin_seconds: float = Field(default=4.0, ge=0)
     shadow_execution_timeout_seconds: float = Field(default=30.0, gt=0)
+    trace_ingest_timeout_seconds: float = Field(default=30.0, gt=0)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     init_api_key: str | None = None
     api_key_cache_seconds: float = Field(default=30.0, ge=0)

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
+from services.gateway.entrypoints.http.keys import SETTINGS
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
 from shared.contracts.traces import GetTrace, IngestTraces, ListTraces
 
@@ -11,7 +12,7 @@ from shared.contracts.traces import GetTrace, IngestTraces, ListTraces
 async def ingest_traces(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(IngestTraces, await json_body(request))
-    result = await send(request, command, key)
+    result = await send(request, command, key, timeout=request.app[SETTINGS].trace_ingest_timeout_seconds)
     headers = {"Idempotent-Replayed": "true"} if result.pop("replayed") else None
     return responses.ok(result, status=201 if result["created"] else 200, headers=headers)
 
