@@ -8,12 +8,13 @@ PYTHON ?= $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/p
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test api-key lock clean
+.PHONY: help install run test api-key up down lock clean
 
 help:
 	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080)"
 	@echo "make test                     run unit, integration and end-to-end tests"
 	@echo "make api-key WORKSPACE=name   print a new API key for a workspace"
+	@echo "make up / make down           the system in Docker (deploy/compose.yaml), with MongoDB and RabbitMQ"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.13 not found. Install it (pyenv install 3.13) or run: make PYTHON=/path/to/python3.13 ..." >&2; exit 1; fi
@@ -34,6 +35,12 @@ test: install
 api-key: install
 	@if [ -z "$(WORKSPACE)" ]; then echo "usage: make api-key WORKSPACE=name [OWNER=who]" >&2; exit 2; fi
 	@$(PY) -m deploy.local.api_key --workspace "$(WORKSPACE)" $(if $(OWNER),--owner "$(OWNER)")
+
+up:
+	docker compose -f deploy/compose.yaml up -d --build
+
+down:
+	docker compose -f deploy/compose.yaml down
 
 # Re-pin every dependency to what is installed now (after changing pyproject.toml).
 lock:

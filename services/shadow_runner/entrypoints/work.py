@@ -7,11 +7,13 @@ from services.shadow_runner import handlers
 from shared.contracts.shadow_tests import SHADOW_RUNNER, ReplayRequested
 from shared.messaging.subscriptions import EventRoute, Subscription
 
+WORK_QUEUE = "replays"
+
 
 def work_queues(deps: handlers.Dependencies, concurrency: int) -> list[Subscription]:
     return [
         Subscription(
-            name="replays",
+            name=WORK_QUEUE,
             source=SHADOW_RUNNER,
             routes={ReplayRequested.routing_key: EventRoute(ReplayRequested, partial(handlers.on_replay_requested,
                                                                                      deps=deps))},

@@ -1,0 +1,125 @@
+"""The deployment files agree with the code: every service is there, every setting they pass
+exists, probes hit the endpoints the code serves, the autoscaler watches the real queue.
+(No Docker engine runs here, so these files are checked statically.)"""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from deploy.local.processes import SERVICES
+from services.gateway.settings import GatewaySettings
+from services.shadow_runner.entrypoints.work import WORK_QUEUE
+from services.shadow_runner.settings import RunnerSettings
+from shared.messaging.topology import Topology
+from shared.settings import CommonSettings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+APPS = (*SERVICES, "gateway")
+SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings}
+
+
+def settings_of(service: str) -> set[str]:
+    return {name.upper() for name in SETTINGS.get(service, CommonSettings).model_fields}
+
+
+def all_settings() -> set[str]:
+    return set().union(*(settings_of(service) for service in APPS))
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def manifests() -> list[dict]:
+    kustomization = yaml.safe_load((DEPLOY / "k8s" / "kustomization.yaml").read_text())
+    documents = []
+    for resource in kustomization["resources"]:
+        documents += [d for d in yaml.safe_load_all((DEPLOY / "k8s" / resource).read_text()) if d]
+    return documents
+
+
+def test_compose_runs_every_service_from_the_one_image(compose):
+    services = compose["services"]
+    for app in APPS:
+        assert services[app]["command"] == [f"services.{app}"]
+        assert services[app]["image"] == "agent-reliability:latest"
+        assert services[app]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+        assert "healthcheck" in services[app]
+    assert services["demo-model"]["image"] == "agent-reliability:latest"
+
+
+def test_compose_passes_only_settings_the_services_read(compose):
+    for app in APPS:
+        passed = set(compose["services"][app].get("environment") or {})
+        assert passed, app
+        assert passed <= settings_of(app), (app, passed - settings_of(app))
+
+
+def test_compose_probes_the_ports_the_services_serve(compose):
+    services = compose["services"]
+    for app in SERVICES:
+        assert services[app]["environment"]["OPS_PORT"] == "8081"
+        assert "127.0.0.1:8081/readyz" in " ".join(services[app]["healthcheck"]["test"])
+    assert services["gateway"]["environment"]["GATEWAY_PORT"] == "8080"
+    assert "127.0.0.1:8080/readyz" in " ".join(services["gateway"]["healthcheck"]["test"])
+
+
+def test_compose_lets_the_runners_scale_and_uses_a_replica_set(compose):
+    runner = compose["services"]["shadow_runner"]
+    assert "container_name" not in runner and "ports" not in runner
+    assert "--replSet" in compose["services"]["mongodb"]["command"]
+    assert "replicaSet=rs0" in runner["environment"]["MONGODB_URL"]
+    assert compose["services"]["rabbitmq"]["image"].endswith("-management")
+
+
+def test_the_image_runs_any_service_as_a_non_root_user():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^USER 10001$", dockerfile, re.M)
+    assert 'ENTRYPOINT ["python", "-m"]' in dockerfile
+    for copied in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M):
+        for path in copied.split():
+            assert (DEPLOY.parent / path).exists(), path
+
+
+def deployments(manifests) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
+
+
+def test_kubernetes_has_a_probed_bounded_deployment_per_service(manifests):
+    found = deployments(manifests)
+    for app in APPS:
+        container = found[app.replace("_", "-")]["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == [f"services.{app}"]
+        port = {p["name"]: p["containerPort"] for p in container["ports"]}
+        expected = 8080 if app == "gateway" else 8081
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert port[container["readinessProbe"]["httpGet"]["port"]] == expected
+        assert set(container["resources"]) == {"requests", "limits"}
+        assert {ref.get("configMapRef", ref.get("secretRef"))["name"] for ref in container["envFrom"]} == {
+            "agent-reliability-config", "agent-reliability-secrets"}
+
+
+def test_kubernetes_config_and_secret_hold_only_real_settings(manifests):
+    by_kind = {d["kind"]: d for d in manifests if d["kind"] in ("ConfigMap", "Secret")}
+    config, secret = by_kind["ConfigMap"]["data"], by_kind["Secret"]["stringData"]
+    assert set(config) | set(secret) <= all_settings()
+    assert {"MONGODB_URL", "AMQP_URL"} <= set(secret)
+    assert config["OPS_PORT"] == "8081" and config["GATEWAY_PORT"] == "8080"
+
+
+def test_keda_scales_the_runners_on_their_real_work_queue(manifests):
+    config = next(d for d in manifests if d["kind"] == "ConfigMap")["data"]
+    scaled = next(d for d in manifests if d["kind"] == "ScaledObject")
+    trigger = scaled["spec"]["triggers"][0]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "shadow-runner"
+    assert trigger["type"] == "rabbitmq"
+    assert trigger["metadata"]["queueName"] == Topology(config["BUS_NAMESPACE"]).subscription_queue(
+        "shadow_runner", WORK_QUEUE)
+    auth = next(d for d in manifests if d["kind"] == "TriggerAuthentication")
+    assert auth["metadata"]["name"] == trigger["authenticationRef"]["name"]
+    assert auth["spec"]["secretTargetRef"][0]["key"] == "AMQP_URL"
