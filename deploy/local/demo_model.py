@@ -32,10 +32,14 @@ REFUSAL = "I cannot answer that."
 
 @dataclass
 class Fault:
+    """One scripted misbehaviour: wait `delay`, then answer `status` (with `body`), or a 200
+    with `body` instead of a completion, or drop the connection without a word."""
+
     status: int = 0
     body: str = ""
     delay: float = 0.0
     retry_after: str | None = None
+    drop: bool = False
 
 
 @dataclass
@@ -100,6 +104,9 @@ class DemoModel:
         fault = self._next_fault(json.dumps(body["messages"]))
         if fault is not None:
             await asyncio.sleep(fault.delay)
+            if fault.drop:
+                request.transport.abort()
+                return web.Response(status=500)
             if fault.status:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
                 return web.Response(status=fault.status, text=fault.body or "scripted failure", headers=headers)

@@ -44,9 +44,13 @@ def chunks[T](values: list[T], size: int = IN_CHUNK) -> list[list[T]]:
     return [values[start:start + size] for start in range(0, len(values), size)]
 
 
+_store_timeout = 3.0
+
+
 def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Runs a store operation within the current command's deadline, if any, and turns an
-    unreachable store into `Unavailable` and a deadline passed into `DeadlineExceeded`."""
+    """Runs a store operation within `STORE_TIMEOUT_SECONDS` and the current command's
+    deadline, whichever comes first, and turns an unreachable store into `Unavailable` and a
+    deadline passed into `DeadlineExceeded`."""
 
     @wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -54,9 +58,7 @@ def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
         if left is not None and left <= 0:
             raise DeadlineExceeded("The command's deadline passed before the store was asked")
         try:
-            if left is None:
-                return await method(*args, **kwargs)
-            with pymongo.timeout(left):
+            with pymongo.timeout(_store_timeout if left is None else min(left, _store_timeout)):
                 return await method(*args, **kwargs)
         except PyMongoError as error:
             if getattr(error, "timeout", False) and (left := deadline.remaining()) is not None and left <= 0:
@@ -198,6 +200,8 @@ class VersionedDocuments(MongoOutbox):
 
 def mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:
     """A client whose every operation gives up after `STORE_TIMEOUT_SECONDS`."""
+    global _store_timeout
+    _store_timeout = settings.store_timeout_seconds
     timeout_ms = int(settings.store_timeout_seconds * 1000)
     return AsyncMongoClient(
         settings.mongodb_url, tz_aware=True, appname=appname, serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms
