@@ -6,12 +6,12 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from deploy.local.demo_model import JUDGE_MODEL, DemoModel
+from deploy.local.stack import Stack, new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.domain.api_keys import hash_key
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
 from tests.support.infrastructure import amqp_url, delete_namespaces, mongodb_url
-from tests.support.stack import Stack, new_stack
 
 
 @pytest.fixture(scope="session")

@@ -166,11 +166,12 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds every agent answer takes")
     args = parser.parse_args()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    with DemoModel(port=args.port) as model:
+    with DemoModel(port=args.port, delay=args.delay) as model:
         print(f"ready {model.url}", flush=True)
         stopped.wait()
 

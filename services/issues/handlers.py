@@ -66,7 +66,10 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
     if issue is not None:
         deps.notify(issue.id)
     try:
-        await _learn_from_traces(deps, ctx, created_id)
+        told_since = issue is None or known != await deps.trace_facts.knowledge(
+            ctx.workspace, command.trace_ids, command.agent_id)
+        if told_since:
+            await _learn_from_traces(deps, ctx, created_id)
     except ExpectedError as error:
         log.warning("issue stored; what its traces tell will come with their next event", issue_id=created_id,
                     error=str(error))

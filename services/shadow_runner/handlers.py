@@ -168,7 +168,8 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
         if await deps.tests.record_result(test.id, result):
             log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
                      latency_ms=result.latency_ms)
-    await _change(deps, ctx, test.id, lambda test, tally: test.complete_if_done(tally, deps.clock()))
+    if await deps.tests.result_count(test.id) >= len(test.trace_ids):
+        await _change(deps, ctx, test.id, lambda test, tally: test.complete_if_done(tally, deps.clock()))
 
 
 async def _replayed(deps: Dependencies, ctx: CommandContext, test: ShadowTest, trace_id: str) -> TraceResult:

@@ -81,6 +81,10 @@ class MongoShadowTests(VersionedDocuments):
         return True
 
     @store_call
+    async def result_count(self, test_id: str) -> int:
+        return await self._results.count_documents({"testId": test_id})
+
+    @store_call
     async def tally(self, test_id: str) -> Tally:
         return (await self._tallies([test_id])).get(test_id, Tally())
 

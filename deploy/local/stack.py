@@ -1,4 +1,5 @@
-"""The whole system as separate processes, for end-to-end tests."""
+"""The whole system as separate processes with their own bus namespace and database, for
+end-to-end tests and benchmarks."""
 
 import json
 import signal
@@ -93,14 +94,3 @@ def new_stack(amqp_url: str, mongodb_url: str, log_dir: Path, **settings: str) -
         **{key.upper(): value for key, value in settings.items()},
     }
     return Stack(namespace, env["MONGODB_DATABASE"], amqp_url, mongodb_url, log_dir, env)
-
-
-def wait_for_log(stack: Stack, name: str, event: str, timeout: float = 30) -> dict:
-    found: list[dict] = []
-
-    def seen() -> bool:
-        found[:] = [line for line in stack.log_lines(name) if line.get("event") == event]
-        return bool(found)
-
-    wait_until(seen, timeout, f"{name} to log {event!r}")
-    return found[0]

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` measures, side by side in one run, and writes docs/benchmarks.md."""

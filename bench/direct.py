@@ -1,0 +1,77 @@
+"""The baseline without the message hop: an aiohttp app that runs the issues service's own
+handlers and repository in-process, on the same store, for create, get and list.
+
+    python -m bench.direct --port 8090   (MONGODB_URL, MONGODB_DATABASE from the environment)
+"""
+
+import argparse
+import uuid
+
+from aiohttp import web
+
+from services.issues import handlers
+from services.issues.adapters.mongo_repository import MongoIssueRepository
+from services.issues.adapters.trace_facts import MongoTraceFacts
+from shared.contracts.issues import CreateIssue, GetIssue, ListIssues
+from shared.messaging.commands import CommandContext
+from shared.messaging.mongo import mongo_client
+from shared.settings import CommonSettings
+
+DEPS = web.AppKey("deps", handlers.Dependencies)
+
+
+class NoActiveTests:
+    async def active_for(self, ctx, issue_id):
+        return []
+
+
+def context() -> CommandContext:
+    return CommandContext(uuid.uuid4().hex, "bench", "bench", uuid.uuid4().hex)
+
+
+async def create(request: web.Request) -> web.Response:
+    command = CreateIssue.model_validate(await request.json(), by_name=False)
+    result = await handlers.create_issue(command, context(), request.app[DEPS])
+    return web.json_response({"success": True, "data": result.issue.to_wire()}, status=201)
+
+
+async def get(request: web.Request) -> web.Response:
+    issue = await handlers.get_issue(GetIssue(issue_id=request.match_info["id"]), context(), request.app[DEPS])
+    return web.json_response({"success": True, "data": issue.to_wire()})
+
+
+async def listing(request: web.Request) -> web.Response:
+    query = ListIssues.model_validate(dict(request.query), by_name=False)
+    page = await handlers.list_issues(query, context(), request.app[DEPS])
+    return web.json_response({"success": True, "data": page.to_wire()["items"]})
+
+
+def app() -> web.Application:
+    settings = CommonSettings()
+    application = web.Application()
+
+    async def resources(application: web.Application):
+        mongo = mongo_client(settings, "bench-direct")
+        database = mongo[settings.mongodb_database]
+        issues = MongoIssueRepository(database["issues"])
+        await issues.ensure_indexes()
+        application[DEPS] = handlers.Dependencies(issues, MongoTraceFacts(database["issues_trace_facts"]),
+                                                  NoActiveTests(), notify=lambda _id: None)
+        yield
+        await mongo.close()
+
+    application.cleanup_ctx.append(resources)
+    application.router.add_post("/api/v2/issues", create)
+    application.router.add_get("/api/v2/issues/{id}", get)
+    application.router.add_get("/api/v2/issues", listing)
+    return application
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    web.run_app(app(), host="127.0.0.1", port=parser.parse_args().port, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()
