@@ -7,8 +7,7 @@ from services.fixes.adapters.mongo_repository import MongoDeletedIssues, MongoFi
 from services.fixes.entrypoints.commands import command_routes
 from services.fixes.entrypoints.events import subscriptions
 from services.fixes.handlers import Dependencies
-from shared.logging import configure_logging
-from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.host import ServiceHost, main_loop
 from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
@@ -32,6 +31,4 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = CommonSettings()
-    configure_logging(SERVICE, settings.log_level, settings.log_format)
-    run_until_signalled(lambda stop: run(settings, stop))
+    main_loop(SERVICE, CommonSettings(), run)

@@ -8,8 +8,7 @@ from services.issues.adapters.trace_facts import MongoTraceFacts
 from services.issues.entrypoints.commands import command_routes
 from services.issues.entrypoints.events import subscriptions
 from services.issues.handlers import Dependencies
-from shared.logging import configure_logging
-from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.host import ServiceHost, main_loop
 from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
@@ -33,6 +32,4 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = CommonSettings()
-    configure_logging(SERVICE, settings.log_level, settings.log_format)
-    run_until_signalled(lambda stop: run(settings, stop))
+    main_loop(SERVICE, CommonSettings(), run)

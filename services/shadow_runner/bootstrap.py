@@ -12,8 +12,7 @@ from services.shadow_runner.entrypoints.work import work_queues
 from services.shadow_runner.evaluation import Evaluator
 from services.shadow_runner.handlers import Dependencies
 from services.shadow_runner.settings import RunnerSettings
-from shared.logging import configure_logging
-from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.host import ServiceHost, main_loop
 from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 
 SERVICE = "shadow_runner"
@@ -57,6 +56,4 @@ async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = RunnerSettings()
-    configure_logging(SERVICE, settings.log_level, settings.log_format)
-    run_until_signalled(lambda stop: run(settings, stop))
+    main_loop(SERVICE, RunnerSettings(), run)

@@ -6,8 +6,7 @@ from services.traces.adapters.announcer import TraceAnnouncer
 from services.traces.adapters.mongo_repository import MongoTraceStore
 from services.traces.entrypoints.commands import command_routes
 from services.traces.handlers import Dependencies
-from shared.logging import configure_logging
-from shared.messaging.host import ServiceHost, run_until_signalled
+from shared.messaging.host import ServiceHost, main_loop
 from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.settings import CommonSettings
 
@@ -28,6 +27,4 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    settings = CommonSettings()
-    configure_logging(SERVICE, settings.log_level, settings.log_format)
-    run_until_signalled(lambda stop: run(settings, stop))
+    main_loop(SERVICE, CommonSettings(), run)

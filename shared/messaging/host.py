@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
+from shared.logging import configure_logging
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
@@ -85,6 +86,12 @@ class ServiceHost:
     async def _broker_check(self) -> None:
         if self.connection.is_closed or not self.connection.connected.is_set():
             raise ConnectionError("broker connection is down")
+
+
+def main_loop[S: CommonSettings](service: str, settings: S, run: Callable[[S, asyncio.Event], Awaitable[None]]) -> None:
+    """A service process: logging configured, then `run(settings, stop)` until SIGTERM/SIGINT."""
+    configure_logging(service, settings.log_level, settings.log_format)
+    run_until_signalled(lambda stop: run(settings, stop))
 
 
 def run_until_signalled(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
