@@ -45,6 +45,7 @@ class Fault:
 @dataclass
 class DemoModel:
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
     delay: float = 0.0
     faults: dict[str, list[Fault]] = field(default_factory=lambda: defaultdict(list))
     calls: list[dict] = field(default_factory=list)
@@ -88,7 +89,7 @@ class DemoModel:
         app.router.add_post("/v1/chat/completions", self._complete)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self._runner, self.host, self.port).start()
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         self.in_flight += 1
@@ -165,13 +166,14 @@ def main() -> None:
     import signal
 
     parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to be reached from other containers")
     parser.add_argument("--port", type=int, default=8089)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds every agent answer takes")
     args = parser.parse_args()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    with DemoModel(port=args.port, delay=args.delay) as model:
+    with DemoModel(port=args.port, host=args.host, delay=args.delay) as model:
         print(f"ready {model.url}", flush=True)
         stopped.wait()
 

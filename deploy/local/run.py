@@ -21,6 +21,7 @@ from services.gateway.domain.api_keys import issue_key
 
 EMBEDDED_MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", "27018"))
 DEMO_MODEL_PORT = int(os.environ.get("DEMO_MODEL_PORT", "8089"))
+FIRST_OPS_PORT = int(os.environ.get("FIRST_OPS_PORT", "8181"))
 VAR = ROOT / "var"
 
 
@@ -75,7 +76,8 @@ def supervise(processes: list[Process]) -> int:
         env["REPLAY_MODEL_BASE_URL"] = f"http://127.0.0.1:{DEMO_MODEL_PORT}/v1"
         print(f"replaying against the scripted demo model on port {DEMO_MODEL_PORT} (set REPLAY_MODEL_BASE_URL "
               "for a real one)", flush=True)
-    processes += [service(name, env).start() for name in SERVICES]
+    ops_ports = {name: FIRST_OPS_PORT + index for index, name in enumerate(SERVICES)}
+    processes += [service(name, {**env, "OPS_PORT": str(ops_ports[name])}).start() for name in SERVICES]
     processes.append(service("gateway", env).start())
 
     stopping = False
@@ -96,7 +98,9 @@ def supervise(processes: list[Process]) -> int:
         if not announced and ready(f"{base}/readyz"):
             announced = True
             key_note = "from INIT_API_KEY" if "INIT_API_KEY" in os.environ else "in var/api-key"
-            print(f"\nready: {base}   API key ({key_note}): {env['INIT_API_KEY']}\n", flush=True)
+            ops = ", ".join(f"{name} :{port}" for name, port in ops_ports.items())
+            print(f"\nready: {base}   API key ({key_note}): {env['INIT_API_KEY']}\n"
+                  f"health and metrics (/healthz, /readyz, /metrics): {ops}\n", flush=True)
         time.sleep(0.2)
     return 0
 

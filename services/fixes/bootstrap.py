@@ -8,7 +8,7 @@ from services.fixes.entrypoints.commands import command_routes
 from services.fixes.entrypoints.events import subscriptions
 from services.fixes.handlers import Dependencies
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping
 from shared.settings import CommonSettings
 
 SERVICE = "fixes"
@@ -20,14 +20,15 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     database = mongo[settings.mongodb_database]
     fixes = MongoFixRepository(database["fixes"])
     deleted_issues = MongoDeletedIssues(database["fixes_deleted_issues"])
-    await wait_for_store(fixes.ensure_indexes)
-    await wait_for_store(deleted_issues.ensure_indexes)
-    host = ServiceHost(SERVICE, settings)
-    await host.connect(outbox=fixes)
-    issues = RpcIssueDirectory(await host.rpc_client(), ISSUE_LOOKUP_TIMEOUT_SECONDS)
-    deps = Dependencies(fixes, deleted_issues, issues, host.relay.notify)
-    await host.serve(command_routes(deps), subscriptions(deps), stop, store_ping(mongo))
-    await mongo.close()
+    host = ServiceHost(SERVICE, settings, stop)
+    try:
+        if await host.start(store_ping(mongo), [fixes.ensure_indexes, deleted_issues.ensure_indexes], fixes):
+            issues = RpcIssueDirectory(await host.rpc_client(), ISSUE_LOOKUP_TIMEOUT_SECONDS)
+            deps = Dependencies(fixes, deleted_issues, issues, host.relay.notify)
+            await host.serve(command_routes(deps), subscriptions(deps))
+    finally:
+        await host.close()
+        await mongo.close()
 
 
 def main() -> None:

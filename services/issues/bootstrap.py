@@ -9,7 +9,7 @@ from services.issues.entrypoints.commands import command_routes
 from services.issues.entrypoints.events import subscriptions
 from services.issues.handlers import Dependencies
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping
 from shared.settings import CommonSettings
 
 SERVICE = "issues"
@@ -21,14 +21,15 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     database = mongo[settings.mongodb_database]
     repository = MongoIssueRepository(database["issues"])
     trace_facts = MongoTraceFacts(database["issues_trace_facts"])
-    await wait_for_store(repository.ensure_indexes)
-    await wait_for_store(trace_facts.ensure_indexes)
-    host = ServiceHost(SERVICE, settings)
-    await host.connect(outbox=repository)
-    shadow_tests = RpcShadowTestDirectory(await host.rpc_client(), SHADOW_TEST_LOOKUP_TIMEOUT_SECONDS)
-    deps = Dependencies(repository, trace_facts, shadow_tests, host.relay.notify)
-    await host.serve(command_routes(deps), subscriptions(deps), stop, store_ping(mongo))
-    await mongo.close()
+    host = ServiceHost(SERVICE, settings, stop)
+    try:
+        if await host.start(store_ping(mongo), [repository.ensure_indexes, trace_facts.ensure_indexes], repository):
+            shadow_tests = RpcShadowTestDirectory(await host.rpc_client(), SHADOW_TEST_LOOKUP_TIMEOUT_SECONDS)
+            deps = Dependencies(repository, trace_facts, shadow_tests, host.relay.notify)
+            await host.serve(command_routes(deps), subscriptions(deps))
+    finally:
+        await host.close()
+        await mongo.close()
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from services.shadow_runner.evaluation import Evaluator
 from services.shadow_runner.handlers import Dependencies
 from services.shadow_runner.settings import RunnerSettings
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping
 
 SERVICE = "shadow_runner"
 SYNC_CONCURRENCY = 4
@@ -39,20 +39,22 @@ async def run(settings: RunnerSettings, stop: asyncio.Event) -> None:
     mongo = mongo_client(settings, SERVICE)
     database = mongo[settings.mongodb_database]
     tests = MongoShadowTests(database["shadow_tests"], database["shadow_test_results"])
-    await wait_for_store(tests.ensure_indexes)
-    host = ServiceHost(SERVICE, settings)
-    await host.connect(outbox=tests)
-    remote = RemoteServices(await host.rpc_client(), settings.lookup_timeout_seconds)
-    async with aiohttp.ClientSession() as http:
-        deps = Dependencies(
-            tests,
-            remote,
-            evaluator(settings, http, settings.replay_concurrency),
-            host.relay.notify,
-            sync_evaluator=evaluator(settings, http, SYNC_CONCURRENCY),
-        )
-        await host.serve(command_routes(deps), work_queues(deps, settings.replay_concurrency), stop, store_ping(mongo))
-    await mongo.close()
+    host = ServiceHost(SERVICE, settings, stop)
+    try:
+        if await host.start(store_ping(mongo), [tests.ensure_indexes], tests):
+            remote = RemoteServices(await host.rpc_client(), settings.lookup_timeout_seconds)
+            async with aiohttp.ClientSession() as http:
+                deps = Dependencies(
+                    tests,
+                    remote,
+                    evaluator(settings, http, settings.replay_concurrency),
+                    host.relay.notify,
+                    sync_evaluator=evaluator(settings, http, SYNC_CONCURRENCY),
+                )
+                await host.serve(command_routes(deps), work_queues(deps, settings.replay_concurrency))
+    finally:
+        await host.close()
+        await mongo.close()
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from services.traces.adapters.mongo_repository import MongoTraceStore
 from services.traces.entrypoints.commands import command_routes
 from services.traces.handlers import Dependencies
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping
 from shared.settings import CommonSettings
 
 SERVICE = "traces"
@@ -17,13 +17,15 @@ async def run(settings: CommonSettings, stop: asyncio.Event) -> None:
     mongo = mongo_client(settings, SERVICE)
     database = mongo[settings.mongodb_database]
     traces = MongoTraceStore(database["traces"], database["trace_ingestions"])
-    await wait_for_store(traces.ensure_indexes)
-    host = ServiceHost(SERVICE, settings)
-    await host.connect()
-    announcer = TraceAnnouncer(traces, host.publisher)
-    routes = command_routes(Dependencies(traces, announcer.notify))
-    await host.serve(routes, [], stop, store_ping(mongo), background=[announcer.run])
-    await mongo.close()
+    host = ServiceHost(SERVICE, settings, stop)
+    try:
+        if await host.start(store_ping(mongo), [traces.ensure_indexes]):
+            announcer = TraceAnnouncer(traces, host.publisher)
+            routes = command_routes(Dependencies(traces, announcer.notify))
+            await host.serve(routes, [], background=[announcer.run])
+    finally:
+        await host.close()
+        await mongo.close()
 
 
 def main() -> None:

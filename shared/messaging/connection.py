@@ -9,8 +9,11 @@ from aio_pika.abc import AbstractRobustConnection
 log = structlog.get_logger(__name__)
 
 
-async def connect(url: str, name: str, retry_interval: float = 2.0) -> AbstractRobustConnection:
-    """A robust connection, named `name` in the broker's UI; waits until the broker answers.
+async def connect(
+    url: str, name: str, retry_interval: float = 2.0, stop: asyncio.Event | None = None
+) -> AbstractRobustConnection | None:
+    """A robust connection, named `name` in the broker's UI; waits until the broker answers,
+    or returns None if `stop` is set meanwhile.
 
     Once open, the connection re-establishes itself and every channel, queue and consumer
     declared through it after the broker comes back.
@@ -22,9 +25,22 @@ async def connect(url: str, name: str, retry_interval: float = 2.0) -> AbstractR
             )
         except (ConnectionError, OSError, aio_pika.exceptions.AMQPError) as error:
             log.warning("broker unreachable, retrying", error=str(error), retry_in_s=retry_interval)
-            await asyncio.sleep(retry_interval)
+            if await stopped_within(stop, retry_interval):
+                return None
             continue
         return _with_logged_outages(connection)
+
+
+async def stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:
+    """Waits `seconds`, or less if `stop` is set meanwhile; says whether it was."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return False
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+        return True
+    except TimeoutError:
+        return False
 
 
 def _with_logged_outages(connection: AbstractRobustConnection) -> AbstractRobustConnection:

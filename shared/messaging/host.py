@@ -1,9 +1,11 @@
 """Hosting a service's messaging from start-up to a graceful stop.
 
 A service's composition root builds its handlers and store, then hands them to a
-`ServiceHost`, which connects to the broker, relays the outbox, serves the command queue and
-the event subscriptions, and on SIGTERM/SIGINT stops in order: take no new messages, let
-the ones in progress finish, publish what is in the relay, close.
+`ServiceHost`, which serves the ops endpoint at once (alive, and not ready until the store and
+the broker answer), waits for the store and the broker (giving up if asked to stop), relays
+the outbox, serves the command queue and the event subscriptions, and on SIGTERM/SIGINT stops
+in order: take no new messages, let the ones in progress finish, publish what is in the relay,
+close.
 """
 
 import asyncio
@@ -16,6 +18,7 @@ from shared.logging import configure_logging
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
+from shared.messaging.mongo import wait_for_store
 from shared.messaging.ops import Check, start_ops_server
 from shared.messaging.outbox import OutboxRelay, OutboxStore
 from shared.messaging.rpc import RpcClient
@@ -27,17 +30,39 @@ log = structlog.get_logger(__name__)
 
 
 class ServiceHost:
-    def __init__(self, name: str, settings: CommonSettings):
+    def __init__(self, name: str, settings: CommonSettings, stop: asyncio.Event):
         self.name = name
         self.settings = settings
+        self.stop = stop
         self.topology = Topology(settings.bus_namespace)
+        self.connection = None
+        self._ops = None
 
-    async def connect(self, outbox: OutboxStore | None = None) -> None:
-        """Connects, and relays `outbox` when the service keeps its events in one."""
-        self.connection = await connect(self.settings.amqp_url, f"{self.name}-service")
+    async def start(
+        self, store_ping: Check, prepare: list[Callable[[], Awaitable[None]]], outbox: OutboxStore | None = None
+    ) -> bool:
+        """Serves the ops endpoint, runs `prepare` (indexes) once the store answers, connects to
+        the broker, and relays `outbox` when the service keeps its events in one. False if
+        asked to stop before all that was done."""
+        if self.settings.ops_port is not None:
+            checks = {"broker": self._broker_check, "store": store_ping}
+            self._ops = await start_ops_server(checks, self.settings.ops_host, self.settings.ops_port)
+        for step in prepare:
+            if not await wait_for_store(step, stop=self.stop):
+                return False
+        self.connection = await connect(self.settings.amqp_url, f"{self.name}-service", stop=self.stop)
+        if self.connection is None:
+            return False
         self.publisher = EventPublisher(self.connection, self.topology, self.name)
         await self.publisher.start()
         self.relay = OutboxRelay(outbox, self.publisher) if outbox is not None else None
+        return True
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()
+        if self._ops is not None:
+            await self._ops.cleanup()
 
     async def rpc_client(self, start_margin: float = 0.5) -> RpcClient:
         """A client for asking other services, on this service's connection."""
@@ -49,15 +74,9 @@ class ServiceHost:
         self,
         routes: Mapping[str, CommandRoute],
         subscriptions: list[Subscription],
-        stop: asyncio.Event,
-        store_ping: Check,
         background: list[Callable[[], Awaitable[None]]] = (),
     ) -> None:
-        """Serves until `stop` is set; `background` loops run meanwhile and are cancelled then."""
-        ops = None
-        if self.settings.ops_port is not None:
-            checks = {"broker": self._broker_check, "store": store_ping}
-            ops = await start_ops_server(checks, self.settings.ops_host, self.settings.ops_port)
+        """Serves until asked to stop; `background` loops run meanwhile and are cancelled then."""
         prefetch = self.settings.prefetch_count
         server = CommandServer(self.connection, self.topology, self.name, routes, prefetch)
         subscribers = [EventSubscriber(self.connection, self.topology, self.name, s, prefetch) for s in subscriptions]
@@ -67,7 +86,7 @@ class ServiceHost:
             await subscriber.start()
         await server.start()
         log.info("service started", namespace=self.topology.namespace)
-        await stop.wait()
+        await self.stop.wait()
         log.info("service stopping")
         await server.stop()
         for subscriber in subscribers:
@@ -79,12 +98,9 @@ class ServiceHost:
                 log.warning("events still in the relay at shutdown; the next start publishes them")
         for task in tasks:
             task.cancel()
-        await self.connection.close()
-        if ops is not None:
-            await ops.cleanup()
 
     async def _broker_check(self) -> None:
-        if self.connection.is_closed or not self.connection.connected.is_set():
+        if self.connection is None or self.connection.is_closed or not self.connection.connected.is_set():
             raise ConnectionError("broker connection is down")
 
 

@@ -27,6 +27,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Contended, DeadlineExceeded, Unavailable
 from shared.messaging import deadline
+from shared.messaging.connection import stopped_within
 from shared.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
@@ -215,16 +216,20 @@ def store_ping(client: AsyncMongoClient) -> Callable[[], Awaitable[None]]:
     return ping
 
 
-async def wait_for_store(prepare: Callable[[], Awaitable[None]], retry_interval: float = 2.0) -> None:
-    """Runs `prepare` (creating indexes, say) until the store answers."""
+async def wait_for_store(
+    prepare: Callable[[], Awaitable[None]], retry_interval: float = 2.0, stop: asyncio.Event | None = None
+) -> bool:
+    """Runs `prepare` (creating indexes, say) until the store answers; False if `stop` is set
+    meanwhile."""
     while True:
         try:
             await prepare()
-            return
+            return True
         except PyMongoError as error:
             log.warning("store unreachable, retrying", error=f"{type(error).__name__}: {str(error)[:160]}",
                         retry_in_s=retry_interval)
-            await asyncio.sleep(retry_interval)
+            if await stopped_within(stop, retry_interval):
+                return False
 
 
 CONFLICT_ATTEMPTS = 10

@@ -70,6 +70,9 @@ class EventSubscriber:
         self._prefetch = prefetch
         self._max_backoff = max_backoff
         self._stopping = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def queue_name(self) -> str:
@@ -83,14 +86,31 @@ class EventSubscriber:
         self._queue = await declare_work_queue(self._channel, self._topology, self.queue_name, bindings)
         self._consumer_tag = await self._queue.consume(self._on_message)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 20.0) -> None:
+        """Stops taking events and waits up to `grace` seconds for those in progress (a replay
+        half done when a runner is scaled down would be redelivered and paid for again). A
+        handler only waiting for the store to come back gives up and leaves its event queued."""
         self._stopping = True
         try:
             await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=2)
         except (TimeoutError, *BROKER_ERRORS) as error:
             log.warning("could not cancel the consumer (broker unreachable?)", error=repr(error))
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("events still in progress at shutdown; they will be redelivered", count=self._in_flight)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._handle(message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.from_bytes(message.body)
             route = self._subscription.routes[envelope.type]

@@ -55,3 +55,11 @@ async def test_a_key_past_its_limit_gets_429_with_retry_after(strict_stack, mong
     assert limited.headers["Retry-After"] == "2" and limited.headers["RateLimit-Limit"] == "3"
     assert (await other.get("/api/v2/issues")).status == 200
     assert (await api.get("/healthz", key=None)).status == 200
+
+
+async def test_errors_carry_the_rate_limit_headers_too(api):
+    missing = await api.get("/api/v2/issues/iss_nope")
+    invalid = await api.get("/api/v2/issues", params={"limit": 0})
+    for response in (missing, invalid):
+        assert response.status in (400, 404)
+        assert {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} <= set(response.headers)

@@ -50,6 +50,10 @@ def test_compose_runs_every_service_from_the_one_image(compose):
         assert services[app]["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
         assert "healthcheck" in services[app]
     assert services["demo-model"]["image"] == "agent-reliability:latest"
+    assert services["demo-model"]["command"][:3] == ["deploy.local.demo_model", "--host", "0.0.0.0"], \
+        "other containers must reach the demo model"
+    model_url = services["shadow_runner"]["environment"]["REPLAY_MODEL_BASE_URL"]
+    assert "demo-model:" + services["demo-model"]["command"][4] in model_url
 
 
 def test_compose_passes_only_settings_the_services_read(compose):
@@ -99,6 +103,7 @@ def test_kubernetes_has_a_probed_bounded_deployment_per_service(manifests):
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert port[container["readinessProbe"]["httpGet"]["port"]] == expected
+        assert port[container["livenessProbe"]["httpGet"]["port"]] == expected
         assert set(container["resources"]) == {"requests", "limits"}
         assert {ref.get("configMapRef", ref.get("secretRef"))["name"] for ref in container["envFrom"]} == {
             "agent-reliability-config", "agent-reliability-secrets"}
@@ -110,6 +115,10 @@ def test_kubernetes_config_and_secret_hold_only_real_settings(manifests):
     assert set(config) | set(secret) <= all_settings()
     assert {"MONGODB_URL", "AMQP_URL"} <= set(secret)
     assert config["OPS_PORT"] == "8081" and config["GATEWAY_PORT"] == "8080"
+
+
+def test_keda_alone_sets_the_number_of_runners(manifests):
+    assert "replicas" not in deployments(manifests)["shadow-runner"]["spec"]
 
 
 def test_keda_scales_the_runners_on_their_real_work_queue(manifests):

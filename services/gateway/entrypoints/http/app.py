@@ -1,5 +1,6 @@
 """The gateway's aiohttp application, built the same way by `main` and by tests."""
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import structlog
@@ -9,8 +10,14 @@ from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.domain.rate_limits import TokenBuckets
 from services.gateway.entrypoints.http import cases, fixes, health, issues, openapi, shadow_tests, traces
 from services.gateway.entrypoints.http.cases import deprecation_headers
-from services.gateway.entrypoints.http.keys import AUTHENTICATOR, BUS, RATE_LIMITS, READINESS_CHECKS, SETTINGS
-from services.gateway.entrypoints.http.middlewares import authentication, error_envelope, rate_limit, request_context
+from services.gateway.entrypoints.http.keys import CONNECTED, RATE_LIMITS, READINESS_CHECKS, SETTINGS, Connected
+from services.gateway.entrypoints.http.middlewares import (
+    add_rate_limit_headers,
+    authentication,
+    error_envelope,
+    rate_limit,
+    request_context,
+)
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
 from services.gateway.settings import GatewaySettings
 from shared.messaging.connection import connect
@@ -28,7 +35,9 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[RATE_LIMITS] = TokenBuckets(settings.rate_limit_burst, settings.rate_limit_per_second)
+    app[CONNECTED] = Connected()
     app.cleanup_ctx.append(_resources)
+    app.on_response_prepare.append(add_rate_limit_headers)
     health.add_routes(app)
     openapi.add_routes(app)
     issues.add_routes(app)
@@ -40,25 +49,38 @@ def create_app(settings: GatewaySettings) -> web.Application:
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """Serves at once (alive, not ready) and connects in the background: until the store and
+    the broker answer, API requests get 503 and the process still stops when asked."""
     settings = app[SETTINGS]
     mongo = mongo_client(settings, "gateway")
     keys = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
+    parts: dict = {}
+
+    async def broker_check() -> None:
+        if "rpc" not in parts or not parts["rpc"].connected:
+            raise ConnectionError("broker connection is down")
+
+    app[READINESS_CHECKS] = {"broker": broker_check, "store": keys.ping}
+    connecting = asyncio.create_task(_connect(app, keys, parts))
+    yield
+    connecting.cancel()
+    await asyncio.gather(connecting, return_exceptions=True)
+    if "connection" in parts:
+        await parts["connection"].close()
+    await mongo.close()
+
+
+async def _connect(app: web.Application, keys: MongoApiKeyStore, parts: dict) -> None:
+    settings = app[SETTINGS]
     await wait_for_store(keys.ensure_indexes)
     if settings.init_api_key:
         principal = await ensure_initial_key(keys, settings.init_api_key)
         log.info("initial API key ready", workspace=principal.workspace, key_id=principal.key_id)
-    connection = await connect(settings.amqp_url, "gateway")
-    rpc = RpcClient(connection, Topology(settings.bus_namespace), start_margin=settings.rpc_start_margin_seconds)
+    parts["connection"] = await connect(settings.amqp_url, "gateway")
+    rpc = RpcClient(parts["connection"], Topology(settings.bus_namespace),
+                    start_margin=settings.rpc_start_margin_seconds)
     await rpc.start()
-
-    async def broker_check() -> None:
-        if not rpc.connected:
-            raise ConnectionError("broker connection is down")
-
-    app[AUTHENTICATOR] = Authenticator(keys, settings.api_key_cache_seconds)
-    app[BUS] = CommandBus(rpc, settings.rpc_timeout_seconds)
-    app[READINESS_CHECKS] = {"broker": broker_check, "store": keys.ping}
+    parts["rpc"] = rpc
+    app[CONNECTED].authenticator = Authenticator(keys, settings.api_key_cache_seconds)
+    app[CONNECTED].bus = CommandBus(rpc, settings.rpc_timeout_seconds)
     log.info("service started", namespace=settings.bus_namespace)
-    yield
-    await connection.close()
-    await mongo.close()

@@ -4,11 +4,12 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.entrypoints.http.keys import BUS, CORRELATION_ID, PRINCIPAL
+from services.gateway.entrypoints.http.keys import CONNECTED, CORRELATION_ID, PRINCIPAL
 from services.gateway.handlers import Command
 
 
 async def send(
     request: web.Request, command: Command, idempotency_key: str | None = None, timeout: float | None = None
 ) -> Any:
-    return await request.app[BUS].send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency_key, timeout)
+    bus = request.app[CONNECTED].bus
+    return await bus.send(command, request[PRINCIPAL], request[CORRELATION_ID], idempotency_key, timeout)

@@ -9,8 +9,15 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from services.gateway.entrypoints.http import responses
-from services.gateway.entrypoints.http.keys import AUTHENTICATOR, CORRELATION_ID, PRINCIPAL, RATE_LIMITS, SETTINGS
-from shared.contracts.errors import ErrorCode, ExpectedError
+from services.gateway.entrypoints.http.keys import (
+    CONNECTED,
+    CORRELATION_ID,
+    PRINCIPAL,
+    RATE_LIMIT_HEADERS,
+    RATE_LIMITS,
+    SETTINGS,
+)
+from shared.contracts.errors import ErrorCode, ExpectedError, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +94,10 @@ async def authentication(request: web.Request, handler) -> web.StreamResponse:
     matches no route is answered 404 or 405 first."""
     if (request.path.startswith(PUBLIC_PREFIX) and request.path not in OPEN_PATHS
             and request.match_info.http_exception is None):
-        request[PRINCIPAL] = await request.app[AUTHENTICATOR].authenticate(request.headers.get("Authorization"))
+        authenticator = request.app[CONNECTED].authenticator
+        if authenticator is None:
+            raise Unavailable("The gateway is starting: it waits for the store and the broker")
+        request[PRINCIPAL] = await authenticator.authenticate(request.headers.get("Authorization"))
     return await handler(request)
 
 
@@ -99,7 +109,7 @@ async def rate_limit(request: web.Request, handler) -> web.StreamResponse:
     if principal is None:
         return await handler(request)
     decision = request.app[RATE_LIMITS].take(principal.key_id)
-    headers = {
+    request[RATE_LIMIT_HEADERS] = {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
         "RateLimit-Reset": str(decision.reset_seconds),
@@ -108,8 +118,11 @@ async def rate_limit(request: web.Request, handler) -> web.StreamResponse:
         return responses.error(
             ErrorCode.RATE_LIMITED,
             f"Too many requests for this API key; retry in {decision.retry_after_seconds}s",
-            headers={**headers, "Retry-After": str(decision.retry_after_seconds)},
+            headers={"Retry-After": str(decision.retry_after_seconds)},
         )
-    response = await handler(request)
-    response.headers.update(headers)
-    return response
+    return await handler(request)
+
+
+async def add_rate_limit_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer to a keyed request says where its key stands, errors included."""
+    response.headers.update(request.get(RATE_LIMIT_HEADERS, {}))

@@ -162,6 +162,13 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
         query_schema = schemas[ref(operation.query, "validation")["$ref"].rsplit("/", 1)[1]]
         for name, schema in query_schema["properties"].items():
             spec["parameters"].append({"name": name, "in": "query", "required": False, "schema": _not_null(schema)})
+    spec["parameters"].append({"name": "X-Request-Id", "in": "header", "required": False,
+                               "description": "Echoed back, and in every log line of the request",
+                               "schema": {"type": "string", "pattern": r"^[\w.:\-]{1,128}$"}})
+    if operation.status == "201":
+        spec["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
+                                   "description": "The same key and body again replays the first answer",
+                                   "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
     if operation.body:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(operation.body,
                                                                                                   "validation")}}}
@@ -184,6 +191,14 @@ def _not_null(schema: dict) -> dict:
     return schema
 
 
+RESPONSE_HEADERS = {
+    "X-Request-Id": {"description": "The request's correlation id", "schema": {"type": "string"}},
+    "RateLimit-Limit": {"description": "Requests the API key may burst", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {"description": "Requests left in the burst", "schema": {"type": "integer"}},
+    "RateLimit-Reset": {"description": "Seconds until the burst is whole again", "schema": {"type": "integer"}},
+}
+
+
 def _success(operation: Operation, ref) -> dict:
     if operation.response is None:
         body = {"type": "object", "required": ["success", "message"],
@@ -196,13 +211,20 @@ def _success(operation: Operation, ref) -> dict:
     else:
         body = {"type": "object", "required": ["success", "data"],
                 "properties": {"success": {"const": True}, "data": ref(operation.response, "serialization")}}
-    return {"description": "Success", "content": {"application/json": {"schema": body}}}
+    headers = dict(RESPONSE_HEADERS)
+    if operation.status == "201":
+        headers["Idempotent-Replayed"] = {"description": "`true` when the answer replays the first one",
+                                          "schema": {"type": "string"}}
+    return {"description": "Success", "headers": headers, "content": {"application/json": {"schema": body}}}
 
 
 def _error(description: str, ref) -> dict:
     body = {"type": "object", "required": ["success", "error"],
             "properties": {"success": {"const": False}, "error": ref(ErrorBody, "serialization")}}
-    return {"description": description, "content": {"application/json": {"schema": body}}}
+    headers = dict(RESPONSE_HEADERS)
+    if description.startswith("Too many"):
+        headers["Retry-After"] = {"description": "Seconds to wait", "schema": {"type": "integer"}}
+    return {"description": description, "headers": headers, "content": {"application/json": {"schema": body}}}
 
 
 def _operations_paths() -> dict:
