@@ -12,11 +12,12 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.faults
 
 
-async def dead_letter_ids(channel, queue: str) -> set[str]:
+async def dead_letters(channel, queue: str) -> dict[str, dict]:
+    """The dead-lettered messages of a queue, by id, with why they died (the first `x-death`)."""
     dead = await channel.get_queue(Topology.dead_letter_queue(queue), ensure=False)
-    found = set()
+    found = {}
     while (message := await dead.get(fail=False)) is not None:
-        found.add(message.message_id)
+        found[message.message_id] = message.headers["x-death"][0]
         await message.ack()
     return found
 
@@ -45,19 +46,40 @@ async def test_poison_events_and_work_land_in_dead_letter_queues_and_consumers_g
             await exchange.publish(aio_pika.Message(body, message_id=message_id), routing_key=routing_key)
         sent[queue] = ids
 
-    found: dict[str, set[str]] = {queue: set() for queue in sent}
+    found: dict[str, dict[str, dict]] = {queue: {} for queue in sent}
 
     async def all_dead_lettered():
         for queue in sent:
-            found[queue] |= await dead_letter_ids(channel, queue)
-        return all(found[queue] >= sent[queue] for queue in sent)
+            found[queue].update(await dead_letters(channel, queue))
+        return all(set(found[queue]) >= sent[queue] for queue in sent)
 
     await eventually(all_dead_lettered, 20, "every poison message in its dead-letter queue")
-    issue = await api.create_issue()
-    fix = await api.create_fix(issue["id"])
-    await api.patch(f"/api/fixes/{fix['id']}", json={"status": "proposed"})
-    await api.issue_when(issue["id"], lambda i: i["status"] == "proposed_fix", "events to flow still")
+    for queue, ids in sent.items():
+        for message_id in ids:
+            death = found[queue][message_id]
+            assert (death["reason"], death["count"]) == ("rejected", 1), (queue, death)
     await connection.close()
+
+    m = marker()
+    traces = [a_trace(m, 0)]
+    issue, fix = await setup(api, traces)
+    await api.issue_when(issue["id"], lambda i: i["metadata"]["firstSeenAt"], "trace ingestions to flow still")
+    test = await finished(api, (await start_test(api, fix, traces))["id"])
+    assert test["status"] == "completed"
+
+    async def fix_knows():
+        return (await api.get(f"/api/fixes/{fix['id']}")).data["shadowTests"][0]["status"] == "completed"
+
+    await eventually(fix_knows, 15, "shadow test changes to flow still")
+    await api.issue_when(issue["id"], lambda i: i["status"] == "testing", "fix changes to flow still")
+    other = await api.create_issue()
+    other_fix = await api.create_fix(other["id"])
+    await api.delete(f"/api/v2/issues/{other['id']}")
+
+    async def detached():
+        return (await api.get(f"/api/fixes/{other_fix['id']}")).data["issueId"] is None
+
+    await eventually(detached, 15, "issue deletions to flow still")
 
 
 @pytest.fixture
