@@ -1,10 +1,12 @@
 """The baseline without the message hop: an aiohttp app that runs the issues service's own
-handlers and repository in-process, on the same store, for create, get and list.
+handlers, repository and outbox relay in-process, on the same store and broker, for create,
+get and list: the same work as the issues service, minus the request/reply over RabbitMQ.
 
-    python -m bench.direct --port 8090   (MONGODB_URL, MONGODB_DATABASE from the environment)
+    python -m bench.direct --port 8090   (MONGODB_URL, MONGODB_DATABASE, AMQP_URL, BUS_NAMESPACE)
 """
 
 import argparse
+import asyncio
 import uuid
 
 from aiohttp import web
@@ -14,7 +16,11 @@ from services.issues.adapters.mongo_repository import MongoIssueRepository
 from services.issues.adapters.trace_facts import MongoTraceFacts
 from shared.contracts.issues import CreateIssue, GetIssue, ListIssues
 from shared.messaging.commands import CommandContext
+from shared.messaging.connection import connect
+from shared.messaging.events import EventPublisher
 from shared.messaging.mongo import mongo_client
+from shared.messaging.outbox import OutboxRelay
+from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 
 DEPS = web.AppKey("deps", handlers.Dependencies)
@@ -55,9 +61,16 @@ def app() -> web.Application:
         database = mongo[settings.mongodb_database]
         issues = MongoIssueRepository(database["issues"])
         await issues.ensure_indexes()
+        connection = await connect(settings.amqp_url, "bench-direct")
+        publisher = EventPublisher(connection, Topology(settings.bus_namespace), "issues")
+        await publisher.start()
+        relay = OutboxRelay(issues, publisher)
+        relaying = asyncio.create_task(relay.run())
         application[DEPS] = handlers.Dependencies(issues, MongoTraceFacts(database["issues_trace_facts"]),
-                                                  NoActiveTests(), notify=lambda _id: None)
+                                                  NoActiveTests(), notify=relay.notify)
         yield
+        relaying.cancel()
+        await connection.close()
         await mongo.close()
 
     application.cleanup_ctx.append(resources)
