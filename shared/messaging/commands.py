@@ -13,7 +13,6 @@ Delivery semantics, per command message:
 Handlers run concurrently, at most `prefetch` at a time per process.
 """
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -27,9 +26,10 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import Envelope, Reply
 from shared.contracts.errors import ErrorBody, ErrorCode, ExpectedError
+from shared.messaging.consuming import InFlight
 from shared.messaging.deadline import command_deadline
 from shared.messaging.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
-from shared.messaging.rpc import BROKER_ERRORS, CORRELATION_HEADER, DEADLINE_HEADER, START_BY_HEADER
+from shared.messaging.rpc import CORRELATION_HEADER, DEADLINE_HEADER, START_BY_HEADER
 from shared.messaging.topology import Topology, declare_commands_exchange, declare_work_queue
 
 log = structlog.get_logger(__name__)
@@ -83,9 +83,7 @@ class CommandServer:
         self._service = service
         self._routes = routes
         self._prefetch = prefetch
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     async def start(self) -> None:
         self._channel = await self._connection.channel(publisher_confirms=True)
@@ -98,27 +96,13 @@ class CommandServer:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stops taking commands and waits up to `grace` seconds for those in progress."""
-        try:
-            await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=2)
-        except (TimeoutError, *BROKER_ERRORS) as error:
-            log.warning("could not cancel the consumer (broker unreachable?)", error=repr(error))
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace)
-        except TimeoutError:
-            log.warning("commands still in progress at shutdown; they will be redelivered", count=self._in_flight)
+        await self._in_flight.stop_consuming(self._queue, self._consumer_tag, grace)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self._in_flight += 1
-        self._idle.clear()
         queue = self._topology.command_queue(self._service)
-        try:
-            with MESSAGE_SECONDS.labels(queue).time():
-                outcome = await self._handle(message)
-            MESSAGES_HANDLED.labels(queue, "command", outcome).inc()
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+        with self._in_flight.track(), MESSAGE_SECONDS.labels(queue).time():
+            outcome = await self._handle(message)
+        MESSAGES_HANDLED.labels(queue, "command", outcome).inc()
 
     async def _handle(self, message: AbstractIncomingMessage) -> str:
         """Handles one command; returns its outcome for the metrics."""

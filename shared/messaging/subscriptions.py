@@ -27,8 +27,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Contended, Unavailable
+from shared.messaging.consuming import InFlight
 from shared.messaging.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
-from shared.messaging.rpc import BROKER_ERRORS
 from shared.messaging.topology import Topology, declare_events_exchange, declare_work_queue
 
 log = structlog.get_logger(__name__)
@@ -70,9 +70,7 @@ class EventSubscriber:
         self._prefetch = prefetch
         self._max_backoff = max_backoff
         self._stopping = False
-        self._in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._in_flight = InFlight()
 
     @property
     def queue_name(self) -> str:
@@ -91,24 +89,11 @@ class EventSubscriber:
         half done when a runner is scaled down would be redelivered and paid for again). A
         handler only waiting for the store to come back gives up and leaves its event queued."""
         self._stopping = True
-        try:
-            await asyncio.wait_for(self._queue.cancel(self._consumer_tag), timeout=2)
-        except (TimeoutError, *BROKER_ERRORS) as error:
-            log.warning("could not cancel the consumer (broker unreachable?)", error=repr(error))
-        try:
-            await asyncio.wait_for(self._idle.wait(), grace)
-        except TimeoutError:
-            log.warning("events still in progress at shutdown; they will be redelivered", count=self._in_flight)
+        await self._in_flight.stop_consuming(self._queue, self._consumer_tag, grace)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self._in_flight += 1
-        self._idle.clear()
-        try:
+        with self._in_flight.track():
             await self._handle(message)
-        finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
