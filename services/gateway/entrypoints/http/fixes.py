@@ -17,8 +17,7 @@ async def create_fix(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(CreateFix, await json_body(request))
     result = await send(request, command, key)
-    headers = {"Idempotent-Replayed": "true"} if result["replayed"] else None
-    return responses.ok(result["fix"], status=201, headers=headers)
+    return responses.created(result["fix"], result["replayed"])
 
 
 async def get_fix(request: web.Request) -> web.Response:

@@ -17,8 +17,7 @@ async def create_issue(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(CreateIssue, await json_body(request))
     result = await send(request, command, key)
-    headers = {"Idempotent-Replayed": "true"} if result["replayed"] else None
-    return responses.ok(result["issue"], status=201, headers=headers)
+    return responses.created(result["issue"], result["replayed"])
 
 
 async def get_issue(request: web.Request) -> web.Response:

@@ -25,6 +25,11 @@ def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> w
     return web.json_response({"success": True, "data": data}, status=status, headers=headers)
 
 
+def created(data: Any, replayed: bool, status: int = 201) -> web.Response:
+    """A create's answer; `Idempotent-Replayed: true` when it repeats the first answer to its key."""
+    return ok(data, status=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
 def page(result: dict) -> web.Response:
     return web.json_response(
         {

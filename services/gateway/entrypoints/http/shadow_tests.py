@@ -28,8 +28,7 @@ async def create_shadow_test(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(CreateShadowTest, await json_body(request))
     result = await send(request, command, key)
-    headers = {"Idempotent-Replayed": "true"} if result["replayed"] else None
-    return responses.ok(result["test"], status=201, headers=headers)
+    return responses.created(result["test"], result["replayed"])
 
 
 async def get_shadow_test(request: web.Request) -> web.Response:

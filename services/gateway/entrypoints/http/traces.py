@@ -13,8 +13,8 @@ async def ingest_traces(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(IngestTraces, await json_body(request))
     result = await send(request, command, key, timeout=request.app[SETTINGS].trace_ingest_timeout_seconds)
-    headers = {"Idempotent-Replayed": "true"} if result.pop("replayed") else None
-    return responses.ok(result, status=201 if result["created"] else 200, headers=headers)
+    replayed = result.pop("replayed")
+    return responses.created(result, replayed, status=201 if result["created"] else 200)
 
 
 async def get_trace(request: web.Request) -> web.Response:
