@@ -42,6 +42,11 @@ class EventRoute:
     handler: EventHandler
 
 
+def routes_to(handler: EventHandler, *contracts: type[BaseModel]) -> dict[str, EventRoute]:
+    """Each event contract routed, by its own routing key, to `handler`."""
+    return {contract.routing_key: EventRoute(contract, handler) for contract in contracts}
+
+
 @dataclass(frozen=True)
 class Subscription:
     """`prefetch`, when given, bounds this subscription's concurrent handlers instead of the

@@ -5,7 +5,7 @@ from functools import partial
 from services.fixes import handlers
 from shared.contracts.issues import ISSUES_SERVICE, IssueDeleted
 from shared.contracts.shadow_tests import SHADOW_RUNNER, SHADOW_TEST_EVENTS
-from shared.messaging.subscriptions import EventRoute, Subscription
+from shared.messaging.subscriptions import Subscription, routes_to
 
 
 def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
@@ -13,14 +13,11 @@ def subscriptions(deps: handlers.Dependencies) -> list[Subscription]:
         Subscription(
             name="issue-deletions",
             source=ISSUES_SERVICE,
-            routes={IssueDeleted.routing_key: EventRoute(IssueDeleted, partial(handlers.on_issue_deleted, deps=deps))},
+            routes=routes_to(partial(handlers.on_issue_deleted, deps=deps), IssueDeleted),
         ),
         Subscription(
             name="shadow-test-changes",
             source=SHADOW_RUNNER,
-            routes={
-                event.routing_key: EventRoute(event, partial(handlers.on_shadow_test_changed, deps=deps))
-                for event in SHADOW_TEST_EVENTS
-            },
+            routes=routes_to(partial(handlers.on_shadow_test_changed, deps=deps), *SHADOW_TEST_EVENTS),
         ),
     ]

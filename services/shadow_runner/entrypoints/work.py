@@ -5,7 +5,7 @@ from functools import partial
 
 from services.shadow_runner import handlers
 from shared.contracts.shadow_tests import SHADOW_RUNNER, ReplayRequested
-from shared.messaging.subscriptions import EventRoute, Subscription
+from shared.messaging.subscriptions import Subscription, routes_to
 
 WORK_QUEUE = "replays"
 
@@ -15,8 +15,7 @@ def work_queues(deps: handlers.Dependencies, concurrency: int) -> list[Subscript
         Subscription(
             name=WORK_QUEUE,
             source=SHADOW_RUNNER,
-            routes={ReplayRequested.routing_key: EventRoute(ReplayRequested, partial(handlers.on_replay_requested,
-                                                                                     deps=deps))},
+            routes=routes_to(partial(handlers.on_replay_requested, deps=deps), ReplayRequested),
             prefetch=concurrency,
         )
     ]
