@@ -7,12 +7,10 @@ from datetime import datetime
 from services.traces.adapters.mongo_repository import MongoTraceStore
 from services.traces.domain.model import stored_traces
 from shared.contracts.common import Page, utc_now
-from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.errors import NotFound
 from shared.contracts.traces import (
     FindMissingTraces,
-    FoundTraces,
     GetTrace,
-    GetTraces,
     IngestResult,
     IngestTraces,
     ListTraces,
@@ -20,7 +18,7 @@ from shared.contracts.traces import (
     Trace,
 )
 from shared.messaging.commands import CommandContext
-from shared.messaging.idempotency import fingerprint
+from shared.messaging.idempotency import fingerprint, key_reused
 
 
 @dataclass(frozen=True)
@@ -34,12 +32,10 @@ async def ingest_traces(command: IngestTraces, ctx: CommandContext, deps: Depend
     """Stores a batch; a trace id stored before by another command is left as it is and
     reported as existing. The traces stored are announced by a `traces.ingested` event. The
     same command again (a redelivery, or the same Idempotency-Key) answers as the first time."""
-    body_fingerprint = fingerprint(command)
     traces = stored_traces(command.traces, ctx.command_id, deps.clock())
-    if not await deps.traces.claim_command(ctx.workspace, ctx.command_id, body_fingerprint):
-        raise Conflict("This Idempotency-Key was already used with a different request body")
-    ingestion = {"commandId": ctx.command_id, "fingerprint": body_fingerprint,
-                 "correlationId": ctx.correlation_id, "actor": ctx.actor}
+    if not await deps.traces.claim_command(ctx.workspace, ctx.command_id, fingerprint(command)):
+        raise key_reused()
+    ingestion = {"commandId": ctx.command_id, "correlationId": ctx.correlation_id, "actor": ctx.actor}
     inserted, holders = await deps.traces.insert_new(ctx.workspace, traces, ingestion)
     ours = {trace_id for trace_id, holder in holders.items() if holder.get("commandId") == ctx.command_id}
     if inserted:
@@ -54,12 +50,6 @@ async def get_trace(command: GetTrace, ctx: CommandContext, deps: Dependencies) 
     if trace is None:
         raise NotFound(f"Trace {command.trace_id} not found")
     return trace
-
-
-async def get_traces(command: GetTraces, ctx: CommandContext, deps: Dependencies) -> FoundTraces:
-    found = await deps.traces.get_many(ctx.workspace, command.trace_ids)
-    known = {trace.id for trace in found}
-    return FoundTraces(traces=found, missing=[trace_id for trace_id in command.trace_ids if trace_id not in known])
 
 
 async def find_missing_traces(command: FindMissingTraces, ctx: CommandContext, deps: Dependencies) -> MissingTraces:

@@ -98,18 +98,6 @@ class GetTrace(TracesCommand):
     trace_id: TraceId
 
 
-class GetTraces(TracesCommand):
-    """For other services: the traces among `trace_ids` that exist, and the ids that do not."""
-
-    message_type: ClassVar[str] = "traces.get_many"
-    trace_ids: list[TraceId] = Field(min_length=1, max_length=MAX_TRACES_PER_LOOKUP)
-
-
-class FoundTraces(ContractModel):
-    traces: list[Trace]
-    missing: list[str]
-
-
 class FindMissingTraces(TracesCommand):
     """For other services: which of these trace ids are not stored (without reading traces)."""
 

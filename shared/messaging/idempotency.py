@@ -21,10 +21,14 @@ def fingerprint(command: ContractModel) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def key_reused() -> Conflict:
+    return Conflict("This Idempotency-Key was already used with a different request body")
+
+
 def replay(creation: Creation, command: ContractModel) -> dict:
     """The first answer to this command, or a conflict if it came with another body."""
     if creation.fingerprint != fingerprint(command):
-        raise Conflict("This Idempotency-Key was already used with a different request body")
+        raise key_reused()
     return creation.response
 
 

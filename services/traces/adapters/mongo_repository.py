@@ -106,13 +106,6 @@ class MongoTraceStore:
         return Trace.model_validate(document) if document else None
 
     @store_call
-    async def get_many(self, workspace: str, trace_ids: list[str]) -> list[Trace]:
-        found = []
-        for part in chunks([trace_key(workspace, t) for t in trace_ids]):
-            found += [Trace.model_validate(d) async for d in self._collection.find({"_id": {"$in": part}}, HIDDEN)]
-        return found
-
-    @store_call
     async def existing_ids(self, workspace: str, trace_ids: list[str]) -> set[str]:
         found = set()
         for part in chunks([trace_key(workspace, t) for t in trace_ids]):

@@ -1,7 +1,7 @@
 """The traces service's command queue: each command type routed to its handler."""
 
 from services.traces import handlers
-from shared.contracts.traces import FindMissingTraces, GetTrace, GetTraces, IngestTraces, ListTraces
+from shared.contracts.traces import FindMissingTraces, GetTrace, IngestTraces, ListTraces
 from shared.messaging.commands import CommandRoute, routes_for
 
 
@@ -10,7 +10,6 @@ def command_routes(deps: handlers.Dependencies) -> dict[str, CommandRoute]:
         {
             IngestTraces: handlers.ingest_traces,
             GetTrace: handlers.get_trace,
-            GetTraces: handlers.get_traces,
             FindMissingTraces: handlers.find_missing_traces,
             ListTraces: handlers.list_traces,
         },
