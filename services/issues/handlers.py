@@ -50,7 +50,8 @@ class Dependencies:
 async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependencies) -> CreateIssueResult:
     """Creates an issue with what its traces already tell. Traces heard of while it is being
     created are taken in by looking again once it is stored (see `on_traces_ingested`)."""
-    known = await deps.trace_facts.knowledge(ctx.workspace, command.trace_ids, command.agent_id)
+    unnamed_agent = None if command.agent_name else command.agent_id
+    known = await deps.trace_facts.knowledge(ctx.workspace, command.trace_ids, unnamed_agent)
 
     async def insert(issue: Issue, creation: Creation) -> None:
         await deps.issues.add(issue, creation, envelopes(issue.events, ctx))
@@ -62,12 +63,12 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
         respond=lambda issue: issue.summary().to_wire(),
         insert=insert,
     )
-    created_id = issue.id if issue is not None else response["id"]
+    created_id = response["id"]
     if issue is not None:
         deps.notify(issue.id)
     try:
         told_since = issue is None or known != await deps.trace_facts.knowledge(
-            ctx.workspace, command.trace_ids, command.agent_id)
+            ctx.workspace, command.trace_ids, unnamed_agent)
         if told_since:
             await _learn_from_traces(deps, ctx, created_id)
     except ExpectedError as error:
@@ -161,7 +162,8 @@ async def _learn_from_traces(deps: Dependencies, ctx: CommandContext, issue_id: 
     async def attempt() -> None:
         issue = await deps.issues.get(ctx.workspace, issue_id)
         if issue is not None:
-            known = await deps.trace_facts.knowledge(ctx.workspace, issue.trace_ids, issue.agent_id)
+            unnamed_agent = None if issue.agent_name else issue.agent_id
+            known = await deps.trace_facts.knowledge(ctx.workspace, issue.trace_ids, unnamed_agent)
             issue.learn_from_traces(known, deps.clock(), ctx.command_id)
             await _save(deps, ctx, issue)
 

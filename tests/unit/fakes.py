@@ -82,7 +82,7 @@ class FakeIssueRepository(InMemoryOutbox):
     @staticmethod
     def _stored(issue: Issue) -> Issue:
         stored = copy.deepcopy(issue)
-        stored.events, stored.changed, stored.read_version = [], False, issue.version
+        stored.events, stored.read_version = [], issue.version
         return stored
 
 
@@ -102,9 +102,9 @@ class FakeTraceFacts:
         for fact in facts:
             self.facts.setdefault((workspace, fact.id), fact)
 
-    async def knowledge(self, workspace, trace_ids, agent_id):
+    async def knowledge(self, workspace, trace_ids, unnamed_agent):
         known = [self.facts[(workspace, t)] for t in trace_ids if (workspace, t) in self.facts]
-        names = [f.agent_name for (w, _), f in self.facts.items() if w == workspace and f.agent_id == agent_id
+        names = [f.agent_name for (w, _), f in self.facts.items() if w == workspace and f.agent_id == unnamed_agent
                  and f.agent_name]
         metadata = IssueMetadata(
             first_seen_at=min((f.timestamp for f in known), default=None),

@@ -31,4 +31,6 @@ class IssueRepository(OutboxStore, Protocol):
 class TraceFacts(Protocol):
     async def record(self, workspace: str, facts: list[TraceFact]) -> None: ...
 
-    async def knowledge(self, workspace: str, trace_ids: list[str], agent_id: str) -> TraceKnowledge: ...
+    async def knowledge(self, workspace: str, trace_ids: list[str], unnamed_agent: str | None) -> TraceKnowledge:
+        """The metadata these traces give, and the name `unnamed_agent` goes by (not looked up
+        when None: the issue has its name already)."""

@@ -40,7 +40,7 @@ class MongoTraceFacts:
             )
 
     @store_call
-    async def knowledge(self, workspace: str, trace_ids: list[str], agent_id: str) -> TraceKnowledge:
+    async def knowledge(self, workspace: str, trace_ids: list[str], unnamed_agent: str | None) -> TraceKnowledge:
         first: datetime | None = None
         last: datetime | None = None
         customers: set[str] = set()
@@ -50,8 +50,8 @@ class MongoTraceFacts:
                 last = max(filter(None, (last, document["timestamp"])))
                 if document.get("customerId"):
                     customers.add(document["customerId"])
-        named = await self._collection.find_one(
-            {"workspace": workspace, "agentId": agent_id, "agentName": {"$ne": None}}, {"agentName": 1}
+        named = unnamed_agent and await self._collection.find_one(
+            {"workspace": workspace, "agentId": unnamed_agent, "agentName": {"$ne": None}}, {"agentName": 1}
         )
         metadata = IssueMetadata(first_seen_at=first, last_seen_at=last, affected_customers=len(customers))
         return TraceKnowledge(metadata, named["agentName"] if named else None)

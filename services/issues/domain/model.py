@@ -72,6 +72,13 @@ def status_from_fixes(fixes: list[FixState]) -> str:
     return next((issue_status for fix_status, issue_status in STATUS_FROM_FIXES if fix_status in statuses), "open")
 
 
+def _merged[State: (FixState, ShadowTestState)](states: list[State], news: State) -> tuple[State | None, list[State]]:
+    """The state known of `news.id` (None if none), and `states` with `news` in its place."""
+    known = next((each for each in states if each.id == news.id), None)
+    kept = [news if each.id == news.id else each for each in states]
+    return known, kept if known else [*kept, news]
+
+
 @dataclass
 class Issue:
     id: str
@@ -95,10 +102,13 @@ class Issue:
     deleted_at: datetime | None = None
     applied_commands: list[str] = field(default_factory=list)
     events: list[IssueEvent] = field(default_factory=list)
-    changed: bool = False
 
     def __post_init__(self) -> None:
         self.read_version = self.version
+
+    @property
+    def changed(self) -> bool:
+        return self.version != self.read_version
 
     @classmethod
     def open(
@@ -152,11 +162,10 @@ class Issue:
         nothing. When the fix's status moved since what the issue knew (by its status version,
         so news arriving out of order is judged right), the issue's status is derived again from
         all its fixes, overriding a manual status set before that move."""
-        known = next((known for known in self.fixes if known.id == fix.id), None)
+        known, merged = _merged(self.fixes, fix)
         if (known and known.version >= fix.version) or self.has_applied(event_id):
             return
-        kept = [fix if each.id == fix.id else each for each in self.fixes]
-        self.fixes = kept if known else [*kept, fix]
+        self.fixes = merged
         changed = ["fixes"]
         status_moved = fix.status_version > known.status_version if known else fix.status != "draft"
         after_manual = (self.manual_status_at is None or fix.status_changed_at is None
@@ -183,11 +192,10 @@ class Issue:
 
     def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
         """Keeps track of the tests of its fixes, to refuse deletion while one is active."""
-        known = next((each for each in self.shadow_tests if each.id == test.id), None)
+        known, merged = _merged(self.shadow_tests, test)
         if (known and known.version >= test.version) or self.has_applied(event_id):
             return
-        kept = [test if each.id == test.id else each for each in self.shadow_tests]
-        self.shadow_tests = kept if known else [*kept, test]
+        self.shadow_tests = merged
         self._changed(now, event_id, visible=False)
 
     @property
@@ -209,7 +217,6 @@ class Issue:
 
     def _changed(self, now: datetime, command_id: str, visible: bool = True) -> None:
         """Bookkeeping of every change; a change users cannot see leaves `updatedAt` alone."""
-        self.changed = True
         if visible:
             self.updated_at = max(now, self.updated_at)
         self.version += 1
