@@ -24,6 +24,7 @@ from pymongo import ASCENDING, AsyncMongoClient, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
+from shared.contracts.common import PageRequest
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Contended, DeadlineExceeded, Unavailable
 from shared.messaging import deadline
@@ -69,6 +70,15 @@ def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
             raise
 
     return call
+
+
+@store_call
+async def find_page(
+    collection: AsyncCollection, query: PageRequest, criteria: dict, sort: list, projection: dict | None = None
+) -> tuple[list[dict], int]:
+    """The documents of page `query.page` (in `sort` order), and how many match in all."""
+    cursor = collection.find(criteria, projection).sort(sort).skip((query.page - 1) * query.limit).limit(query.limit)
+    return await cursor.to_list(), await collection.count_documents(criteria)
 
 
 def outbox_entry(envelope: Envelope) -> dict:
@@ -180,10 +190,13 @@ class VersionedDocuments(MongoOutbox):
         await insert_once(self._collection, document, creation, outbox)
 
     @store_call
-    async def replace(self, document: dict, read_version: int, outbox: list[Envelope]) -> None:
-        """Stores the new state of a document that was at `read_version` when read; raises
-        `ConcurrentUpdate` if it changed meanwhile."""
-        fields = {key: value for key, value in document.items() if key not in ("_id", "workspace", "createdAt")}
+    async def replace(
+        self, document: dict, read_version: int, outbox: list[Envelope], only: tuple[str, ...] | None = None
+    ) -> None:
+        """Stores the new state of a document that was at `read_version` when read (only the
+        fields named in `only`, when given); raises `ConcurrentUpdate` if it changed meanwhile."""
+        names = only or [key for key in document if key not in ("_id", "workspace", "createdAt")]
+        fields = {name: document[name] for name in names}
         result = await self._collection.update_one(
             {"_id": document["_id"], "workspace": document["workspace"], "version": read_version, **self.live},
             {"$set": fields, "$push": push_outbox(outbox)},

@@ -10,9 +10,11 @@ from services.fixes.domain.model import Fix, ShadowTestState
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import ListFixes
-from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, store_call
+from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, find_page, store_call
 
 DELETED_ISSUES_KEPT_FOR = timedelta(days=30)
+NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
+HIDDEN = {"outbox": 0, "creation": 0, "appliedCommands": 0}
 
 
 class MongoFixRepository(VersionedDocuments):
@@ -47,14 +49,7 @@ class MongoFixRepository(VersionedDocuments):
         for name, value in (("issueId", query.issue_id), ("status", query.status), ("type", query.type)):
             if value is not None:
                 criteria[name] = value
-        cursor = (
-            self._collection.find(criteria, {"outbox": 0, "creation": 0, "appliedCommands": 0})
-            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
-            .skip((query.page - 1) * query.limit)
-            .limit(query.limit)
-        )
-        documents = await cursor.to_list()
-        total = await self._collection.count_documents(criteria)
+        documents, total = await find_page(self._collection, query, criteria, NEWEST_FIRST, HIDDEN)
         return [_from_document(document) for document in documents], total
 
     @store_call

@@ -7,9 +7,18 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from services.issues.domain.model import SEVERITY_RANK, FixState, Issue, ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import IssueMetadata, ListIssues
-from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, chunks, store_call
+from shared.messaging.mongo import (
+    CREATION_INDEX,
+    OUTBOX_INDEX,
+    Creation,
+    VersionedDocuments,
+    chunks,
+    find_page,
+    store_call,
+)
 
 LIVE = {"deleted": False}
+HIDDEN = {"outbox": 0, "creation": 0, "appliedCommands": 0}
 SORT_KEYS = {
     "createdAt": ["createdAt"],
     "severity": ["severityRank", "createdAt"],
@@ -81,14 +90,7 @@ class MongoIssueRepository(VersionedDocuments):
                 criteria[field] = value
         direction = DESCENDING if query.sort_order == "desc" else ASCENDING
         sort = [(key, direction) for key in [*SORT_KEYS[query.sort_by], "_id"]]
-        cursor = (
-            self._collection.find(criteria, {"outbox": 0, "creation": 0, "appliedCommands": 0})
-            .sort(sort)
-            .skip((query.page - 1) * query.limit)
-            .limit(query.limit)
-        )
-        documents = await cursor.to_list()
-        total = await self._collection.count_documents(criteria)
+        documents, total = await find_page(self._collection, query, criteria, sort, HIDDEN)
         return [_from_document(document) for document in documents], total
 
 

@@ -16,10 +16,9 @@ from shared.contracts.shadow_tests import ListShadowTests, ShadowTestConfig, Tra
 from shared.messaging.mongo import (
     CREATION_INDEX,
     OUTBOX_INDEX,
-    ConcurrentUpdate,
     Creation,
     VersionedDocuments,
-    push_outbox,
+    find_page,
     store_call,
 )
 
@@ -53,16 +52,9 @@ class MongoShadowTests(VersionedDocuments):
         document = await self._collection.find_one({"_id": test_id, "workspace": workspace}, {"outbox": 0})
         return _from_document(document) if document else None
 
-    @store_call
     async def save_status(self, test: ShadowTest, outbox: list[Envelope]) -> None:
         """Stores a status change, if nobody changed the test since it was read."""
-        document = _to_document(test)
-        result = await self._collection.update_one(
-            {"_id": test.id, "workspace": test.workspace, "version": test.read_version},
-            {"$set": {name: document[name] for name in STATUS_FIELDS}, "$push": push_outbox(outbox)},
-        )
-        if result.matched_count == 0:
-            raise ConcurrentUpdate(test.id)
+        await self.replace(_to_document(test), test.read_version, outbox, only=STATUS_FIELDS)
 
     @store_call
     async def has_result(self, test_id: str, trace_id: str) -> bool:
@@ -110,17 +102,15 @@ class MongoShadowTests(VersionedDocuments):
         for name, value in (("fixId", query.fix_id), ("status", query.status)):
             if value is not None:
                 criteria[name] = value
-        cursor = (
-            self._collection.find(criteria, {"outbox": 0, "creation": 0})
-            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
-            .skip((query.page - 1) * query.limit)
-            .limit(query.limit)
+        documents, total = await find_page(
+            self._collection, query, criteria, [("createdAt", DESCENDING), ("_id", DESCENDING)],
+            {"outbox": 0, "creation": 0}
         )
-        tests = [_from_document(document) for document in await cursor.to_list()]
+        tests = [_from_document(document) for document in documents]
         live = await self._tallies([test.id for test in tests if test.active])
         for test in tests:
             test.tally = live.get(test.id, test.tally)
-        return tests, await self._collection.count_documents(criteria)
+        return tests, total
 
     async def _tallies(self, test_ids: list[str]) -> dict[str, Tally]:
         if not test_ids:

@@ -11,7 +11,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.contracts.common import utc_now
 from shared.contracts.traces import ListTraces, Trace
-from shared.messaging.mongo import chunks, store_call
+from shared.messaging.mongo import chunks, find_page, store_call
 
 DUPLICATE_KEY = 11000
 INGESTIONS_KEPT_FOR = timedelta(days=7)
@@ -123,11 +123,7 @@ class MongoTraceStore:
         window = {op: bound for op, bound in (("$gte", query.from_), ("$lte", query.to)) if bound is not None}
         if window:
             criteria["timestamp"] = window
-        cursor = (
-            self._collection.find(criteria, HIDDEN)
-            .sort([("timestamp", DESCENDING), ("_id", DESCENDING)])
-            .skip((query.page - 1) * query.limit)
-            .limit(query.limit)
+        documents, total = await find_page(
+            self._collection, query, criteria, [("timestamp", DESCENDING), ("_id", DESCENDING)], HIDDEN
         )
-        documents = await cursor.to_list()
-        return [Trace.model_validate(d) for d in documents], await self._collection.count_documents(criteria)
+        return [Trace.model_validate(document) for document in documents], total
