@@ -51,11 +51,9 @@ class Evaluator:
         def errored(explanation: str, fixed_output: str | None = None) -> TraceResult:
             return self.errored(trace.id, trace.output, explanation, mode, fixed_output, _ms_since(started))
 
-        if self.replay_model is None:
-            if strict:
-                raise ModelError("No replay model is configured (REPLAY_MODEL_BASE_URL)")
-            return errored("No replay model is configured (REPLAY_MODEL_BASE_URL)")
         try:
+            if self.replay_model is None:
+                raise ModelError("No replay model is configured (REPLAY_MODEL_BASE_URL)")
             request = replay_request(trace, fix.type, fix.changes, self.model_override)
             answer = (await self.replay_model.complete(request)).text
         except ReplayError as error:
@@ -64,10 +62,11 @@ class Evaluator:
             if strict:
                 raise
             return errored(str(error))
-        if fix.type == "guardrail":
-            answer, _ = apply_guardrail(answer, Guardrail.model_validate(fix.changes))
+        guardrail = Guardrail.model_validate(fix.changes) if fix.type == "guardrail" else None
+        if guardrail is not None:
+            answer, _ = apply_guardrail(answer, guardrail)
         try:
-            score, used = await self._score(trace, fix, issue, answer, mode)
+            score, used = await self._score(trace, guardrail, issue, answer, mode)
         except ModelError as error:
             if strict:
                 raise
@@ -90,9 +89,8 @@ class Evaluator:
         )
 
     async def _score(
-        self, trace: Trace, fix: FixView, issue: IssueContext | None, answer: str, mode: ComparisonMode
+        self, trace: Trace, guardrail: Guardrail | None, issue: IssueContext | None, answer: str, mode: ComparisonMode
     ) -> tuple[Score | None, ComparisonMode]:
-        guardrail = Guardrail.model_validate(fix.changes) if fix.type == "guardrail" else None
         if mode == "side_by_side" and self.judge is not None:
             return await self._judge(trace, issue, answer), "side_by_side"
         score = automated_score(trace.output, answer, trace.expected_output, guardrail)

@@ -160,7 +160,7 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
                  trace_id=job.trace_id)
         return
     if test.status == "pending":
-        await _change(deps, ctx, test.id, lambda test, _tally: test.start(deps.clock()))
+        await _change(deps, ctx, test.id, lambda test, _tally: test.start(deps.clock()), needs_tally=False)
     if not await deps.tests.has_result(test.id, job.trace_id):
         result = await _replayed(deps, ctx, test, job.trace_id)
         REPLAYS.labels(result.verdict).inc()
@@ -187,14 +187,19 @@ async def _replayed(deps: Dependencies, ctx: CommandContext, test: ShadowTest, t
 
 
 async def _change(
-    deps: Dependencies, ctx: CommandContext, test_id: str, change: Callable[[ShadowTest, Tally], None]
+    deps: Dependencies,
+    ctx: CommandContext,
+    test_id: str,
+    change: Callable[[ShadowTest, Tally | None], None],
+    needs_tally: bool = True,
 ) -> None:
-    """Applies a status change to the current test (with its current tally) and stores it."""
+    """Applies a status change to the current test (with its current tally, unless the change
+    does not need it) and stores it."""
 
     async def attempt() -> None:
         test = await _existing(deps, ctx.workspace, test_id)
         if test.active:
-            change(test, await deps.tests.tally(test_id))
+            change(test, await deps.tests.tally(test_id) if needs_tally else None)
             await _save(deps, ctx, test)
 
     await retry_on_conflict(attempt, f"Shadow test {test_id}")
