@@ -17,7 +17,7 @@ from services.gateway.domain.api_keys import (
 from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
-from shared.messaging.rpc import BrokerUnavailable, ReplyTimeout, RpcClient, ServiceNotRunning
+from shared.messaging.rpc import BrokerUnavailable, Command, ReplyTimeout, RpcClient, ServiceNotRunning
 
 
 class Unauthorized(ExpectedError):
@@ -54,13 +54,6 @@ class Authenticator:
             self._cache.clear()
         self._cache[key_hash] = (principal, time.monotonic() + self._cache_seconds)
         return principal
-
-
-class Command(Protocol):
-    service: str
-    message_type: str
-
-    def to_wire(self) -> dict: ...
 
 
 @dataclass(frozen=True)

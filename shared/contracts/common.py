@@ -70,6 +70,11 @@ def storable(value: Any, path: str = "") -> Any:
 FreeForm = Annotated[dict[str, Any], AfterValidator(storable)]
 
 
+def distinct[T](values: list[T]) -> list[T]:
+    """`values` without repeats, in their first order."""
+    return list(dict.fromkeys(values))
+
+
 class ContractModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are an error."""
 

@@ -9,15 +9,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
-from shared.contracts.issues import IssueId
-from shared.contracts.traces import ContextDocument
+from shared.contracts.issues import Description, IssueId
+from shared.contracts.traces import ContextDocument, DocumentId
 
 FIXES_SERVICE = "fixes"
 
 FixType = Literal["prompt_update", "config_change", "retrieval_update", "guardrail"]
 FixStatus = Literal["draft", "proposed", "testing", "applied", "rejected"]
 FixId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 
 
@@ -72,7 +71,7 @@ class RetrievalUpdate(ContractModel):
     `replace` the one with the same id."""
 
     add: list[ContextDocument] = Field(default=[], max_length=100)
-    remove: list[Annotated[str, StringConstraints(min_length=1, max_length=200)]] = Field(default=[], max_length=100)
+    remove: list[DocumentId] = Field(default=[], max_length=100)
     replace: list[ContextDocument] = Field(default=[], max_length=100)
 
     @model_validator(mode="after")

@@ -4,7 +4,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
+from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct
 
 Severity = Literal["low", "medium", "high", "critical"]
 IssueStatus = Literal["open", "proposed_fix", "testing", "closed"]
@@ -22,12 +22,8 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 IssueId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-def _distinct[T](values: list[T]) -> list[T]:
-    return list(dict.fromkeys(values))
-
-
-TraceIds = Annotated[list[TraceId], Field(max_length=10_000), AfterValidator(_distinct)]
-Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_distinct)]
+TraceIds = Annotated[list[TraceId], Field(max_length=10_000), AfterValidator(distinct)]
+Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(distinct)]
 
 
 class IssuesCommand(ContractModel):

@@ -4,8 +4,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
+from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct
 from shared.contracts.fixes import FixId
+from shared.contracts.issues import IssueId
 from shared.contracts.traces import TraceId
 
 SHADOW_RUNNER = "shadow_runner"
@@ -15,10 +16,6 @@ ComparisonMode = Literal["side_by_side", "automated"]
 ShadowTestStatus = Literal["pending", "running", "completed", "failed"]
 Verdict = Literal["improved", "unchanged", "regressed", "errored"]
 ShadowTestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-def _distinct(values: list[str]) -> list[str]:
-    return list(dict.fromkeys(values))
 
 
 class ShadowTestConfig(ContractModel):
@@ -35,7 +32,7 @@ class CreateShadowTest(ShadowRunnerCommand):
 
     message_type: ClassVar[str] = "shadow_tests.create"
     fix_id: FixId
-    trace_ids: Annotated[list[TraceId], Field(min_length=1, max_length=MAX_TRACES_PER_TEST), AfterValidator(_distinct)]
+    trace_ids: Annotated[list[TraceId], Field(min_length=1, max_length=MAX_TRACES_PER_TEST), AfterValidator(distinct)]
     config: ShadowTestConfig = ShadowTestConfig()
 
 
@@ -74,7 +71,7 @@ class ActiveShadowTests(ShadowRunnerCommand):
     """For other services: the pending or running tests of the fixes of an issue."""
 
     message_type: ClassVar[str] = "shadow_tests.active_for_issue"
-    issue_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    issue_id: IssueId
 
 
 class ShadowTestIds(ContractModel):

@@ -99,7 +99,7 @@ class CommandServer:
         await self._in_flight.stop_consuming(self._queue, self._consumer_tag, grace)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        queue = self._topology.command_queue(self._service)
+        queue = self._queue.name
         with self._in_flight.track(), MESSAGE_SECONDS.labels(queue).time():
             outcome = await self._handle(message)
         MESSAGES_HANDLED.labels(queue, "command", outcome).inc()

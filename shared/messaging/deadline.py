@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from shared.contracts.errors import DeadlineExceeded
+
 _deadline: ContextVar[float | None] = ContextVar("command_deadline", default=None)
 
 
@@ -26,3 +28,12 @@ def remaining() -> float | None:
     """Seconds left before the current command's deadline, or None outside a command."""
     deadline = _deadline.get()
     return None if deadline is None else deadline - time.time()
+
+
+def bounded(timeout: float, passed: str) -> float:
+    """`timeout`, cut to the time left before the current command's deadline; raises
+    `DeadlineExceeded(passed)` when none is left."""
+    left = remaining()
+    if left is not None and left <= 0:
+        raise DeadlineExceeded(passed)
+    return timeout if left is None else min(timeout, left)

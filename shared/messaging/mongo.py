@@ -56,11 +56,9 @@ def store_call[**P, R](method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitab
 
     @wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        left = deadline.remaining()
-        if left is not None and left <= 0:
-            raise DeadlineExceeded("The command's deadline passed before the store was asked")
+        timeout = deadline.bounded(_store_timeout, "The command's deadline passed before the store was asked")
         try:
-            with pymongo.timeout(_store_timeout if left is None else min(left, _store_timeout)):
+            with pymongo.timeout(timeout):
                 return await method(*args, **kwargs)
         except PyMongoError as error:
             if getattr(error, "timeout", False) and (left := deadline.remaining()) is not None and left <= 0:
@@ -130,12 +128,15 @@ async def insert_once(collection: AsyncCollection, document: dict, creation: Cre
     except DuplicateKeyError as error:
         if "_id" in (error.details or {}).get("keyPattern", {}):
             raise IdTaken(document["_id"]) from error
-        existing = await collection.find_one(
-            {"workspace": document["workspace"], "creation.commandId": creation.command_id}, {"creation": 1}
-        )
+        existing = await find_creation(collection, document["workspace"], creation.command_id)
         if existing is None:
             raise
-        raise AlreadyCreated(Creation.from_document(existing["creation"])) from error
+        raise AlreadyCreated(existing) from error
+
+
+async def find_creation(collection: AsyncCollection, workspace: str, command_id: str) -> Creation | None:
+    document = await collection.find_one({"workspace": workspace, "creation.commandId": command_id}, {"creation": 1})
+    return Creation.from_document(document["creation"]) if document else None
 
 
 class MongoOutbox:
@@ -206,10 +207,7 @@ class VersionedDocuments(MongoOutbox):
 
     @store_call
     async def find_creation(self, workspace: str, command_id: str) -> Creation | None:
-        document = await self._collection.find_one(
-            {"workspace": workspace, "creation.commandId": command_id}, {"creation": 1}
-        )
-        return Creation.from_document(document["creation"]) if document else None
+        return await find_creation(self._collection, workspace, command_id)
 
 
 def mongo_client(settings: CommonSettings, appname: str) -> AsyncMongoClient:

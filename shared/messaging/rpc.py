@@ -16,6 +16,7 @@ timeout if no reply comes.
 import asyncio
 import time
 import uuid
+from typing import Protocol
 
 import aio_pika
 import aiormq
@@ -26,6 +27,16 @@ from shared.contracts.envelope import Envelope, Reply
 from shared.messaging.topology import Topology, declare_commands_exchange
 
 log = structlog.get_logger(__name__)
+
+
+class Command(Protocol):
+    """A contract another service answers: its owner, its message type, its wire form."""
+
+    service: str
+    message_type: str
+
+    def to_wire(self) -> dict: ...
+
 
 START_BY_HEADER = "x-start-by"
 DEADLINE_HEADER = "x-deadline"

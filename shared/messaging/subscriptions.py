@@ -33,6 +33,8 @@ from shared.messaging.topology import Topology, declare_events_exchange, declare
 
 log = structlog.get_logger(__name__)
 
+MAX_BACKOFF_SECONDS = 5.0
+
 type EventHandler = Callable[[Any, Envelope], Awaitable[None]]
 
 
@@ -66,20 +68,14 @@ class EventSubscriber:
         subscriber: str,
         subscription: Subscription,
         prefetch: int,
-        max_backoff: float = 5.0,
     ):
         self._connection = connection
         self._topology = topology
-        self._subscriber = subscriber
         self._subscription = subscription
         self._prefetch = prefetch
-        self._max_backoff = max_backoff
         self._stopping = False
         self._in_flight = InFlight()
-
-    @property
-    def queue_name(self) -> str:
-        return self._topology.subscription_queue(self._subscriber, self._subscription.name)
+        self.queue_name = topology.subscription_queue(subscriber, subscription.name)
 
     async def start(self) -> None:
         self._channel = await self._connection.channel()
@@ -126,7 +122,7 @@ class EventSubscriber:
                         return
                     log.warning("event not handled yet; retrying", error=str(error), retry_in_s=backoff)
                     await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, self._max_backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 except Exception:
                     log.exception("event handler failed; requeued", redelivered=message.redelivered)
                     await message.nack(requeue=True)

@@ -42,5 +42,3 @@ class MongoApiKeyStore:
             return None
         return Principal(document["workspace"], document["keyId"], document["owner"])
 
-    async def ping(self) -> None:
-        await self._collection.database.command("ping")

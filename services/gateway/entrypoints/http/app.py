@@ -21,7 +21,7 @@ from services.gateway.entrypoints.http.middlewares import (
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
 from services.gateway.settings import GatewaySettings
 from shared.messaging.connection import connect
-from shared.messaging.mongo import mongo_client, wait_for_store
+from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
 
@@ -54,33 +54,33 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     mongo = mongo_client(settings, "gateway")
     keys = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
-    parts: dict = {}
+    connected = app[CONNECTED]
 
     async def broker_check() -> None:
-        if "rpc" not in parts or not parts["rpc"].connected:
+        if connected.bus is None or not connected.bus.rpc.connected:
             raise ConnectionError("broker connection is down")
 
-    app[READINESS_CHECKS] = {"broker": broker_check, "store": keys.ping}
-    connecting = asyncio.create_task(_connect(app, keys, parts))
+    app[READINESS_CHECKS] = {"broker": broker_check, "store": store_ping(mongo)}
+    connecting = asyncio.create_task(_connect(app, keys))
     yield
     connecting.cancel()
     await asyncio.gather(connecting, return_exceptions=True)
-    if "connection" in parts:
-        await parts["connection"].close()
+    if connected.connection is not None:
+        await connected.connection.close()
     await mongo.close()
 
 
-async def _connect(app: web.Application, keys: MongoApiKeyStore, parts: dict) -> None:
+async def _connect(app: web.Application, keys: MongoApiKeyStore) -> None:
     settings = app[SETTINGS]
     await wait_for_store(keys.ensure_indexes)
     if settings.init_api_key:
         principal = await ensure_initial_key(keys, settings.init_api_key)
         log.info("initial API key ready", workspace=principal.workspace, key_id=principal.key_id)
-    parts["connection"] = await connect(settings.amqp_url, "gateway")
-    rpc = RpcClient(parts["connection"], Topology(settings.bus_namespace),
+    connected = app[CONNECTED]
+    connected.connection = await connect(settings.amqp_url, "gateway")
+    rpc = RpcClient(connected.connection, Topology(settings.bus_namespace),
                     start_margin=settings.rpc_start_margin_seconds)
     await rpc.start()
-    parts["rpc"] = rpc
-    app[CONNECTED].authenticator = Authenticator(keys, settings.api_key_cache_seconds)
-    app[CONNECTED].bus = CommandBus(rpc, settings.rpc_timeout_seconds)
+    connected.authenticator = Authenticator(keys, settings.api_key_cache_seconds)
+    connected.bus = CommandBus(rpc, settings.rpc_timeout_seconds)
     log.info("service started", namespace=settings.bus_namespace)

@@ -5,7 +5,7 @@ from typing import Any
 from aiohttp import web
 
 from services.gateway.entrypoints.http.keys import CONNECTED, CORRELATION_ID, PRINCIPAL
-from services.gateway.handlers import Command
+from shared.messaging.rpc import Command
 
 
 async def send(

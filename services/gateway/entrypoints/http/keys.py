@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from services.gateway.domain.api_keys import Principal
@@ -14,6 +15,7 @@ from services.gateway.settings import GatewaySettings
 class Connected:
     """What the gateway has once the store and the broker answer (None until then)."""
 
+    connection: AbstractRobustConnection | None = None
     authenticator: Authenticator | None = None
     bus: CommandBus | None = None
 

@@ -11,6 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from services.gateway.entrypoints.http.middlewares import REQUEST_ID
+from services.gateway.entrypoints.http.requests import IDEMPOTENCY_KEY
 from shared.contracts.common import ContractModel
 from shared.contracts.errors import ErrorBody
 from shared.contracts.fixes import CreateFix, FixDetail, FixPatch, FixView, ListFixes
@@ -164,22 +166,22 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
             spec["parameters"].append({"name": name, "in": "query", "required": False, "schema": _not_null(schema)})
     spec["parameters"].append({"name": "X-Request-Id", "in": "header", "required": False,
                                "description": "Echoed back, and in every log line of the request",
-                               "schema": {"type": "string", "pattern": r"^[\w.:\-]{1,128}$"}})
+                               "schema": {"type": "string", "pattern": REQUEST_ID.pattern}})
     if operation.status == "201":
         spec["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "description": "The same key and body again replays the first answer",
-                                   "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+                                   "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern}})
     if operation.body:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(operation.body,
                                                                                                   "validation")}}}
     spec["responses"][operation.status] = _success(operation, ref)
     for status in operation.extra_statuses:
         if status == "502":
-            spec["responses"][status] = _error("The model endpoint kept failing (UPSTREAM_ERROR)", ref)
+            spec["responses"][status] = _error(status, "The model endpoint kept failing (UPSTREAM_ERROR)", ref)
         else:
             spec["responses"][status] = _success(operation, ref)
     for status, description in ERRORS.items():
-        spec["responses"][status] = _error(description, ref)
+        spec["responses"][status] = _error(status, description, ref)
     return spec
 
 
@@ -218,11 +220,11 @@ def _success(operation: Operation, ref) -> dict:
     return {"description": "Success", "headers": headers, "content": {"application/json": {"schema": body}}}
 
 
-def _error(description: str, ref) -> dict:
+def _error(status: str, description: str, ref) -> dict:
     body = {"type": "object", "required": ["success", "error"],
             "properties": {"success": {"const": False}, "error": ref(ErrorBody, "serialization")}}
     headers = dict(RESPONSE_HEADERS)
-    if description.startswith("Too many"):
+    if status == "429":
         headers["Retry-After"] = {"description": "Seconds to wait", "schema": {"type": "integer"}}
     return {"description": description, "headers": headers, "content": {"application/json": {"schema": body}}}
 

@@ -18,7 +18,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidRequest("Request body is empty; send a JSON object")
     try:
         body = json.loads(raw)
-        json.dumps(body, ensure_ascii=False).encode()
+        if b"\\u" in raw or not raw.isascii():  # else no lone surrogate can be in it
+            json.dumps(body, ensure_ascii=False).encode()
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidRequest(f"Request body is not valid JSON: {error}") from None
     except UnicodeEncodeError:
