@@ -38,7 +38,7 @@ async def run(base: str, key: str | None, scenario: str, concurrency: int, durat
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal errors
-        while (now := time.monotonic()) < stop_at:
+        while time.monotonic() < stop_at:
             method, url, body = request_for(scenario, base, ids)
             started = time.monotonic()
             async with session.request(method, url, json=body, headers=headers) as response:
@@ -49,7 +49,6 @@ async def run(base: str, key: str | None, scenario: str, concurrency: int, durat
                     latencies.append((time.monotonic() - started) * 1000)
                 else:
                     errors += 1
-            del now
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:

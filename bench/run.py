@@ -23,6 +23,8 @@ from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, por
 from deploy.local.stack import new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
+from tests.support.api import Api
+from tests.support.waiting import eventually
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 CONCURRENCIES = (1, 8, 32)
@@ -32,7 +34,7 @@ RUNNER_CONCURRENCY = 4
 SCALING_TRACES = 96
 PROPAGATION_ROUNDS = 40
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-MEMORY_UNDER_LOAD: dict[str, float] = {}
+SCALING_TIMEOUT = 600
 
 
 @dataclass
@@ -64,6 +66,11 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def cpu_percent(before: dict[str, int], watched: dict[str, int], elapsed: float) -> dict[str, int]:
+    """Each watched process's CPU since `before` (its ticks then), in % of one core."""
+    return {name: round((cpu_ticks(pid) - before[name]) / CLOCK_TICKS / elapsed * 100) for name, pid in watched.items()}
+
+
 def rss_mib(pid: int) -> float:
     line = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmRSS"))
     return round(int(line.split()[1]) / 1024, 1)
@@ -75,9 +82,9 @@ def broker_pid() -> int | None:
 
 
 async def load(base: str, key: str | None, scenario: str, concurrency: int, ids: list[str],
-               watch: dict[str, int] | None = None) -> tuple[dict, dict]:
-    """Runs the load generator; with `watch`, also the CPU (and, in `MEMORY_UNDER_LOAD`, the
-    resident size) of those processes while it runs."""
+               watch: dict[str, int] | None = None) -> tuple[dict, dict, dict]:
+    """Runs the load generator: its result, and the CPU and resident size of the `watch`
+    processes (and its own CPU) while it runs."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.load", "--base", base, "--scenario", scenario, "--concurrency",
         str(concurrency), "--duration", str(DURATION), "--ids", ",".join(ids), *(["--key", key] if key else []),
@@ -87,79 +94,57 @@ async def load(base: str, key: str | None, scenario: str, concurrency: int, ids:
     await asyncio.sleep(1.0)
     before, started = {name: cpu_ticks(pid) for name, pid in watched.items()}, time.monotonic()
     await asyncio.sleep(DURATION * 0.8)
-    elapsed = time.monotonic() - started
-    cpu = {name: round((cpu_ticks(pid) - before[name]) / CLOCK_TICKS / elapsed * 100)
-           for name, pid in watched.items()}
-    if watch:
-        MEMORY_UNDER_LOAD.update({name: rss_mib(pid) for name, pid in watch.items() if "broker" not in name})
+    cpu = cpu_percent(before, watched, time.monotonic() - started)
+    memory = {name: rss_mib(pid) for name, pid in (watch or {}).items() if "broker" not in name}
     output, _ = await process.communicate()
-    return json.loads(output.decode().strip().splitlines()[-1]), cpu
+    return json.loads(output.decode().strip().splitlines()[-1]), cpu, memory
 
 
-async def seed(http: aiohttp.ClientSession, base: str, key: str | None, count: int) -> list[str]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    ids = []
-    for n in range(count):
-        body = {"title": f"seed {n}", "description": "d", "agentId": "agent_bench", "severity": "low"}
-        async with http.post(f"{base}/api/v2/issues", json=body, headers=headers) as response:
-            ids.append((await response.json())["data"]["id"])
-    return ids
+async def seed(api: Api, count: int) -> list[str]:
+    return [(await api.create_issue(title=f"seed {n}", description="d", agentId="agent_bench", severity="low"))["id"]
+            for n in range(count)]
 
 
-async def propagation(http: aiohttp.ClientSession, base: str, key: str) -> dict:
+async def propagation(api: Api) -> dict:
     """Time from a fix PATCH to `testing` until its issue reads `testing`, polled every 2 ms."""
-    headers = {"Authorization": f"Bearer {key}"}
-
-    async def call(method: str, path: str, body: dict | None = None) -> dict:
-        async with http.request(method, base + path, json=body, headers=headers) as response:
-            return (await response.json())["data"]
-
-    issue = await call("POST", "/api/v2/issues", {"title": "p", "description": "d", "agentId": "a", "severity": "low"})
-    fix = await call("POST", "/api/fixes", {"issueId": issue["id"], "type": "config_change", "description": "d",
-                                            "changes": {"temperature": 0}})
-    await call("PATCH", f"/api/fixes/{fix['id']}", {"status": "proposed"})
+    issue = await api.create_issue(title="p", description="d", agentId="a", severity="low")
+    fix = await api.create_fix(issue["id"], type="config_change", description="d", changes={"temperature": 0})
+    await api.patch(f"/api/fixes/{fix['id']}", json={"status": "proposed"})
     delays = []
     for _ in range(PROPAGATION_ROUNDS):
         for fix_status, issue_status in (("testing", "testing"), ("proposed", "proposed_fix")):
             started = time.monotonic()
-            await call("PATCH", f"/api/fixes/{fix['id']}", {"status": fix_status})
-            while (await call("GET", f"/api/v2/issues/{issue['id']}"))["status"] != issue_status:  # noqa: ASYNC110
-                await asyncio.sleep(0.002)
+            await api.patch(f"/api/fixes/{fix['id']}", json={"status": fix_status})
+            await api.issue_when(issue["id"], lambda issue, wanted=issue_status: issue["status"] == wanted,
+                                 issue_status, interval=0.002)
             if issue_status == "testing":
                 delays.append((time.monotonic() - started) * 1000)
     return {"rounds": len(delays), "p50": round(statistics.median(delays), 1), "max": round(max(delays), 1)}
 
 
-async def scaling_run(http: aiohttp.ClientSession, base: str, key: str, runners: int) -> dict:
-    headers = {"Authorization": f"Bearer {key}"}
+async def scaling_run(api: Api, runners: int) -> dict:
     tag = uuid.uuid4().hex[:8]
     traces = [{"id": f"tr_{tag}_{n}", "agentId": "agent_bench", "model": {"name": "demo"},
                "systemPrompt": "Answer refund questions using the knowledge base.",
                "input": [{"role": "user", "content": f"Can I return this after 45 days? #{n}"}],
                "output": "Yes, within 60 days.", "expectedOutput": "No. Returns within 30 days of purchase."}
               for n in range(SCALING_TRACES)]
-    async with http.post(f"{base}/api/v2/traces", json={"traces": traces}, headers=headers) as response:
-        assert response.status == 201, await response.text()
-    async with http.post(f"{base}/api/v2/issues", headers=headers, json={
-            "title": "scaling", "description": "d", "agentId": "agent_bench", "severity": "low"}) as response:
-        issue = (await response.json())["data"]
+    ingested = await api.post("/api/v2/traces", json={"traces": traces})
+    assert ingested.status == 201, ingested.body
+    issue = await api.create_issue(title="scaling", description="d", agentId="agent_bench", severity="low")
     diff = ("- Answer refund questions using the knowledge base.\n+ Answer refund questions using the knowledge "
             "base. Always verify the policy effective date before citing specific terms.")
-    async with http.post(f"{base}/api/fixes", headers=headers, json={
-            "issueId": issue["id"], "type": "prompt_update", "description": "d",
-            "changes": {"promptDiff": diff}}) as response:
-        fix = (await response.json())["data"]
+    fix = await api.create_fix(issue["id"], description="d", changes={"promptDiff": diff})
     started = time.monotonic()
-    async with http.post(f"{base}/api/shadow-tests", headers=headers, json={
-            "fixId": fix["id"], "traceIds": [t["id"] for t in traces],
-            "config": {"comparisonMode": "automated"}}) as response:
-        test = (await response.json())["data"]
-    while True:
-        async with http.get(f"{base}/api/shadow-tests/{test['id']}", headers=headers) as response:
-            status = (await response.json())["data"]
-        if status["status"] == "completed":
-            break
-        await asyncio.sleep(0.05)
+    test = (await api.post("/api/shadow-tests", json={"fixId": fix["id"], "traceIds": [t["id"] for t in traces],
+                                                     "config": {"comparisonMode": "automated"}})).data
+
+    async def finished() -> dict | None:
+        status = (await api.get(f"/api/shadow-tests/{test['id']}")).data
+        return status if status["status"] in ("completed", "failed") else None
+
+    status = await eventually(finished, SCALING_TIMEOUT, f"shadow test {test['id']} to finish")
+    assert status["status"] == "completed", status
     seconds = time.monotonic() - started
     return {"runners": runners, "traces": SCALING_TRACES, "seconds": round(seconds, 2),
             "traces_per_s": round(SCALING_TRACES / seconds, 1),
@@ -172,10 +157,9 @@ async def measure() -> Report:
     log_dir.mkdir(parents=True, exist_ok=True)
     mongo_port, model_port, direct_port, echo_port = free_port(), free_port(), free_port(), free_port()
     quiet = subprocess.DEVNULL
-    mongo = embedded_mongo(mongo_port, None, output=quiet).start()
+    mongo = embedded_mongo(mongo_port, None, output=quiet).start_listening(mongo_port)
     model = Process("demo-model", ["-m", "deploy.local.demo_model", "--port", str(model_port),
-                                   "--delay", str(MODEL_LATENCY)], output=quiet).start()
-    wait_until(lambda: port_open("127.0.0.1", mongo_port) and port_open("127.0.0.1", model_port), 30, "mongo, model")
+                                   "--delay", str(MODEL_LATENCY)], output=quiet).start_listening(model_port)
     mongo_url = f"mongodb://127.0.0.1:{mongo_port}/"
     stack = new_stack(AMQP_URL, mongo_url, log_dir, replay_model_base_url=f"http://127.0.0.1:{model_port}/v1",
                       replay_concurrency=str(RUNNER_CONCURRENCY), rate_limit_burst="100000000",
@@ -197,41 +181,40 @@ async def measure() -> Report:
         client = AsyncMongoClient(mongo_url)
         key = (await create_api_key(MongoApiKeyStore(client[stack.database]["api_keys"]), "bench")).secret
         await client.close()
-        pids = {name: process.popen.pid for name, process in stack.processes.items()}
-        pids["store (mongoeco)"] = mongo.popen.pid
+        def system_pids() -> dict[str, int]:
+            return {**{name: process.popen.pid for name, process in stack.processes.items()},
+                    "store (mongoeco)": mongo.popen.pid}
+
+        pids = system_pids()
+        report.memory["idle"] = {name: rss_mib(pid) for name, pid in pids.items()}
         if (broker := broker_pid()) is not None:
             pids["broker (RabbitMQ)"] = broker
-        report.memory["idle"] = {name: rss_mib(pid) for name, pid in pids.items() if name != "broker (RabbitMQ)"}
         direct_url, echo_url = f"http://127.0.0.1:{direct_port}", f"http://127.0.0.1:{echo_port}"
         async with aiohttp.ClientSession() as http:
-            ids = {"stack": await seed(http, stack.base_url, key, 200),
-                   "direct": await seed(http, direct_url, None, 200)}
+            api = Api(http, stack.base_url, key)
+            ids = {"stack": await seed(api, 200), "direct": await seed(Api(http, direct_url, None), 200)}
             for scenario in ("get", "list", "create"):
                 for concurrency in CONCURRENCIES:
                     for system, base, token in (("stack", stack.base_url, key), ("direct", direct_url, None)):
                         watch = pids if (scenario, concurrency, system) == ("create", 32, "stack") else None
-                        result, cpu = await load(base, token, scenario, concurrency, ids[system], watch)
+                        result, cpu, memory = await load(base, token, scenario, concurrency, ids[system], watch)
                         report.rest[f"{scenario}/{concurrency}/{system}"] = result
                         if watch:
-                            report.cpu = cpu
+                            report.cpu, report.memory["under load"] = cpu, memory
             for concurrency in CONCURRENCIES:
                 report.rest[f"echo/{concurrency}/echo"] = (await load(echo_url, None, "echo", concurrency, []))[0]
-            report.propagation = await propagation(http, stack.base_url, key)
+            report.propagation = await propagation(api)
+            running = 1
             for runners in (1, 2, 4):
-                while sum(1 for name in stack.processes if name.startswith("shadow_runner")) < runners:
-                    count = sum(1 for name in stack.processes if name.startswith("shadow_runner"))
-                    stack.start("shadow_runner", instance=count + 1)
-                watched = {name: process.popen.pid for name, process in stack.processes.items()}
-                watched["store (mongoeco)"] = mongo.popen.pid
+                for instance in range(running + 1, runners + 1):
+                    stack.start("shadow_runner", instance=instance)
+                running = runners
+                watched = system_pids()
                 before, started = {name: cpu_ticks(pid) for name, pid in watched.items()}, time.monotonic()
-                report.scaling.append(await scaling_run(http, stack.base_url, key, runners))
-                elapsed = time.monotonic() - started
+                report.scaling.append(await scaling_run(api, runners))
                 if runners == 4:
-                    report.scaling_cpu = {name: round((cpu_ticks(pid) - before[name]) / CLOCK_TICKS / elapsed * 100)
-                                          for name, pid in watched.items()}
-        report.memory["under load"] = dict(MEMORY_UNDER_LOAD)
-        report.memory["after load"] = {name: rss_mib(process.popen.pid) for name, process in stack.processes.items()}
-        report.memory["after load"]["store (mongoeco)"] = rss_mib(mongo.popen.pid)
+                    report.scaling_cpu = cpu_percent(before, watched, time.monotonic() - started)
+        report.memory["after load"] = {name: rss_mib(pid) for name, pid in system_pids().items()}
     finally:
         for process in [*extras, model]:
             process.stop()

@@ -7,7 +7,7 @@ for the moment if it is not running.
 import os
 import sys
 
-from deploy.local.processes import ROOT, embedded_mongo, port_open, wait_until
+from deploy.local.processes import ROOT, embedded_mongo, port_open
 from deploy.local.run import EMBEDDED_MONGO_PORT
 from services.gateway.entrypoints import cli
 
@@ -18,8 +18,8 @@ def main() -> int:
         os.environ["MONGODB_URL"] = f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}/"
         if not port_open("127.0.0.1", EMBEDDED_MONGO_PORT):
             path = str(ROOT / "var" / "mongo" / "data.sqlite")
-            temporary = embedded_mongo(EMBEDDED_MONGO_PORT, path, output=open(os.devnull, "w")).start()
-            wait_until(lambda: port_open("127.0.0.1", EMBEDDED_MONGO_PORT), 30, "the embedded MongoDB server")
+            temporary = embedded_mongo(EMBEDDED_MONGO_PORT, path, output=open(os.devnull, "w"))
+            temporary.start_listening(EMBEDDED_MONGO_PORT)
     try:
         return cli.main(["create-key", *sys.argv[1:]])
     finally:

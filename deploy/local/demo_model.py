@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from deploy.local.processes import free_port
+from deploy.local.processes import LoopThread, free_port
 
 JUDGE_MODEL = "judge-model"
 GROUNDED = "Always verify the policy effective date before citing specific terms."
@@ -58,16 +58,13 @@ class DemoModel:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> "DemoModel":
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._loop_thread = LoopThread()
+        self._loop_thread.run(self._start())
         return self
 
     def __exit__(self, *_exc) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._loop_thread.run(self._runner.cleanup())
+        self._loop_thread.stop()
 
     def fail(self, marker: str, *faults: Fault) -> None:
         """The next calls whose conversation contains `marker` get these faults, in order."""

@@ -1,12 +1,14 @@
 """Starting and stopping the system's processes on one machine (for `make run` and tests)."""
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -37,6 +39,22 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+class LoopThread:
+    """An event loop in a daemon thread, for an asyncio server driven by synchronous code."""
+
+    def __init__(self):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run[T](self, coroutine: Coroutine[object, object, T], timeout: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
 @dataclass
 class Process:
     name: str
@@ -54,6 +72,12 @@ class Process:
             stderr=subprocess.STDOUT if self.output is not None else None,
             start_new_session=True,
         )
+        return self
+
+    def start_listening(self, port: int, timeout: float = 30.0) -> "Process":
+        """Starts the process and waits until it accepts connections on `port`."""
+        self.start()
+        wait_until(lambda: port_open("127.0.0.1", port), timeout, f"{self.name} to listen on port {port}")
         return self
 
     @property

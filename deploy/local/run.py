@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.request
 
-from deploy.local.processes import ROOT, SERVICES, Process, embedded_mongo, port_open, service, wait_until
+from deploy.local.processes import ROOT, SERVICES, Process, embedded_mongo, port_open, service
 from services.gateway.domain.api_keys import issue_key
 
 EMBEDDED_MONGO_PORT = int(os.environ.get("EMBEDDED_MONGO_PORT", "27018"))
@@ -64,15 +64,15 @@ def supervise(processes: list[Process]) -> int:
         if port_open("127.0.0.1", EMBEDDED_MONGO_PORT):
             print(f"port {EMBEDDED_MONGO_PORT} is taken; set EMBEDDED_MONGO_PORT or MONGODB_URL", file=sys.stderr)
             return 1
-        processes.append(embedded_mongo(EMBEDDED_MONGO_PORT, str(VAR / "mongo" / "data.sqlite")).start())
-        wait_until(lambda: port_open("127.0.0.1", EMBEDDED_MONGO_PORT), 30, "the embedded MongoDB server")
+        processes.append(embedded_mongo(EMBEDDED_MONGO_PORT, str(VAR / "mongo" / "data.sqlite")))
+        processes[-1].start_listening(EMBEDDED_MONGO_PORT)
         env["MONGODB_URL"] = f"mongodb://127.0.0.1:{EMBEDDED_MONGO_PORT}/"
     if "INIT_API_KEY" not in os.environ:
         env["INIT_API_KEY"] = local_api_key()
     if "REPLAY_MODEL_BASE_URL" not in os.environ:
         demo = Process("demo-model", ["-m", "deploy.local.demo_model", "--port", str(DEMO_MODEL_PORT)])
-        processes.append(demo.start())
-        wait_until(lambda: port_open("127.0.0.1", DEMO_MODEL_PORT), 30, "the demo model")
+        processes.append(demo)
+        demo.start_listening(DEMO_MODEL_PORT)
         env["REPLAY_MODEL_BASE_URL"] = f"http://127.0.0.1:{DEMO_MODEL_PORT}/v1"
         print(f"replaying against the scripted demo model on port {DEMO_MODEL_PORT} (set REPLAY_MODEL_BASE_URL "
               "for a real one)", flush=True)

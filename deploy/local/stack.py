@@ -14,14 +14,22 @@ STARTED = '"event": "service started"'
 
 @dataclass
 class Stack:
-    namespace: str
-    database: str
-    amqp_url: str
-    mongodb_url: str
     log_dir: Path
     env: dict[str, str]
     processes: dict[str, Process] = field(default_factory=dict)
     ops_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def namespace(self) -> str:
+        return self.env["BUS_NAMESPACE"]
+
+    @property
+    def database(self) -> str:
+        return self.env["MONGODB_DATABASE"]
+
+    @property
+    def amqp_url(self) -> str:
+        return self.env["AMQP_URL"]
 
     @property
     def base_url(self) -> str:
@@ -93,4 +101,4 @@ def new_stack(amqp_url: str, mongodb_url: str, log_dir: Path, **settings: str) -
         "INIT_API_KEY": "thk_" + uuid.uuid4().hex,
         **{key.upper(): value for key, value in settings.items()},
     }
-    return Stack(namespace, env["MONGODB_DATABASE"], amqp_url, mongodb_url, log_dir, env)
+    return Stack(log_dir, env)

@@ -70,11 +70,13 @@ class Api:
         assert response.status == 201, response.body
         return response.data
 
-    async def issue_when(self, issue_id: str, condition, what: str, timeout: float = 15) -> dict:
+    async def issue_when(
+        self, issue_id: str, condition, what: str, timeout: float = 15, interval: float = 0.05
+    ) -> dict:
         """The issue, once `condition(issue)` holds (events are applied asynchronously)."""
         async def probe():
             issue = (await self.get(f"/api/v2/issues/{issue_id}")).data
             return issue if condition(issue) else None
 
-        return await eventually(probe, timeout, what)
+        return await eventually(probe, timeout, what, interval)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import aio_pika
 
-from deploy.local.processes import embedded_mongo, free_port, port_open, wait_until
+from deploy.local.processes import embedded_mongo, free_port, port_open
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -47,9 +47,9 @@ def mongodb_url(log_dir) -> Iterator[str]:
     else:
         port = free_port()
         with open(log_dir / "mongo.log", "w") as log:
-            server = embedded_mongo(port, None, output=log).start()
+            server = embedded_mongo(port, None, output=log)
             try:
-                wait_until(lambda: port_open("127.0.0.1", port), 30, "the embedded MongoDB server")
+                server.start_listening(port)
                 yield f"mongodb://127.0.0.1:{port}/"
             finally:
                 server.stop()

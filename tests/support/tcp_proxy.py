@@ -2,29 +2,26 @@
 without stopping it for everyone else. Runs its own event loop in a thread."""
 
 import asyncio
-import threading
 
-from deploy.local.processes import free_port
+from deploy.local.processes import LoopThread, free_port
 
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
         self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._loop_thread: LoopThread | None = None
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     def __enter__(self) -> "TcpProxy":
-        self._thread.start()
+        self._loop_thread = LoopThread()
         self.restore()
         return self
 
     def __exit__(self, *_exc) -> None:
         self.cut()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        self._loop_thread.stop()
 
     def restore(self) -> None:
         self._call(self._listen())
@@ -34,7 +31,7 @@ class TcpProxy:
         self._call(self._close())
 
     def _call(self, coroutine) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+        self._loop_thread.run(coroutine)
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port, reuse_address=True)
