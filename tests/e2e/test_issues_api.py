@@ -212,11 +212,16 @@ async def test_create_validation_names_each_field(api, body, fields):
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 0
 
 
+LONE_SURROGATE = '{"title": "\\ud800", "description": "d", "agentId": "a", "severity": "low"}'
+
+
 @pytest.mark.parametrize("raw, message", [
     (b'{"title": ', "not valid JSON"),
     (b"[1, 2]", "must be a JSON object"),
     (b"", "empty"),
     (b"\xff\xfe", "not valid JSON"),
+    (LONE_SURROGATE.encode(), "lone surrogate"),
+    (LONE_SURROGATE.encode("utf-16-le"), "lone surrogate"),
 ])
 async def test_malformed_bodies_get_the_error_envelope(api, raw, message):
     response = await api.post("/api/v2/issues", data=raw, headers={"Content-Type": "application/json"})

@@ -18,7 +18,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise InvalidRequest("Request body is empty; send a JSON object")
     try:
         body = json.loads(raw)
-        if b"\\u" in raw or not raw.isascii():  # else no lone surrogate can be in it
+        if _may_hold_a_surrogate(raw):
             json.dumps(body, ensure_ascii=False).encode()
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidRequest(f"Request body is not valid JSON: {error}") from None
@@ -27,6 +27,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object")
     return body
+
+
+def _may_hold_a_surrogate(raw: bytes) -> bool:
+    """False only for ASCII UTF-8 without a `\\u` escape: surrogates come from escapes or
+    from other bytes, and UTF-16/32 bodies (which `json.loads` accepts) hold NUL bytes."""
+    return b"\\u" in raw or b"\x00" in raw or not raw.isascii()
 
 
 def query_params(request: web.Request) -> dict[str, str]:
