@@ -42,8 +42,8 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def get(request: web.Request) -> web.Response:
-    issue = await handlers.get_issue(GetIssue(issue_id=request.match_info["id"]), context(), request.app[DEPS])
-    return web.json_response({"success": True, "data": issue.to_wire()})
+    found = await handlers.get_issue(GetIssue(issue_id=request.match_info["id"]), context(), request.app[DEPS])
+    return web.json_response({"success": True, "data": found.issue.to_wire()})
 
 
 async def listing(request: web.Request) -> web.Response:

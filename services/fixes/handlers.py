@@ -6,10 +6,20 @@ from datetime import datetime
 
 from services.fixes.adapters.repository import DeletedIssues, FixRepository, IssueDirectory
 from services.fixes.domain.model import Fix, ShadowTestState, checked_changes, new_fix_id
-from shared.contracts.common import Page, utc_now
+from shared.contracts.common import FIRST_VERSION, Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
-from shared.contracts.fixes import CreateFix, CreateFixResult, FixDetail, FixView, GetFix, ListFixes, UpdateFix
+from shared.contracts.fixes import (
+    CreateFix,
+    CreateFixResult,
+    FixDetail,
+    FixView,
+    GetFix,
+    GetFixResult,
+    ListFixes,
+    UpdateFix,
+    UpdateFixResult,
+)
 from shared.contracts.issues import IssueDeleted
 from shared.contracts.shadow_tests import ShadowTestEvent
 from shared.messaging.commands import CommandContext
@@ -34,7 +44,8 @@ async def create_fix(command: CreateFix, ctx: CommandContext, deps: Dependencies
     check and the insert, either the `issue.deleted` handler finds the new fix, or the fix
     finds the deletion recorded here afterwards: it ends detached either way."""
     if seen := await deps.fixes.find_creation(ctx.workspace, ctx.command_id):
-        return CreateFixResult(fix=FixDetail.model_validate(replay(seen, command)), replayed=True)
+        return CreateFixResult(fix=FixDetail.model_validate(replay(seen, command)), replayed=True,
+                               version=FIRST_VERSION)
     checked_changes(command.type, command.changes)
     if not await deps.issues.exists(ctx, command.issue_id):
         raise NotFound(f"Issue {command.issue_id} not found")
@@ -50,16 +61,17 @@ async def create_fix(command: CreateFix, ctx: CommandContext, deps: Dependencies
         insert=insert,
     )
     if fix is None:
-        return CreateFixResult(fix=FixDetail.model_validate(response), replayed=True)
+        return CreateFixResult(fix=FixDetail.model_validate(response), replayed=True, version=FIRST_VERSION)
     deps.notify(fix.id)
     if await deps.deleted_issues.contains(ctx.workspace, command.issue_id):
         fix = await _detach(deps, ctx, fix.id)
-        return CreateFixResult(fix=fix.detail(), replayed=False)
-    return CreateFixResult(fix=FixDetail.model_validate(response), replayed=False)
+        return CreateFixResult(fix=fix.detail(), replayed=False, version=fix.version)
+    return CreateFixResult(fix=FixDetail.model_validate(response), replayed=False, version=fix.version)
 
 
-async def get_fix(command: GetFix, ctx: CommandContext, deps: Dependencies) -> FixDetail:
-    return (await _existing(deps, ctx.workspace, command.fix_id)).detail()
+async def get_fix(command: GetFix, ctx: CommandContext, deps: Dependencies) -> GetFixResult:
+    fix = await _existing(deps, ctx.workspace, command.fix_id)
+    return GetFixResult(fix=fix.detail(), version=fix.version)
 
 
 async def list_fixes(command: ListFixes, ctx: CommandContext, deps: Dependencies) -> Page[FixView]:
@@ -67,13 +79,17 @@ async def list_fixes(command: ListFixes, ctx: CommandContext, deps: Dependencies
     return Page[FixView](items=[fix.view() for fix in fixes], page=command.page, limit=command.limit, total=total)
 
 
-async def update_fix(command: UpdateFix, ctx: CommandContext, deps: Dependencies) -> FixView:
-    async def attempt() -> FixView:
+async def update_fix(command: UpdateFix, ctx: CommandContext, deps: Dependencies) -> UpdateFixResult:
+    """As `update_issue` in the issues service: a conditional update is checked against the
+    version each attempt reads; a redelivered command answers with the fix as it is."""
+
+    async def attempt() -> UpdateFixResult:
         fix = await _existing(deps, ctx.workspace, command.fix_id)
         if not fix.has_applied(ctx.command_id):
+            fix.require_version(command.expected_versions)
             fix.edit(command.patch, deps.clock(), ctx.command_id)
             await _save(deps, ctx, fix)
-        return fix.view()
+        return UpdateFixResult(fix=fix.view(), version=fix.version)
 
     return await retry_on_conflict(attempt, f"Fix {command.fix_id}")
 

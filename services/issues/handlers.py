@@ -9,7 +9,7 @@ import structlog
 
 from services.issues.adapters.repository import IssueRepository, TraceFacts
 from services.issues.domain.model import FixState, Issue, ShadowTestState, new_issue_id
-from shared.contracts.common import Page, utc_now
+from shared.contracts.common import FIRST_VERSION, Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import ExpectedError, NotFound
 from shared.contracts.fixes import FixEvent
@@ -19,10 +19,11 @@ from shared.contracts.issues import (
     DeleteIssue,
     DeleteIssueResult,
     GetIssue,
-    IssueDetail,
+    GetIssueResult,
     IssueSummary,
     ListIssues,
     UpdateIssue,
+    UpdateIssueResult,
 )
 from shared.contracts.shadow_tests import ShadowTestEvent
 from shared.contracts.traces import TracesIngested
@@ -74,11 +75,13 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
     except ExpectedError as error:
         log.warning("issue stored; what its traces tell will come with their next event", issue_id=created_id,
                     error=str(error))
-    return CreateIssueResult(issue=IssueSummary.model_validate(response), replayed=issue is None)
+    as_created = FIRST_VERSION  # the answer, first or replayed, shows the issue as it was created
+    return CreateIssueResult(issue=IssueSummary.model_validate(response), replayed=issue is None, version=as_created)
 
 
-async def get_issue(command: GetIssue, ctx: CommandContext, deps: Dependencies) -> IssueDetail:
-    return (await _existing(deps, ctx.workspace, command.issue_id)).detail()
+async def get_issue(command: GetIssue, ctx: CommandContext, deps: Dependencies) -> GetIssueResult:
+    issue = await _existing(deps, ctx.workspace, command.issue_id)
+    return GetIssueResult(issue=issue.detail(), version=issue.version)
 
 
 async def list_issues(command: ListIssues, ctx: CommandContext, deps: Dependencies) -> Page[IssueSummary]:
@@ -88,13 +91,18 @@ async def list_issues(command: ListIssues, ctx: CommandContext, deps: Dependenci
     )
 
 
-async def update_issue(command: UpdateIssue, ctx: CommandContext, deps: Dependencies) -> IssueSummary:
-    async def attempt() -> IssueSummary:
+async def update_issue(command: UpdateIssue, ctx: CommandContext, deps: Dependencies) -> UpdateIssueResult:
+    """A conditional update is checked against the version each attempt reads, and stored only
+    if nobody changed the issue since: a change in between makes the next attempt refuse it.
+    A redelivered command answers with the issue as it is, its condition not checked again."""
+
+    async def attempt() -> UpdateIssueResult:
         issue = await _existing(deps, ctx.workspace, command.issue_id)
         if not issue.has_applied(ctx.command_id):
+            issue.require_version(command.expected_versions)
             issue.apply(command.patch, deps.clock(), ctx.command_id)
             await _save(deps, ctx, issue)
-        return issue.summary()
+        return UpdateIssueResult(issue=issue.summary(), version=issue.version)
 
     return await retry_on_conflict(attempt, f"Issue {command.issue_id}")
 
@@ -105,6 +113,7 @@ async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependen
         if issue is None or (issue.deleted_at is not None and not issue.has_applied(ctx.command_id)):
             raise NotFound(f"Issue {command.issue_id} not found")
         if issue.deleted_at is None:
+            issue.require_version(command.expected_versions)
             known = issue.active_shadow_tests or await deps.shadow_tests.active_for(ctx, issue.id)
             issue.delete(deps.clock(), ctx.command_id, known)
             await _save(deps, ctx, issue)

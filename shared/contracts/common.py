@@ -1,4 +1,4 @@
-"""Building blocks of every contract: camelCase JSON, UTC timestamps, pages."""
+"""Building blocks of every contract: camelCase JSON, UTC timestamps, pages, versions."""
 
 import secrets
 from datetime import UTC, datetime
@@ -123,6 +123,19 @@ class PatchModel(ContractModel):
 
     def given(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+FIRST_VERSION = 1
+"""The version of every aggregate as created; each change, visible or not, adds one."""
+
+ExpectedVersions = list[Annotated[int, Field(ge=FIRST_VERSION)]] | None
+"""The versions a conditional change may apply to (HTTP `If-Match`); None: whatever the version.
+An empty list matches no version (the caller named only entity tags that are not ours)."""
+
+
+def entity_tag(version: int) -> str:
+    """The HTTP `ETag` of a resource at `version`: a strong entity tag, the version quoted."""
+    return f'"{version}"'
 
 
 class PageRequest(ContractModel):

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ValidationError
 
+from shared.contracts.common import entity_tag
+
 
 class ErrorCode(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
@@ -17,6 +19,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     CONFLICT = "CONFLICT"
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     RATE_LIMITED = "RATE_LIMITED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -63,6 +66,17 @@ class Conflict(ExpectedError):
 class Contended(Conflict):
     """A document kept changing under concurrent writes: trying again later will do (a command
     answers 409; an event handler retries in place)."""
+
+
+class PreconditionFailed(ExpectedError):
+    """A conditional change (HTTP `If-Match`) found the resource at another version than the
+    caller named: it changed since it was read."""
+
+    code = ErrorCode.PRECONDITION_FAILED
+
+    def __init__(self, what: str, version: int):
+        super().__init__(f"{what} changed since it was read; its current ETag is {entity_tag(version)}. "
+                         "Read it again and retry with that ETag in If-Match")
 
 
 class Unavailable(ExpectedError):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp
+from shared.contracts.common import ContractModel, ExpectedVersions, PageRequest, PatchModel, Timestamp
 from shared.contracts.issues import Description, IssueId
 from shared.contracts.traces import ContextDocument, DocumentId
 
@@ -154,9 +154,12 @@ class ListFixes(FixesCommand, PageRequest):
 
 
 class UpdateFix(FixesCommand):
+    """Applies `patch`; with `expectedVersions`, only if the fix is at one of them."""
+
     message_type: ClassVar[str] = "fixes.update_fix"
     fix_id: FixId
     patch: FixPatch
+    expected_versions: ExpectedVersions = None
 
 
 class ShadowTestSummary(ContractModel):
@@ -182,8 +185,22 @@ class FixDetail(FixView):
 
 
 class CreateFixResult(ContractModel):
+    """`version` is the fix's version as `fix` shows it, as in every result below (the
+    gateway's `ETag`)."""
+
     fix: FixDetail
     replayed: bool
+    version: int
+
+
+class GetFixResult(ContractModel):
+    fix: FixDetail
+    version: int
+
+
+class UpdateFixResult(ContractModel):
+    fix: FixView
+    version: int
 
 
 class FixEvent(ContractModel):

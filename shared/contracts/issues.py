@@ -4,7 +4,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct
+from shared.contracts.common import ContractModel, ExpectedVersions, PageRequest, PatchModel, Timestamp, distinct
 
 Severity = Literal["low", "medium", "high", "critical"]
 IssueStatus = Literal["open", "proposed_fix", "testing", "closed"]
@@ -69,14 +69,20 @@ class ListIssues(IssuesCommand, PageRequest):
 
 
 class UpdateIssue(IssuesCommand):
+    """Applies `patch`; with `expectedVersions`, only if the issue is at one of them."""
+
     message_type: ClassVar[str] = "issues.update_issue"
     issue_id: IssueId
     patch: IssuePatch
+    expected_versions: ExpectedVersions = None
 
 
 class DeleteIssue(IssuesCommand):
+    """Deletes the issue; with `expectedVersions`, only if it is at one of them."""
+
     message_type: ClassVar[str] = "issues.delete_issue"
     issue_id: IssueId
+    expected_versions: ExpectedVersions = None
 
 
 class IssueSummary(ContractModel):
@@ -137,10 +143,22 @@ class IssueDeleted(IssueEvent):
 
 class CreateIssueResult(ContractModel):
     """`replayed` is true when the command was seen before (same Idempotency-Key or a
-    redelivery) and `issue` is the response the first one produced."""
+    redelivery) and `issue` is the response the first one produced. `version` is the issue's
+    version as `issue` shows it, as in every result below (the gateway's `ETag`)."""
 
     issue: IssueSummary
     replayed: bool
+    version: int
+
+
+class GetIssueResult(ContractModel):
+    issue: IssueDetail
+    version: int
+
+
+class UpdateIssueResult(ContractModel):
+    issue: IssueSummary
+    version: int
 
 
 class DeleteIssueResult(ContractModel):

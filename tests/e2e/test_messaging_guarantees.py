@@ -56,7 +56,7 @@ async def test_a_duplicated_update_command_is_applied_once(api, bus, stack, work
     marker = await api.patch(f"/api/v2/issues/{issue['id']}", json={"title": "marker"})
 
     assert first.ok and second.ok and marker.status == 200
-    assert second.data["updatedAt"] == first.data["updatedAt"]
+    assert second.data == first.data
     received = []
 
     async def both_events_arrived():

@@ -1,6 +1,8 @@
-"""In-memory stand-ins for the issues service's store and the outbox relay."""
+"""In-memory stand-ins for the issues and fixes services' stores, their neighbours and the
+outbox relay."""
 
 import copy
+from collections.abc import Callable
 
 from services.issues.domain.model import SEVERITY_RANK, Issue, TraceKnowledge
 from shared.contracts.issues import IssueMetadata, ListIssues
@@ -32,36 +34,69 @@ class InMemoryOutbox:
         return sorted((event.time, event.type) for events in self.outbox.values() for event in events)
 
 
-class FakeIssueRepository(InMemoryOutbox):
+class FakeVersionedStore(InMemoryOutbox):
+    """Aggregates by id, written as `VersionedDocuments` writes them: inserted once per command,
+    replaced only if still at the version they were read at. `after_read` holds changes that
+    other writers make to the stored aggregate right after the next reads."""
+
     def __init__(self):
         super().__init__()
-        self.issues: dict[str, Issue] = {}
+        self.stored: dict = {}
         self.creations: dict = {}
         self.taken_ids: set[str] = set()
         self.conflicts_to_raise = 0
+        self.after_read: list[Callable] = []
 
-    async def add(self, issue, creation, outbox):
-        if issue.id in self.issues or issue.id in self.taken_ids:
-            raise IdTaken(issue.id)
-        if (issue.workspace, creation.command_id) in self.creations:
-            raise AlreadyCreated(self.creations[(issue.workspace, creation.command_id)])
-        self.creations[(issue.workspace, creation.command_id)] = creation
-        self.issues[issue.id] = self._stored(issue)
-        self.outbox.setdefault(issue.id, []).extend(outbox)
+    async def add(self, aggregate, creation, outbox):
+        if aggregate.id in self.stored or aggregate.id in self.taken_ids:
+            raise IdTaken(aggregate.id)
+        if (aggregate.workspace, creation.command_id) in self.creations:
+            raise AlreadyCreated(self.creations[(aggregate.workspace, creation.command_id)])
+        self.creations[(aggregate.workspace, creation.command_id)] = creation
+        self.stored[aggregate.id] = self._stored(aggregate)
+        self.outbox.setdefault(aggregate.id, []).extend(outbox)
+
+    async def find_creation(self, workspace, command_id):
+        return self.creations.get((workspace, command_id))
+
+    def _read(self, aggregate_id: str):
+        found = copy.deepcopy(self.stored[aggregate_id])
+        if self.after_read:
+            stored = self.stored[aggregate_id]
+            self.after_read.pop(0)(stored)
+            stored.version = stored.read_version = stored.version + 1
+        return found
+
+    async def save(self, aggregate, outbox):
+        if self.conflicts_to_raise:
+            self.conflicts_to_raise -= 1
+            raise ConcurrentUpdate(aggregate.id)
+        if self.stored[aggregate.id].version != aggregate.read_version:
+            raise ConcurrentUpdate(aggregate.id)
+        self.stored[aggregate.id] = self._stored(aggregate)
+        self.outbox.setdefault(aggregate.id, []).extend(outbox)
+
+    def events(self, aggregate_id: str | None = None) -> list[str]:
+        return [event.type for aggregate, events in self.outbox.items() if aggregate_id in (None, aggregate)
+                for event in events]
+
+    @staticmethod
+    def _stored(aggregate):
+        stored = copy.deepcopy(aggregate)
+        stored.events, stored.read_version = [], aggregate.version
+        return stored
+
+
+class FakeIssueRepository(FakeVersionedStore):
+    @property
+    def issues(self) -> dict[str, Issue]:
+        return self.stored
 
     async def get(self, workspace, issue_id, include_deleted=False):
         issue = self.issues.get(issue_id)
         if issue is None or issue.workspace != workspace or (issue.deleted_at is not None and not include_deleted):
             return None
-        return copy.deepcopy(issue)
-
-    async def save(self, issue, outbox):
-        if self.conflicts_to_raise:
-            self.conflicts_to_raise -= 1
-            raise ConcurrentUpdate(issue.id)
-        assert self.issues[issue.id].version == issue.read_version
-        self.issues[issue.id] = self._stored(issue)
-        self.outbox.setdefault(issue.id, []).extend(outbox)
+        return self._read(issue_id)
 
     async def find_page(self, workspace, query: ListIssues):
         live = [i for i in self.issues.values() if i.workspace == workspace and i.deleted_at is None]
@@ -75,15 +110,39 @@ class FakeIssueRepository(InMemoryOutbox):
         return [i.id for i in self.issues.values() if i.workspace == workspace and i.deleted_at is None
                 and (set(i.trace_ids) & set(trace_ids) or (i.agent_id in agent_ids and i.agent_name is None))]
 
-    def events(self, issue_id: str | None = None) -> list[str]:
-        return [event.type for aggregate, events in self.outbox.items() if issue_id in (None, aggregate)
-                for event in events]
 
-    @staticmethod
-    def _stored(issue: Issue) -> Issue:
-        stored = copy.deepcopy(issue)
-        stored.events, stored.read_version = [], issue.version
-        return stored
+class FakeFixRepository(FakeVersionedStore):
+    async def get(self, workspace, fix_id):
+        fix = self.stored.get(fix_id)
+        return self._read(fix_id) if fix is not None and fix.workspace == workspace else None
+
+    async def find_page(self, workspace, query):
+        mine = sorted((f for f in self.stored.values() if f.workspace == workspace), key=lambda f: f.created_at,
+                      reverse=True)
+        start = (query.page - 1) * query.limit
+        return mine[start:start + query.limit], len(mine)
+
+    async def ids_for_issue(self, workspace, issue_id):
+        return [f.id for f in self.stored.values() if f.workspace == workspace and f.issue_id == issue_id]
+
+
+class FakeDeletedIssues:
+    def __init__(self):
+        self.deleted: set[tuple[str, str]] = set()
+
+    async def record(self, workspace, issue_id):
+        self.deleted.add((workspace, issue_id))
+
+    async def contains(self, workspace, issue_id):
+        return (workspace, issue_id) in self.deleted
+
+
+class FakeIssueDirectory:
+    def __init__(self, *existing: str):
+        self.existing = set(existing)
+
+    async def exists(self, ctx, issue_id):
+        return issue_id in self.existing
 
 
 class RecordingNotifier:

@@ -22,7 +22,7 @@ def test_ids_carry_the_prefix_and_lowercase_alphanumerics():
 
 def test_a_patch_travels_with_only_the_fields_given():
     command = UpdateIssue(issue_id="iss_1", patch=IssuePatch(title="new"))
-    assert command.to_wire() == {"issueId": "iss_1", "patch": {"title": "new"}}
+    assert command.to_wire() == {"issueId": "iss_1", "patch": {"title": "new"}, "expectedVersions": None}
     assert UpdateIssue.model_validate(command.to_wire()).patch.given() == {"title": "new"}
 
 

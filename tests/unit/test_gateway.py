@@ -1,6 +1,9 @@
 import pytest
+from aiohttp.test_utils import make_mocked_request
+from multidict import CIMultiDict
 
 from services.gateway.domain.api_keys import hash_key, is_well_formed, issue_key
+from services.gateway.entrypoints.http.preconditions import expected_versions
 from services.gateway.entrypoints.http.requests import validated
 from services.gateway.handlers import Authenticator, Unauthorized, _command_id
 from shared.contracts.errors import InvalidRequest
@@ -63,3 +66,27 @@ async def test_authentication_rejects_missing_malformed_and_unknown_keys(header)
 def test_an_idempotency_key_always_maps_to_the_same_command_id():
     assert _command_id("k1") == _command_id("k1") != _command_id("k2")
     assert _command_id(None) != _command_id(None)
+
+
+@pytest.mark.parametrize("values, versions", [
+    ([], None),
+    (["*"], None),
+    ([' "3" '], [3]),
+    (['"3", "5"', '"4"'], [3, 4, 5]),
+    (['"3",,"3" ,'], [3]),
+    (['W/"3"'], []),
+    (['"03"', '"v3"', '"a,b"', '""', '"99999999999999999999"'], []),
+    (['W/"3", "7"'], [7]),
+])
+def test_if_match_names_versions_compared_strongly(values, versions):
+    request = make_mocked_request("PATCH", "/api/v2/issues/iss_1", headers=CIMultiDict(("If-Match", v) for v in values))
+    assert expected_versions(request) == versions
+
+
+@pytest.mark.parametrize("values", [[""], ["3"], ["'3'"], ['"3'], ['*, "3"'], ["*", '"3"'], ['w/"3"'], ['"3" "4"'],
+                                    [","], ['"a b"']])
+def test_a_malformed_if_match_is_a_400_naming_the_header(values):
+    request = make_mocked_request("PATCH", "/api/v2/issues/iss_1", headers=CIMultiDict(("If-Match", v) for v in values))
+    with pytest.raises(InvalidRequest) as raised:
+        expected_versions(request)
+    assert [detail.field for detail in raised.value.details] == ["If-Match"]

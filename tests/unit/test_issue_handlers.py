@@ -4,8 +4,9 @@ from unittest.mock import patch
 import pytest
 
 from services.issues import handlers
+from services.issues.domain.model import ShadowTestState
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Conflict, NotFound
+from shared.contracts.errors import Conflict, ErrorCode, NotFound, PreconditionFailed
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from shared.contracts.traces import TraceFact, TracesIngested
 from shared.messaging.commands import CommandContext
@@ -75,7 +76,7 @@ async def test_update_retries_after_a_concurrent_change(deps):
     updated = await handlers.update_issue(
         UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(title="new")), context("cmd-2"), deps
     )
-    assert updated.title == "new"
+    assert updated.issue.title == "new"
     assert deps.issues.events() == ["issue.created", "issue.updated"]
 
 
@@ -93,7 +94,7 @@ async def test_an_update_command_seen_before_is_not_applied_again(deps):
     command = UpdateIssue(issue_id=created.issue.id, patch=IssuePatch(tags=["x"]))
     await handlers.update_issue(command, context("cmd-2"), deps)
     again = await handlers.update_issue(command, context("cmd-2"), deps)
-    assert again.tags == ["x"]
+    assert again.issue.tags == ["x"]
     assert deps.issues.issues[created.issue.id].version == 2
     assert deps.issues.events() == ["issue.created", "issue.updated"]
 
@@ -147,7 +148,7 @@ async def test_an_issue_created_after_its_traces_starts_with_their_metadata_and_
                                       ingested_envelope(facts()), deps)
     created = await handlers.create_issue(create(trace_ids=["tr_1", "tr_2", "tr_9"]), context(), deps)
     assert created.issue.agent_name == "Support Bot"
-    detail = await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    detail = (await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)).issue
     assert (detail.metadata.first_seen_at, detail.metadata.last_seen_at) == (NOW, NOW + timedelta(hours=2))
     assert detail.metadata.affected_customers == 2
 
@@ -157,7 +158,7 @@ async def test_traces_arriving_after_the_issue_update_it_once(deps):
     event = facts(("tr_1", "Support Bot", "c1", 1), ("tr_3", None, "c9", 5))
     await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
     await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
-    detail = await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    detail = (await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)).issue
     assert detail.agent_name == "Support Bot"
     assert (detail.metadata.first_seen_at, detail.metadata.affected_customers) == (NOW + timedelta(hours=1), 1)
     assert deps.issues.events() == ["issue.created", "issue.updated"]
@@ -168,3 +169,90 @@ async def test_an_issue_with_a_test_the_runner_says_is_active_is_not_deleted(dep
     deps.shadow_tests.active[created.issue.id] = ["st_1"]
     with pytest.raises(Conflict, match="st_1"):
         await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("cmd-del"), deps)
+
+
+def update(issue_id: str, expected: list[int] | None, **patch) -> UpdateIssue:
+    return UpdateIssue(issue_id=issue_id, patch=IssuePatch(**patch), expected_versions=expected)
+
+
+async def test_a_conditional_update_at_the_version_read_applies_and_answers_the_new_version(deps):
+    created = await handlers.create_issue(create(tags=["a"]), context(), deps)
+    assert created.version == 1
+    read = await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    assert read.version == 1
+    updated = await handlers.update_issue(update(created.issue.id, [read.version], tags=["a", "b"]),
+                                          context("cmd-2"), deps)
+    assert (updated.issue.tags, updated.version) == (["a", "b"], 2)
+    assert deps.issues.issues[created.issue.id].version == 2
+
+
+async def test_a_conditional_update_of_a_version_not_named_is_refused_and_changes_nothing(deps):
+    created = await handlers.create_issue(create(tags=["a"]), context(), deps)
+    await handlers.update_issue(update(created.issue.id, None, tags=["a", "theirs"]), context("cmd-2"), deps)
+    for expected in ([1], [], [1, 3]):
+        with pytest.raises(PreconditionFailed) as refused:
+            await handlers.update_issue(update(created.issue.id, expected, tags=["a", "mine"]), context("cmd-3"), deps)
+        assert refused.value.code == ErrorCode.PRECONDITION_FAILED
+        assert refused.value.message.startswith(f'Issue {created.issue.id} changed since it was read; '
+                                                'its current ETag is "2"')
+    assert deps.issues.issues[created.issue.id].tags == ["a", "theirs"]
+    assert deps.issues.events() == ["issue.created", "issue.updated"]
+    either = await handlers.update_issue(update(created.issue.id, [1, 2], tags=["a", "theirs", "mine"]),
+                                         context("cmd-4"), deps)
+    assert either.version == 3
+
+
+async def test_a_change_between_the_read_and_the_write_refuses_a_conditional_update_instead_of_retrying(deps):
+    created = await handlers.create_issue(create(tags=["a"]), context(), deps)
+    deps.issues.after_read.append(lambda stored: setattr(stored, "tags", ["a", "theirs"]))
+    with pytest.raises(PreconditionFailed, match='current ETag is "2"'):
+        await handlers.update_issue(update(created.issue.id, [1], tags=["a", "mine"]), context("cmd-2"), deps)
+    assert deps.issues.issues[created.issue.id].tags == ["a", "theirs"]
+    assert deps.issues.events() == ["issue.created"]
+
+    deps.issues.after_read.append(lambda stored: setattr(stored, "title", "theirs"))
+    unconditional = await handlers.update_issue(update(created.issue.id, None, tags=["a", "mine"]),
+                                                context("cmd-3"), deps)
+    assert (unconditional.issue.title, unconditional.issue.tags, unconditional.version) == ("theirs", ["a", "mine"], 4)
+
+
+async def test_a_redelivered_conditional_update_answers_as_the_first_delivery_did(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    command = update(created.issue.id, [1], tags=["x"])
+    first = await handlers.update_issue(command, context("cmd-2"), deps)
+    again = await handlers.update_issue(command, context("cmd-2"), deps)
+    assert again == first
+    assert deps.issues.events() == ["issue.created", "issue.updated"]
+
+
+async def test_an_unknown_issue_is_not_found_whatever_the_condition(deps):
+    with pytest.raises(NotFound):
+        await handlers.update_issue(update("iss_nope", [1], title="x"), context(), deps)
+    with pytest.raises(NotFound):
+        await handlers.delete_issue(DeleteIssue(issue_id="iss_nope", expected_versions=[1]), context(), deps)
+
+
+async def test_a_conditional_delete_needs_the_version_read_and_a_redelivery_still_succeeds(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    await handlers.update_issue(update(created.issue.id, None, title="moved on"), context("cmd-2"), deps)
+    with pytest.raises(PreconditionFailed, match='current ETag is "2"'):
+        await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[1]), context("d1"), deps)
+    assert deps.issues.issues[created.issue.id].deleted_at is None
+    command = DeleteIssue(issue_id=created.issue.id, expected_versions=[2])
+    await handlers.delete_issue(command, context("d2"), deps)
+    again = await handlers.delete_issue(command, context("d2"), deps)
+    assert again.issue_id == created.issue.id
+    assert deps.issues.events() == ["issue.created", "issue.updated", "issue.deleted"]
+
+
+async def test_a_change_the_views_do_not_show_still_moves_the_version_a_delete_is_checked_against(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    issue = await deps.issues.get("ws", created.issue.id)
+    issue.record_shadow_test(ShadowTestState("st_1", "running", 1), NOW, "evt-st")
+    await deps.issues.save(issue, [])
+    read = await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)
+    assert (read.issue.updated_at, read.version) == (created.issue.updated_at, 2)
+    with pytest.raises(PreconditionFailed, match='current ETag is "2"'):
+        await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[1]), context("d1"), deps)
+    with pytest.raises(Conflict, match="active shadow tests"):
+        await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[2]), context("d2"), deps)

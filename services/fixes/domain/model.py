@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from shared.contracts.common import new_id
-from shared.contracts.errors import Conflict, invalid_request
+from shared.contracts.common import FIRST_VERSION, new_id
+from shared.contracts.errors import Conflict, PreconditionFailed, invalid_request
 from shared.contracts.fixes import (
     CHANGES_BY_TYPE,
     CreateFix,
@@ -80,7 +80,7 @@ class Fix:
     created_at: datetime
     updated_at: datetime
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
-    version: int = 1
+    version: int = FIRST_VERSION
     status_version: int = 1
     status_changed_at: datetime | None = None
     read_version: int = field(init=False)
@@ -111,6 +111,12 @@ class Fix:
 
     def has_applied(self, command_id: str) -> bool:
         return command_id in self.applied_commands
+
+    def require_version(self, expected: list[int] | None) -> None:
+        """A conditional change applies only to a version its caller named (None: to any).
+        The version counts every change, those its views do not show too."""
+        if expected is not None and self.version not in expected:
+            raise PreconditionFailed(f"Fix {self.id}", self.version)
 
     def edit(self, patch: FixPatch, now: datetime, command_id: str) -> None:
         """Applies a PATCH: checks every rule first, then changes all or nothing."""

@@ -3,8 +3,8 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contracts.common import new_id
-from shared.contracts.errors import Conflict
+from shared.contracts.common import FIRST_VERSION, new_id
+from shared.contracts.errors import Conflict, PreconditionFailed
 from shared.contracts.issues import (
     CreateIssue,
     FixSummary,
@@ -97,7 +97,7 @@ class Issue:
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
     manual_status_at: datetime | None = None
-    version: int = 1
+    version: int = FIRST_VERSION
     read_version: int = field(init=False)
     deleted_at: datetime | None = None
     applied_commands: list[str] = field(default_factory=list)
@@ -147,6 +147,12 @@ class Issue:
 
     def has_applied(self, command_id: str) -> bool:
         return command_id in self.applied_commands
+
+    def require_version(self, expected: list[int] | None) -> None:
+        """A conditional change applies only to a version its caller named (None: to any).
+        The version counts every change, those its views do not show too."""
+        if expected is not None and self.version not in expected:
+            raise PreconditionFailed(f"Issue {self.id}", self.version)
 
     def apply(self, patch: IssuePatch, now: datetime, command_id: str) -> None:
         changes = patch.given()

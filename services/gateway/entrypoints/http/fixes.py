@@ -4,6 +4,7 @@ from aiohttp import web
 
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
+from services.gateway.entrypoints.http.preconditions import etag, expected_versions
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
 from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
 
@@ -17,16 +18,20 @@ async def create_fix(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(CreateFix, await json_body(request))
     result = await send(request, command, key)
-    return responses.created(result["fix"], result["replayed"])
+    return responses.created(result["fix"], result["replayed"], headers=etag(result["version"]))
 
 
 async def get_fix(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, validated(GetFix, path(request), where="path")))
+    result = await send(request, validated(GetFix, path(request), where="path"))
+    return responses.ok(result["fix"], headers=etag(result["version"]))
 
 
 async def update_fix(request: web.Request) -> web.Response:
+    condition = expected_versions(request)
     patch = validated(FixPatch, await json_body(request))
-    return responses.ok(await send(request, validated(UpdateFix, path(request) | {"patch": patch}, where="path")))
+    command = validated(UpdateFix, path(request) | {"patch": patch, "expectedVersions": condition}, where="path")
+    result = await send(request, command)
+    return responses.ok(result["fix"], headers=etag(result["version"]))
 
 
 def path(request: web.Request) -> dict[str, str]:

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
+from services.gateway.entrypoints.http.preconditions import etag, expected_versions
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 
@@ -17,20 +18,25 @@ async def create_issue(request: web.Request) -> web.Response:
     key = idempotency_key(request)
     command = validated(CreateIssue, await json_body(request))
     result = await send(request, command, key)
-    return responses.created(result["issue"], result["replayed"])
+    return responses.created(result["issue"], result["replayed"], headers=etag(result["version"]))
 
 
 async def get_issue(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, validated(GetIssue, path(request), where="path")))
+    result = await send(request, validated(GetIssue, path(request), where="path"))
+    return responses.ok(result["issue"], headers=etag(result["version"]))
 
 
 async def update_issue(request: web.Request) -> web.Response:
+    condition = expected_versions(request)
     patch = validated(IssuePatch, await json_body(request))
-    return responses.ok(await send(request, validated(UpdateIssue, path(request) | {"patch": patch}, where="path")))
+    command = validated(UpdateIssue, path(request) | {"patch": patch, "expectedVersions": condition}, where="path")
+    result = await send(request, command)
+    return responses.ok(result["issue"], headers=etag(result["version"]))
 
 
 async def delete_issue(request: web.Request) -> web.Response:
-    await send(request, validated(DeleteIssue, path(request), where="path"))
+    condition = expected_versions(request)
+    await send(request, validated(DeleteIssue, path(request) | {"expectedVersions": condition}, where="path"))
     return responses.message("Issue deleted successfully")
 
 

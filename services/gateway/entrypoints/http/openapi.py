@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from services.gateway.entrypoints.http.middlewares import REQUEST_ID
+from services.gateway.entrypoints.http.preconditions import IF_MATCH
 from services.gateway.entrypoints.http.requests import IDEMPOTENCY_KEY
 from shared.contracts.common import ContractModel
 from shared.contracts.errors import ErrorBody
@@ -39,6 +40,8 @@ ERRORS = {
     "503": "The broker, a store or a service is unreachable; nothing was done (SERVICE_UNAVAILABLE)",
     "504": "No answer in time (TIMEOUT)",
 }
+PRECONDITION_FAILED = ("The resource changed since it was read: If-Match names none of its ETags "
+                       "(PRECONDITION_FAILED); read it again")
 
 
 class IngestedTraces(ContractModel):
@@ -67,6 +70,8 @@ class Operation:
     extra_statuses: tuple[str, ...] = ()
     deprecated: bool = False
     path_params: dict[str, str] = field(default_factory=dict)
+    etag: bool = False
+    if_match: bool = False
 
 
 def _issue_operations(base: str, tag: str, deprecated: bool) -> list[Operation]:
@@ -74,21 +79,24 @@ def _issue_operations(base: str, tag: str, deprecated: bool) -> list[Operation]:
     return [
         Operation("get", base, "List issues", tag, IssueSummary, query=ListIssues, listing=True, deprecated=deprecated),
         Operation("post", base, "Create an issue", tag, IssueSummary, body=CreateIssue, status="201",
-                  deprecated=deprecated),
-        Operation("get", base + "/{issueId}", "Get an issue", tag, IssueDetail, path_params=one, deprecated=deprecated),
+                  deprecated=deprecated, etag=True),
+        Operation("get", base + "/{issueId}", "Get an issue", tag, IssueDetail, path_params=one, deprecated=deprecated,
+                  etag=True),
         Operation("patch", base + "/{issueId}", "Update an issue", tag, IssueSummary, body=IssuePatch, path_params=one,
-                  deprecated=deprecated),
-        Operation("delete", base + "/{issueId}", "Delete an issue", tag, path_params=one, deprecated=deprecated),
+                  deprecated=deprecated, etag=True, if_match=True),
+        Operation("delete", base + "/{issueId}", "Delete an issue", tag, path_params=one, deprecated=deprecated,
+                  if_match=True),
     ]
 
 
 OPERATIONS = [
     *_issue_operations("/api/v2/issues", "Issues", deprecated=False),
     Operation("get", "/api/fixes", "List fixes", "Fixes", FixView, query=ListFixes, listing=True),
-    Operation("post", "/api/fixes", "Create a fix", "Fixes", FixDetail, body=CreateFix, status="201"),
-    Operation("get", "/api/fixes/{fixId}", "Get a fix", "Fixes", FixDetail, path_params={"fixId": "The fix's id"}),
+    Operation("post", "/api/fixes", "Create a fix", "Fixes", FixDetail, body=CreateFix, status="201", etag=True),
+    Operation("get", "/api/fixes/{fixId}", "Get a fix", "Fixes", FixDetail, path_params={"fixId": "The fix's id"},
+              etag=True),
     Operation("patch", "/api/fixes/{fixId}", "Update a fix", "Fixes", FixView, body=FixPatch,
-              path_params={"fixId": "The fix's id"}),
+              path_params={"fixId": "The fix's id"}, etag=True, if_match=True),
     Operation("post", "/api/v2/traces", "Ingest a batch of traces", "Traces", IngestedTraces, body=IngestTraces,
               status="201", extra_statuses=("200",)),
     Operation("get", "/api/v2/traces", "List traces", "Traces", Trace, query=ListTraces, listing=True),
@@ -171,6 +179,11 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
         spec["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "description": "The same key and body again replays the first answer",
                                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern}})
+    if operation.if_match:
+        spec["parameters"].append({"name": "If-Match", "in": "header", "required": False,
+                                   "description": "Change it only if it is still as read: `*`, or the `ETag` it was "
+                                                  "read with (a list matches any); `412` otherwise",
+                                   "schema": {"type": "string", "pattern": IF_MATCH.pattern}})
     if operation.body:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(operation.body,
                                                                                                   "validation")}}}
@@ -182,6 +195,8 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
             spec["responses"][status] = _success(operation, ref)
     for status, description in ERRORS.items():
         spec["responses"][status] = _error(status, description, ref)
+    if operation.if_match:
+        spec["responses"]["412"] = _error("412", PRECONDITION_FAILED, ref)
     return spec
 
 
@@ -214,6 +229,9 @@ def _success(operation: Operation, ref) -> dict:
         body = {"type": "object", "required": ["success", "data"],
                 "properties": {"success": {"const": True}, "data": ref(operation.response, "serialization")}}
     headers = dict(RESPONSE_HEADERS)
+    if operation.etag:
+        headers["ETag"] = {"description": "The resource's entity tag, which every change moves: send it back in "
+                                          "If-Match", "schema": {"type": "string"}}
     if operation.status == "201":
         headers["Idempotent-Replayed"] = {"description": "`true` when the answer replays the first one",
                                           "schema": {"type": "string"}}

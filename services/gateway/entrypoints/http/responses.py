@@ -12,6 +12,7 @@ HTTP_STATUS = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL_ERROR: 500,
@@ -25,9 +26,9 @@ def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> w
     return web.json_response({"success": True, "data": data}, status=status, headers=headers)
 
 
-def created(data: Any, replayed: bool, status: int = 201) -> web.Response:
+def created(data: Any, replayed: bool, status: int = 201, headers: dict[str, str] | None = None) -> web.Response:
     """A create's answer; `Idempotent-Replayed: true` when it repeats the first answer to its key."""
-    return ok(data, status=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
+    return ok(data, status=status, headers={**(headers or {}), **({"Idempotent-Replayed": "true"} if replayed else {})})
 
 
 def page(result: dict) -> web.Response:
