@@ -111,11 +111,14 @@ async def test_ready_waits_for_every_service_not_just_the_gateway(local_runs, ht
     run = local_runs().start()
     fixes = await eventually(lambda: run.child("fixes"), 30, "the fixes service to be started")
     os.kill(fixes, signal.SIGSTOP)
-    note = await eventually(lambda: next((line for line in run.output.splitlines()
-                                          if line.startswith("not ready after") and "gateway" not in line), None),
-                            60, "a note naming what is not ready once the gateway is")
+
+    def note_once_the_gateway_is_ready() -> str | None:
+        assert "\nready: " not in run.output, "ready while the fixes service is not"
+        return next((line for line in run.output.splitlines()
+                     if line.startswith("not ready after") and "gateway" not in line), None)
+
+    note = await eventually(note_once_the_gateway_is_ready, 60, "a note naming what is not ready once the gateway is")
     assert "fixes (not answering)" in note and "issues" not in note and "traces" not in note, note
-    assert "\nready: " not in run.output
     os.kill(fixes, signal.SIGCONT)
     await run.ready(60)
 
