@@ -29,6 +29,7 @@ from services.gateway.domain.api_keys import issue_key
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 WAITING_NOTE_EVERY = 10.0
+SLOW_PROBES_AFTER = 10.0
 
 
 class Stopped(Exception):
@@ -131,33 +132,36 @@ def supervise(config: LocalConfig, processes: list[Process]) -> int:
     probes = {name: f"http://{ops_host}:{port}/readyz" for name, port in ops_ports.items()}
     probes["gateway"] = f"http://{local_host(config.gateway_host)}:{config.gateway_port}/readyz"
     started = time.monotonic()
-    next_note = started + WAITING_NOTE_EVERY
+    next_probe, next_note = started, started + WAITING_NOTE_EVERY
     announced = False
     while True:
-        if exited := exited_process(processes):
-            return exited
-        if not announced:
+        if exited := first_exited(processes):
+            return stopping_for(exited)
+        if not announced and time.monotonic() >= next_probe:
             waiting = {name: why for name, url in probes.items() if (why := not_ready(url))}
-            if exited := exited_process(processes):
-                return exited
+            if exited := first_exited(processes):
+                return stopping_for(exited)
+            now = time.monotonic()
+            next_probe = now + (0.2 if now - started < SLOW_PROBES_AFTER else 2.0)
             if not waiting:
                 announced = True
                 announce(config, env, ops_ports)
-            elif time.monotonic() > next_note:
+            elif now > next_note:
                 next_note += WAITING_NOTE_EVERY
-                print(f"not ready after {time.monotonic() - started:.0f}s: "
+                print(f"not ready after {now - started:.0f}s: "
                       + "; ".join(f"{name} ({why})" for name, why in waiting.items()), file=sys.stderr, flush=True)
         time.sleep(0.2)
 
 
-def exited_process(processes: list[Process]) -> int:
-    """1 (after saying which) when a process has exited, else 0."""
-    for process in processes:
-        if not process.running:
-            print(f"make run: {process.name} exited with code {process.popen.returncode}; stopping everything",
-                  file=sys.stderr, flush=True)
-            return 1
-    return 0
+def first_exited(processes: list[Process]) -> Process | None:
+    return next((process for process in processes if not process.running), None)
+
+
+def stopping_for(process: Process) -> int:
+    code = process.popen.returncode
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    print(f"make run: {process.name} {how}; stopping everything", file=sys.stderr, flush=True)
+    return 1
 
 
 def announce(config: LocalConfig, env: dict[str, str], ops_ports: dict[str, int]) -> None:

@@ -133,3 +133,15 @@ async def test_a_service_that_fails_at_start_up_stops_everything_and_is_never_re
     assert "make run: shadow_runner exited with code 1; stopping everything" in run.output
     assert "\nready: " not in run.output
     await all_gone(run, 10)
+
+
+async def test_a_service_killed_while_running_stops_everything(local_runs):
+    """Breaks: the traces service SIGKILLed after `ready`.
+    Proves: make run says so, stops every other process and exits non-zero."""
+    run = local_runs().start()
+    await run.ready()
+    os.kill(run.child("traces"), signal.SIGKILL)
+    code = await asyncio.to_thread(run.process.popen.wait, 15)
+    assert code == 1
+    assert "make run: traces was killed by SIGKILL; stopping everything" in run.output
+    await all_gone(run, 5)
