@@ -11,12 +11,21 @@ PY := $(VENV)/bin/python
 .PHONY: help install run test test-faults bench api-key up down lock clean
 
 help:
-	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080)"
+	@echo "make install                  create .venv with the pinned dependencies (the other targets do it when needed)"
+	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080) until Ctrl-C"
 	@echo "make test                     run unit, integration and end-to-end tests"
 	@echo "make test-faults              break the broker, the store and the model on purpose; nothing lost or doubled"
 	@echo "make bench                    measure, and write docs/benchmarks.md"
-	@echo "make api-key WORKSPACE=name   print a new API key for a workspace"
+	@echo "make api-key WORKSPACE=name   print a new API key for a workspace (OWNER=who: whom it is for)"
 	@echo "make up / make down           the system in Docker (deploy/compose.yaml), with MongoDB and RabbitMQ"
+	@echo "make lock                     re-pin constraints.txt to what .venv has installed"
+	@echo "make clean                    remove .venv and test caches (keeps var/, make run's data)"
+	@echo ""
+	@echo "Settings, as make arguments or environment variables (make run and make api-key take the same):"
+	@echo "  GATEWAY_PORT=8080  EMBEDDED_MONGO_PORT=27018  DEMO_MODEL_PORT=8089  FIRST_OPS_PORT=8181 (four ports)"
+	@echo "  VAR_DIR=var        where make run keeps the embedded store's data and its API key"
+	@echo "  MONGODB_URL, MONGODB_DATABASE, AMQP_URL, INIT_API_KEY=thk_..., REPLAY_MODEL_BASE_URL (see README.md)"
+	@echo "  PYTHON=/path/to/python3.13, PYTEST_ARGS=...  (for make test and make test-faults)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.13 not found. Install it (pyenv install 3.13) or run: make PYTHON=/path/to/python3.13 ..." >&2; exit 1; fi

@@ -12,6 +12,7 @@ from services.gateway.domain.api_keys import hash_key
 from services.gateway.handlers import create_api_key
 from tests.support.api import Api
 from tests.support.infrastructure import amqp_url, delete_namespaces, mongodb_url
+from tests.support.local_run import LocalRun
 
 
 @pytest.fixture(scope="session")
@@ -115,3 +116,20 @@ async def workspace(api, stack, mongo_client) -> str:
     """The workspace of the `api` fixture's key."""
     document = await mongo_client[stack.database]["api_keys"].find_one({"_id": hash_key(api.key)})
     return document["workspace"]
+
+
+@pytest.fixture
+def local_runs(tmp_path, amqp, namespaces):
+    """Makes `make run`s with every port moved (see LocalRun); whatever they started is killed
+    when the test ends, however it ends."""
+    runs: list[LocalRun] = []
+
+    def make(**settings: str) -> LocalRun:
+        run = LocalRun.moved(tmp_path, amqp, **settings)
+        namespaces.add(run.namespace)
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        run.kill_everything()

@@ -1,10 +1,11 @@
 """A MongoDB wire-protocol server for machines without MongoDB (mongoeco).
 
-    python deploy/local/embedded_mongo.py --port 27018 [--path var/mongo/data.sqlite]
+    python -m deploy.local.embedded_mongo --port 27018 [--path var/mongo/data.sqlite]
 
-With `--path` the data lives in that SQLite file and survives restarts; without it, in
-memory. Prints `ready <host>:<port>` once it accepts connections. For local runs and tests
-only: production uses a real MongoDB replica set (see deploy/).
+With `--path` the data lives in that SQLite file and survives restarts (and the server notes
+itself beside it while it runs: deploy/local/store_file.py); without it, in memory. Prints
+`ready <host>:<port>` once it accepts connections. For local runs and tests only: production
+uses a real MongoDB replica set (see deploy/).
 """
 
 import argparse
@@ -16,6 +17,8 @@ from mongoeco.engines.memory import MemoryEngine
 from mongoeco.engines.sqlite import SQLiteEngine
 from mongoeco.wire import AsyncMongoEcoProxyServer
 
+from deploy.local.store_file import forget_server, note_server
+
 
 async def serve(host: str, port: int, path: str | None) -> None:
     if path:
@@ -26,8 +29,14 @@ async def serve(host: str, port: int, path: str | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
-        print(f"ready {server.address.host}:{server.address.port}", flush=True)
-        await stop.wait()
+        if path:
+            note_server(Path(path), server.address.port)
+        try:
+            print(f"ready {server.address.host}:{server.address.port}", flush=True)
+            await stop.wait()
+        finally:
+            if path:
+                forget_server(Path(path))
 
 
 def main() -> None:

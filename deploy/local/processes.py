@@ -15,12 +15,24 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("issues", "fixes", "traces", "shadow_runner")
+DIE_WITH_PARENT = ROOT / "deploy" / "local" / "die_with_parent.py"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on `host`:`port` now (bound the way aiohttp binds)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -57,6 +69,11 @@ class LoopThread:
 
 @dataclass
 class Process:
+    """A Python child in a session of its own (so each one can be signalled alone and Ctrl-C
+    reaches only its parent), which dies with the process that started it however that one
+    dies (deploy/local/die_with_parent.py). Start it from a thread that lives as long as it
+    should: the kernel ties it to the starting thread."""
+
     name: str
     args: list[str]
     env: dict[str, str] = field(default_factory=dict)
@@ -65,9 +82,10 @@ class Process:
 
     def start(self) -> "Process":
         self.popen = subprocess.Popen(
-            [sys.executable, *self.args],
+            [sys.executable, str(DIE_WITH_PARENT), str(os.getpid()), *self.args],
             cwd=ROOT,
             env={**os.environ, **self.env},
+            stdin=subprocess.DEVNULL,
             stdout=self.output,
             stderr=subprocess.STDOUT if self.output is not None else None,
             start_new_session=True,
@@ -77,7 +95,10 @@ class Process:
     def start_listening(self, port: int, timeout: float = 30.0) -> "Process":
         """Starts the process and waits until it accepts connections on `port`."""
         self.start()
-        wait_until(lambda: port_open("127.0.0.1", port), timeout, f"{self.name} to listen on port {port}")
+        wait_until(lambda: port_open("127.0.0.1", port) or not self.running, timeout,
+                   f"{self.name} to listen on port {port}")
+        if not self.running:
+            raise RuntimeError(f"{self.name} exited with code {self.popen.returncode} before listening on port {port}")
         return self
 
     @property
@@ -89,20 +110,36 @@ class Process:
             self.popen.send_signal(signum)
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        if self.popen is None:
-            return None
+        stop_together([self], timeout)
+        return None if self.popen is None else self.popen.returncode
+
+    def kill(self) -> None:
+        """SIGKILL to the process and anything it started (its own process group)."""
         if self.running:
-            self.popen.send_signal(signal.SIGTERM)
             try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-        return self.popen.returncode
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.popen is not None:
+            self.popen.wait()
+
+
+def stop_together(processes: list[Process], timeout: float) -> None:
+    """SIGTERM to all at once; SIGKILL to whichever is still running after `timeout` seconds."""
+    for process in processes:
+        process.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        if process.popen is None:
+            continue
+        try:
+            process.popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def embedded_mongo(port: int, path: str | None, output: IO | int | None = None) -> Process:
-    args = ["deploy/local/embedded_mongo.py", "--port", str(port)]
+    args = ["-m", "deploy.local.embedded_mongo", "--port", str(port)]
     if path:
         args += ["--path", path]
     return Process("mongo", args, output=output)

@@ -1,8 +1,11 @@
 """Composition root of the gateway: settings, logging, then the HTTP server until stopped."""
 
+import sys
+
 from aiohttp import web
 
 from services.gateway.entrypoints.http.app import create_app
+from services.gateway.entrypoints.http.keys import CONNECTED
 from services.gateway.settings import GatewaySettings
 from shared.logging import configure_logging
 
@@ -10,11 +13,14 @@ from shared.logging import configure_logging
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
+    app = create_app(settings)
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         access_log=None,
         print=None,
         shutdown_timeout=10,
     )
+    if app[CONNECTED].failure is not None:
+        sys.exit(1)

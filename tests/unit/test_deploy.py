@@ -3,6 +3,7 @@ exists, probes hit the endpoints the code serves, the autoscaler watches the rea
 (No Docker engine runs here, so these files are checked statically.)"""
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,33 @@ def test_keda_scales_the_runners_on_their_real_work_queue(manifests):
     auth = next(d for d in manifests if d["kind"] == "TriggerAuthentication")
     assert auth["metadata"]["name"] == trigger["authenticationRef"]["name"]
     assert auth["spec"]["secretTargetRef"][0]["key"] == "AMQP_URL"
+
+
+def test_make_help_names_every_target():
+    makefile = (DEPLOY.parent / "Makefile").read_text()
+    targets = re.search(r"^\.PHONY: (.+)$", makefile, re.M).group(1).split()
+    shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=DEPLOY.parent, capture_output=True,
+                           text=True, check=True).stdout
+    assert [target for target in targets if f"make {target}" not in shown and target != "help"] == []
+
+
+def local_run_settings() -> set[str]:
+    source = (DEPLOY / "local" / "config.py").read_text()
+    return set(re.findall(r'environ(?:\.get\(|, )"([A-Z_]+)"', source))
+
+
+def test_every_make_run_setting_is_in_the_readme_table_and_make_help():
+    readme = (DEPLOY.parent / "README.md").read_text()
+    table = readme[readme.index("### Configuration"):]
+    shown = subprocess.run(["make", "--no-print-directory", "help"], cwd=DEPLOY.parent, capture_output=True,
+                           text=True, check=True).stdout
+    assert {"FIRST_OPS_PORT", "EMBEDDED_MONGO_PORT", "VAR_DIR", "INIT_API_KEY"} <= local_run_settings()
+    assert {name for name in local_run_settings() if f"`{name}`" not in table} == set()
+    assert {name for name in local_run_settings() - {"GATEWAY_HOST", "OPS_HOST"} if name not in shown} == set()
+
+
+def test_the_readme_links_only_to_what_a_clone_has():
+    readme = (DEPLOY.parent / "README.md").read_text()
+    assert "../" not in readme
+    for target in re.findall(r"\]\((?!https?:|#)([^)#]+)", readme):
+        assert (DEPLOY.parent / target).exists(), target

@@ -1,7 +1,7 @@
 """The gateway's aiohttp application, built the same way by `main` and by tests."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import structlog
 from aiohttp import web
@@ -62,12 +62,27 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
     app[READINESS_CHECKS] = {"broker": broker_check, "store": store_ping(mongo)}
     connecting = asyncio.create_task(_connect(app, keys))
+    connecting.add_done_callback(_stop_if_failed(connected))
     yield
     connecting.cancel()
     await asyncio.gather(connecting, return_exceptions=True)
     if connected.connection is not None:
         await connected.connection.close()
     await mongo.close()
+
+
+def _stop_if_failed(connected: Connected) -> Callable[[asyncio.Task], None]:
+    """A start-up that failed stops the process (exit code 1, see bootstrap) instead of leaving
+    it alive and never ready."""
+
+    def check(task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        connected.failure = task.exception()
+        log.error("start-up failed; stopping", error=str(connected.failure), exc_info=connected.failure)
+        raise web.GracefulExit()
+
+    return check
 
 
 async def _connect(app: web.Application, keys: MongoApiKeyStore) -> None:

@@ -18,6 +18,7 @@ class Connected:
     connection: AbstractRobustConnection | None = None
     authenticator: Authenticator | None = None
     bus: CommandBus | None = None
+    failure: BaseException | None = None
 
 
 SETTINGS = web.AppKey("settings", GatewaySettings)

@@ -1,0 +1,112 @@
+"""`make run` and `make api-key` refuse what cannot work before starting anything, and say which
+variable to change; the gateway does not live on after a failed start-up.
+(The slow cases, with a whole stack running, are in tests/faults/test_local_run.py.)"""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from deploy.local.processes import embedded_mongo, free_port, service
+from tests.support.local_run import LocalRun
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(sys.platform != "linux", reason="finds processes in /proc")]
+
+
+def listener(port: int) -> socket.socket:
+    """Something else holding `port`."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+def assert_nothing_started(run: LocalRun) -> None:
+    assert run.children() == [], run.output
+    assert '"service started"' not in run.output and "ready " not in run.output
+    assert not (run.var_dir / "mongo").exists(), "the store was started"
+
+
+@pytest.mark.parametrize("variable, offset", [
+    ("GATEWAY_PORT", 0), ("EMBEDDED_MONGO_PORT", 0), ("DEMO_MODEL_PORT", 0), ("FIRST_OPS_PORT", 0),
+    ("FIRST_OPS_PORT", 3)])
+def test_a_taken_port_is_named_with_its_variable_and_nothing_starts(local_runs, variable, offset):
+    run = local_runs()
+    taken = int(run.env[variable]) + offset
+    with listener(taken):
+        code = run.run_to_end()
+    assert code == 1, run.output
+    assert f"port {taken} ({variable}{f'+{offset}' if variable == 'FIRST_OPS_PORT' else ''}" in run.output
+    assert f"is taken; set {variable}" in run.output
+    assert_nothing_started(run)
+
+
+def test_two_settings_on_one_port_are_both_named(local_runs):
+    run = local_runs()
+    run.env["DEMO_MODEL_PORT"] = run.env["GATEWAY_PORT"]
+    assert run.run_to_end() == 1
+    assert (f"port {run.env['GATEWAY_PORT']} is both GATEWAY_PORT (the gateway) and DEMO_MODEL_PORT (the demo model);"
+            in run.output)
+    assert_nothing_started(run)
+
+
+def test_a_port_that_is_not_a_port_is_refused(local_runs):
+    run = local_runs(FIRST_OPS_PORT="65534")
+    assert run.run_to_end() == 2
+    assert "FIRST_OPS_PORT must be a port number from 1 to 65532, not '65534'" in run.output
+    assert_nothing_started(run)
+
+
+@pytest.mark.parametrize("key, wrong", [
+    ("thk_short", "INIT_API_KEY has 5 characters after thk_"),
+    ("sk-0123456789abcdef0123", "INIT_API_KEY does not start with thk_"),
+    ("thk_0123456789abcdef!!!!", "INIT_API_KEY holds characters other than"),
+])
+def test_a_malformed_init_api_key_says_what_is_wrong_and_nothing_starts(local_runs, key, wrong):
+    run = local_runs(INIT_API_KEY=key)
+    assert run.run_to_end() == 2
+    assert wrong in run.output and "thk_ followed by 16-128 letters" in run.output
+    assert key not in run.output.replace(wrong, ""), "the supervisor echoed the secret"
+    assert_nothing_started(run)
+
+
+def test_the_data_file_of_a_running_store_is_not_served_twice(local_runs):
+    run = local_runs()
+    port = free_port()
+    store = embedded_mongo(port, str(run.var_dir / "mongo" / "data.sqlite"), output=subprocess.DEVNULL)
+    try:
+        store.start_listening(port)
+        assert run.run_to_end() == 1
+        assert f"is already served by process {store.popen.pid} on port {port}" in run.output
+        assert "set VAR_DIR" in run.output
+        assert run.children() == []
+    finally:
+        store.stop()
+
+
+def test_make_api_key_refuses_to_write_into_something_that_is_not_its_store(local_runs):
+    run = local_runs()
+    port = int(run.env["EMBEDDED_MONGO_PORT"])
+    with listener(port):
+        made = run.api_key("acme")
+    assert made.returncode == 1
+    assert f"port {port} (EMBEDDED_MONGO_PORT) answers, but not as the embedded store" in made.stderr
+    assert "nothing written" in made.stderr and "thk_" not in made.stdout
+    assert not (run.var_dir / "mongo").exists()
+
+
+def test_the_gateway_exits_non_zero_and_says_why_when_its_start_up_fails(mongo, amqp, log_dir):
+    """Its INIT_API_KEY is malformed: it must not stay alive and never ready."""
+    log = log_dir / "gateway-bad-init-key.log"
+    env = {"MONGODB_URL": mongo, "AMQP_URL": amqp, "BUS_NAMESPACE": "t-badkey", "LOG_FORMAT": "json",
+           "GATEWAY_PORT": str(free_port()), "INIT_API_KEY": "thk_short"}
+    with open(log, "w") as output:
+        gateway = service("gateway", env, output=output).start()
+    try:
+        assert gateway.popen.wait(30) == 1
+    finally:
+        gateway.stop()
+    text = log.read_text()
+    assert '"event": "start-up failed; stopping"' in text
+    assert "INIT_API_KEY must look like thk_" in text
