@@ -28,12 +28,16 @@ def run(traces: list[Trace], embedder, settings: ClusteringSettings, batch_size:
 
 
 def print_report(name: str, report: Report) -> None:
-    print(f"\n== {name}: ARI {report.ari:.3f}  purity {report.purity:.3f}  coverage {report.coverage:.3f}  "
-          f"one-offs in issues {report.one_offs_in_issues}  issues {report.issues}")
+    print(
+        f"\n== {name}: ARI {report.ari:.3f}  purity {report.purity:.3f}  coverage {report.coverage:.3f}  "
+        f"one-offs in issues {report.one_offs_in_issues}  issues {report.issues}"
+    )
     print(f"   {'mode':30s} {'traces':>6s} {'placed':>6s} {'issues':>6s} {'in main':>7s} {'main purity':>11s}")
     for mode in report.modes:
-        print(f"   {mode.mode:30s} {mode.traces:6d} {mode.placed:6d} {mode.issues:6d} {mode.in_main_issue:7d} "
-              f"{mode.main_issue_purity:11.3f}")
+        print(
+            f"   {mode.mode:30s} {mode.traces:6d} {mode.placed:6d} {mode.issues:6d} {mode.in_main_issue:7d} "
+            f"{mode.main_issue_purity:11.3f}"
+        )
 
 
 def rss_mib() -> float:
@@ -53,9 +57,11 @@ def timing(traces: list[Trace], embedder, settings: ClusteringSettings, batch_si
     for _ in range(rounds // 4):
         run(traces, embedder, settings, batch_size)
     pipeline = rounds // 4 * len(failing) / (time.perf_counter() - started)
-    print(f"\nbare encode {bare:,.0f} traces/s (one text a trace); embedded and clustered {pipeline:,.0f} traces/s "
-          f"in batches of {batch_size} (ratio {pipeline / bare:.3f}); RSS {rss_mib():.0f} MiB, "
-          f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"\nbare encode {bare:,.0f} traces/s (one text a trace); embedded and clustered {pipeline:,.0f} traces/s "
+        f"in batches of {batch_size} (ratio {pipeline / bare:.3f}); RSS {rss_mib():.0f} MiB, "
+        f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 def main() -> None:
@@ -69,20 +75,27 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true", help="measure throughput against the bare model")
     args = parser.parse_args()
     settings = ClusteringSettings()
-    overrides = {"similarity_threshold": args.similarity, "cluster_similarity": args.cluster_similarity,
-                 "min_cluster_size": args.min_cluster_size}
+    overrides = {
+        "similarity_threshold": args.similarity,
+        "cluster_similarity": args.cluster_similarity,
+        "min_cluster_size": args.min_cluster_size,
+    }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     embedder = WordLlamaEmbedder()
     print(f"settings: {settings}; model loaded, RSS {rss_mib():.0f} MiB")
     for name in SETS if args.set == "all" else [args.set]:
         traces, labels = labelled(name)
-        print_report(f"{name} ({len(traces)} traces, arrival order)", score(run(traces, embedder, settings,
-                                                                                  args.batch_size), labels))
+        print_report(
+            f"{name} ({len(traces)} traces, arrival order)",
+            score(run(traces, embedder, settings, args.batch_size), labels),
+        )
         for seed in range(1, args.orders + 1):
             shuffled = random.Random(seed).sample(traces, len(traces))
             report = score(run(shuffled, embedder, settings, args.batch_size), labels)
-            print(f"   order {seed}: ARI {report.ari:.3f} purity {report.purity:.3f} coverage {report.coverage:.3f} "
-                  f"one-offs {report.one_offs_in_issues}")
+            print(
+                f"   order {seed}: ARI {report.ari:.3f} purity {report.purity:.3f} coverage {report.coverage:.3f} "
+                f"one-offs {report.one_offs_in_issues}"
+            )
         if args.timing:
             timing(traces, embedder, settings, args.batch_size)
 

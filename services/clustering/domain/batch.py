@@ -6,13 +6,15 @@ from services.clustering.domain.model import ClusteringSettings, Trace, is_faili
 from services.clustering.domain.state import AgentState
 
 
-def cluster_traces(states: dict[str, AgentState], traces: list[Trace], embedder: Embedder,
-                   settings: ClusteringSettings) -> dict[str, BatchOutcome]:
+def cluster_traces(
+    states: dict[str, AgentState], traces: list[Trace], embedder: Embedder, settings: ClusteringSettings
+) -> dict[str, BatchOutcome]:
     """Embeds the failing traces (one call to the model) and clusters them agent by agent, in
     the order the agents first appear. `states` gains a state for an agent it lacks."""
     failing = [trace for trace in traces if is_failing(trace, settings.feedback_threshold)]
-    vectors = dict(zip((t.id for t in failing), embed_aspects(embedder, [aspect_texts(t) for t in failing]),
-                       strict=True))
+    vectors = dict(
+        zip((t.id for t in failing), embed_aspects(embedder, [aspect_texts(t) for t in failing]), strict=True)
+    )
     outcomes = {}
     for agent_id in dict.fromkeys(trace.agent_id for trace in traces):
         state = states.setdefault(agent_id, AgentState(agent_id))

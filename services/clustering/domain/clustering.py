@@ -13,7 +13,7 @@ from sklearn.cluster import AgglomerativeClustering
 
 from services.clustering.domain.confidence import cluster_confidence
 from services.clustering.domain.embedding import AspectVectors, aspect_texts
-from services.clustering.domain.labels import description_for, distinctive_terms, terms_of, title_for
+from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
 from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
 from services.clustering.domain.severity import severity_for
 from services.clustering.domain.similarity import Centroid, pairwise
@@ -63,30 +63,43 @@ class BatchOutcome:
 
 def digest_of(trace: Trace) -> Digest:
     texts = {aspect: text[:DIGEST_CHARS] for aspect, text in aspect_texts(trace).items()}
-    return Digest(texts["question"], texts["answer"], texts["tool_errors"], texts["feedback"], trace.status,
-                  terms_of(*texts.values()))
+    return Digest(
+        texts["question"],
+        texts["answer"],
+        texts["tool_errors"],
+        texts["feedback"],
+        trace.status,
+        terms_of(*texts.values()),
+    )
 
 
-def nearest(issues: list[IssueProfile], members: list[AspectVectors]) -> tuple[IssueProfile | None, float]:
+def nearest(
+    state: AgentState,
+    issues: list[IssueProfile],
+    members: list[tuple[AspectVectors, tuple[str, ...]]],
+) -> tuple[IssueProfile | None, float]:
     """The issue the members are most similar to on average, and that similarity."""
     if not issues:
         return None, 0.0
-    scores = [float(np.mean(issue.centroid.similarities(members))) for issue in issues]
+    scores = [float(np.mean(issue.centroid.similarities(members, state.vocabulary))) for issue in issues]
     best = int(np.argmax(scores))
     return issues[best], scores[best]
 
 
 def matching_closed_issue(
-    state: AgentState, vectors: AspectVectors, settings: ClusteringSettings
+    state: AgentState, vectors: AspectVectors, terms: tuple[str, ...], settings: ClusteringSettings
 ) -> IssueProfile | None:
     """The closed issue this trace's failure is (by the same similarity as joining an open
     one), if any: when it comes back, the issue has regressed."""
-    issue, score = nearest([issue for issue in state.issues if issue.closed], [vectors])
+    issue, score = nearest(state, [issue for issue in state.issues if issue.closed], [(vectors, terms)])
     return issue if issue is not None and score >= settings.similarity_threshold else None
 
 
-def cluster_batch(state: AgentState, traces: list[tuple[Trace, AspectVectors]], settings: ClusteringSettings,
-                  ) -> BatchOutcome:
+def cluster_batch(
+    state: AgentState,
+    traces: list[tuple[Trace, AspectVectors]],
+    settings: ClusteringSettings,
+) -> BatchOutcome:
     """Runs a batch of one agent's traces (with their embeddings) through clustering,
     updating `state` in place. A trace already waiting is ignored; the caller passes each
     trace once otherwise (a trace already in an issue is the caller's to leave out). Traces of
@@ -103,9 +116,9 @@ def cluster_batch(state: AgentState, traces: list[tuple[Trace, AspectVectors]], 
         state.vocabulary.add(digest.terms)
         state.pending.append(PendingTrace(trace.id, trace.customer_id, trace.timestamp, vectors, digest))
         waiting.add(trace.id)
-    state.pending = _place(state, state.pending, settings, outcome)
     if len(state.pending) >= settings.min_cluster_size:
-        state.pending = _place(state, _cluster(state, settings, outcome), settings, outcome)
+        state.pending = _cluster(state, settings, outcome)
+    state.pending = _place(state, state.pending, settings, outcome)
     excess = len(state.pending) - settings.max_pending
     if excess > 0:
         outcome.dropped = [pending.trace_id for pending in state.pending[:excess]]
@@ -119,18 +132,19 @@ def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, o
     if issue.closed:
         issue.status = "open"
     for member in members:
-        issue.centroid.add(member.vectors)
+        issue.centroid.add(member.vectors, member.digest.terms)
         placements.append(Placement(member.trace_id, issue.id, round(similarity, 3)))
 
 
-def _place(state: AgentState, candidates: list[PendingTrace], settings: ClusteringSettings,
-           outcome: BatchOutcome) -> list[PendingTrace]:
+def _place(
+    state: AgentState, candidates: list[PendingTrace], settings: ClusteringSettings, outcome: BatchOutcome
+) -> list[PendingTrace]:
     """Each candidate joins the nearest issue that is not closed, else the nearest closed one,
     when similar enough; the others are returned, still waiting."""
     left = []
     for candidate in candidates:
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
-            issue, score = nearest(issues, [candidate.vectors])
+            issue, score = nearest(state, issues, [candidate.sighting])
             if issue is not None and score >= settings.similarity_threshold:
                 _join(issue, [candidate], score, outcome)
                 break
@@ -139,8 +153,15 @@ def _place(state: AgentState, candidates: list[PendingTrace], settings: Clusteri
     return left
 
 
-def _groups(pending: list[PendingTrace], settings: ClusteringSettings) -> list[list[PendingTrace]]:
-    distances = np.clip(1 - pairwise([p.vectors for p in pending]), 0, 2)
+def _groups(
+    pending: list[PendingTrace],
+    vocabulary: Vocabulary,
+    settings: ClusteringSettings,
+) -> list[list[PendingTrace]]:
+    """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
+    the members as similar to the centroid of the others as a trace must be to join an issue;
+    those of at least `min_cluster_size`."""
+    distances = np.clip(1 - pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary), 0, 2)
     np.fill_diagonal(distances, 0)
     labels = AgglomerativeClustering(
         n_clusters=None, metric="precomputed", linkage="average", distance_threshold=1 - settings.cluster_similarity
@@ -148,7 +169,20 @@ def _groups(pending: list[PendingTrace], settings: ClusteringSettings) -> list[l
     groups: dict[int, list[PendingTrace]] = {}
     for label, member in zip(labels, pending, strict=True):
         groups.setdefault(int(label), []).append(member)
-    return [group for group in groups.values() if len(group) >= settings.min_cluster_size]
+    pruned = [_pruned(group, vocabulary, settings) for group in groups.values()]
+    return [group for group in pruned if len(group) >= settings.min_cluster_size]
+
+
+def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: ClusteringSettings) -> list[PendingTrace]:
+    group = list(group)
+    while len(group) >= settings.min_cluster_size:
+        centroid = Centroid.of([member.sighting for member in group])
+        scores = [centroid.without(*m.sighting).similarities([m.sighting], vocabulary)[0] for m in group]
+        worst = int(np.argmin(scores))
+        if scores[worst] >= settings.similarity_threshold:
+            break
+        group.pop(worst)
+    return group
 
 
 def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
@@ -156,17 +190,17 @@ def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutc
     be to join it goes into that issue, any other becomes a proposed issue. Returns the traces
     still waiting."""
     grouped: set[str] = set()
-    for group in _groups(state.pending, settings):
+    for group in _groups(state.pending, state.vocabulary, settings):
         grouped.update(member.trace_id for member in group)
-        vectors = [member.vectors for member in group]
+        sightings = [member.sighting for member in group]
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
-            issue, score = nearest(issues, vectors)
+            issue, score = nearest(state, issues, sightings)
             if issue is not None and score >= settings.similarity_threshold:
                 _join(issue, group, score, outcome)
                 break
         else:
             proposed = _propose(state, group, settings)
-            state.issues.append(IssueProfile(proposed.key, "open", Centroid.of(vectors)))
+            state.issues.append(IssueProfile(proposed.key, "open", Centroid.of(sightings)))
             outcome.proposed.append(proposed)
     return [pending for pending in state.pending if pending.trace_id not in grouped]
 
@@ -177,15 +211,14 @@ def issue_key(agent_id: str, trace_ids: list[str]) -> str:
 
 
 def _propose(state: AgentState, group: list[PendingTrace], settings: ClusteringSettings) -> ProposedIssue:
-    vectors = [member.vectors for member in group]
-    centroid = Centroid.of(vectors)
-    representative = group[int(np.argmax(centroid.similarities(vectors)))]
+    sightings = [member.sighting for member in group]
+    representative = group[int(np.argmax(Centroid.of(sightings).similarities(sightings, state.vocabulary)))]
     digests = [member.digest for member in group]
     terms = distinctive_terms(digests, state.vocabulary)
     customers = {member.customer_id for member in group if member.customer_id}
     first, last = min(m.timestamp for m in group), max(m.timestamp for m in group)
     errors = sum(d.status == "error" for d in digests)
-    confidence = cluster_confidence(vectors)
+    confidence = cluster_confidence(sightings, state.vocabulary)
     facts = (
         f"{len(group)} failing traces of this agent fail alike ({errors} with status error, "
         f"{len(group) - errors} rated below {settings.feedback_threshold:g}), from {len(customers)} customers, "

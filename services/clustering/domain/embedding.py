@@ -67,8 +67,12 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 def embed_aspects(embedder: Embedder, texts: Sequence[dict[str, str]]) -> list[AspectVectors]:
     """Embeds the aspects of many traces in one call to the model."""
-    wanted = [(row, column, each[aspect]) for row, each in enumerate(texts) for column, aspect in enumerate(ASPECTS)
-              if each[aspect]]
+    wanted = [
+        (row, column, each[aspect])
+        for row, each in enumerate(texts)
+        for column, aspect in enumerate(ASPECTS)
+        if each[aspect]
+    ]
     matrices = np.zeros((len(texts), len(ASPECTS), embedder.dimension), dtype=np.float32)
     present = np.zeros((len(texts), len(ASPECTS)), dtype=bool)
     if wanted:

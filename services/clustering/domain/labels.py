@@ -112,8 +112,12 @@ def description_for(members: list[Digest], representative: Digest, terms: list[s
     if terms:
         lines.append("Distinctive terms: " + ", ".join(terms) + ".")
     lines.append("A representative trace:")
-    for label, text in (("User", representative.question), ("Tool error", representative.tool_errors),
-                        ("Answer", representative.answer), ("Feedback", representative.feedback)):
+    for label, text in (
+        ("User", representative.question),
+        ("Tool error", representative.tool_errors),
+        ("Answer", representative.answer),
+        ("Feedback", representative.feedback),
+    ):
         if text:
             lines.append(f"- {label}: {shorten(text, 600)}")
     return "\n".join(lines)[:10_000]

@@ -42,8 +42,8 @@ class ClusteringSettings:
     """
 
     enabled: bool = True
-    similarity_threshold: float = 0.45
-    cluster_similarity: float = 0.35
+    similarity_threshold: float = 0.4
+    cluster_similarity: float = 0.3
     min_cluster_size: int = 3
     feedback_threshold: float = 0.5
     max_pending: int = 1000

@@ -21,6 +21,11 @@ class PendingTrace:
     vectors: AspectVectors
     digest: Digest
 
+    @property
+    def sighting(self) -> tuple[AspectVectors, tuple[str, ...]]:
+        """What similarity compares: the aspect vectors and the terms."""
+        return self.vectors, self.digest.terms
+
 
 @dataclass
 class IssueProfile:
@@ -46,8 +51,13 @@ class AgentState:
     def issue(self, issue_id: str) -> IssueProfile | None:
         return next((issue for issue in self.issues if issue.id == issue_id), None)
 
-    def add_issue(self, issue_id: str, status: str, members: list[AspectVectors]) -> IssueProfile:
-        """An issue made elsewhere (by a caller, with these traces' embeddings)."""
+    def add_issue(
+        self,
+        issue_id: str,
+        status: str,
+        members: list[tuple[AspectVectors, tuple[str, ...]]],
+    ) -> IssueProfile:
+        """An issue made elsewhere (by a caller), from its traces' vectors and terms."""
         profile = IssueProfile(issue_id, status, Centroid.of(members))
         self.issues.append(profile)
         return profile
@@ -68,8 +78,13 @@ class AgentState:
         return {
             "agentId": self.agent_id,
             "pending": [
-                {"traceId": p.trace_id, "customerId": p.customer_id, "timestamp": p.timestamp,
-                 "vectors": p.vectors.to_lists(), "digest": {**asdict(p.digest), "terms": list(p.digest.terms)}}
+                {
+                    "traceId": p.trace_id,
+                    "customerId": p.customer_id,
+                    "timestamp": p.timestamp,
+                    "vectors": p.vectors.to_lists(),
+                    "digest": {**asdict(p.digest), "terms": list(p.digest.terms)},
+                }
                 for p in self.pending
             ],
             "issues": [{"id": i.id, "status": i.status, "centroid": i.centroid.to_lists()} for i in self.issues],
@@ -81,8 +96,13 @@ class AgentState:
         return cls(
             agent_id=document["agentId"],
             pending=[
-                PendingTrace(p["traceId"], p["customerId"], p["timestamp"], AspectVectors.from_lists(p["vectors"]),
-                             Digest(**{**p["digest"], "terms": tuple(p["digest"]["terms"])}))
+                PendingTrace(
+                    p["traceId"],
+                    p["customerId"],
+                    p["timestamp"],
+                    AspectVectors.from_lists(p["vectors"]),
+                    Digest(**{**p["digest"], "terms": tuple(p["digest"]["terms"])}),
+                )
                 for p in document["pending"]
             ],
             issues=[IssueProfile(i["id"], i["status"], Centroid.from_lists(i["centroid"])) for i in document["issues"]],
