@@ -20,7 +20,7 @@ from services.clustering.domain.model import Digest
 FILLERS = frozenset(
     "hi hello hey hiya thanks thank please pls ok okay sorry dear yes just like want need know get got "
     "help can could would will also really quick question lol hallo bonjour good morning afternoon evening "
-    "tell let sure".split()
+    "tell let sure did does got ago".split()
 )
 STOP = frozenset(ENGLISH_STOP_WORDS) | FILLERS
 WORD = re.compile(r"[a-z][a-z_]*[a-z]")

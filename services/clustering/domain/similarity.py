@@ -48,6 +48,7 @@ class Centroid:
     words: Counter = field(default_factory=Counter)
     size: int = 0
     _unit: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _lexical: tuple[int, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def empty(cls, dimension: int) -> "Centroid":
@@ -65,7 +66,7 @@ class Centroid:
         self.counts += vectors.present
         self.words.update(lexical.words(terms))
         self.size += 1
-        self._unit = None
+        self._unit = self._lexical = None
 
     def without(self, vectors: AspectVectors, terms: tuple[str, ...]) -> "Centroid":
         return Centroid(
@@ -82,7 +83,9 @@ class Centroid:
         shared = np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)
         cosines = np.einsum("nad,ad->na", matrices, self._unit)
         total, count = (cosines * shared).sum(axis=1), shared.sum(axis=1).astype(np.float64)
-        mine = lexical.issue_vector(self.words, vocabulary)
+        if self._lexical is None or self._lexical[0] != vocabulary.documents:
+            self._lexical = (vocabulary.documents, lexical.issue_vector(self.words, vocabulary))
+        mine = self._lexical[1]
         for row, (_, terms) in enumerate(members):
             theirs = lexical.trace_vector(terms, vocabulary)
             if mine and theirs:
