@@ -8,7 +8,7 @@ PYTHON ?= $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/p
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-faults bench api-key up down lock clean
+.PHONY: help install run test test-faults bench eval eval-clustering api-key up down lock clean
 
 help:
 	@echo "make install                  create .venv with the pinned dependencies (the other targets do it when needed)"
@@ -16,6 +16,8 @@ help:
 	@echo "make test                     run unit, integration and end-to-end tests"
 	@echo "make test-faults              break the broker, the store and the model on purpose; nothing lost or doubled"
 	@echo "make bench                    measure, and write docs/benchmarks.md"
+	@echo "make eval                     score the quality of the automatic parts against labelled sets"
+	@echo "make eval-clustering          clustering of the labelled failing traces: ARI, purity, one-offs"
 	@echo "make api-key WORKSPACE=name   print a new API key for a workspace (OWNER=who: whom it is for)"
 	@echo "make up / make down           the system in Docker (deploy/compose.yaml), with MongoDB and RabbitMQ"
 	@echo "make lock                     re-pin constraints.txt to what .venv has installed"
@@ -48,6 +50,11 @@ test-faults: install
 
 bench: install
 	$(PY) -m bench.run
+
+eval: eval-clustering
+
+eval-clustering: install
+	$(PY) -m eval.clustering --orders 3
 
 api-key: install
 	@if [ -z "$(WORKSPACE)" ]; then echo "usage: make api-key WORKSPACE=name [OWNER=who]" >&2; exit 2; fi

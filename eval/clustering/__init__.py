@@ -1,0 +1,1 @@
+"""The labelled failing traces, and how well clustering finds their failure modes."""

@@ -1,0 +1,104 @@
+"""`python -m eval.clustering`: the clustering algorithm over the labelled traces, fed in
+batches in arrival order as the service sees them, scored against the labels."""
+
+import argparse
+import random
+import resource
+import time
+from dataclasses import replace
+
+from eval.clustering.dataset import SETS, labelled
+from eval.clustering.metrics import Report, score
+from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
+from services.clustering.domain.batch import cluster_traces
+from services.clustering.domain.embedding import aspect_texts
+from services.clustering.domain.model import ClusteringSettings, Trace, is_failing
+
+
+def run(traces: list[Trace], embedder, settings: ClusteringSettings, batch_size: int) -> dict[str, str]:
+    """trace id → the issue (proposed key or existing id) clustering put it in."""
+    states, placements = {}, {}
+    for start in range(0, len(traces), batch_size):
+        for outcome in cluster_traces(states, traces[start : start + batch_size], embedder, settings).values():
+            for placement in [*outcome.assigned, *outcome.regressed]:
+                placements[placement.trace_id] = placement.issue_id
+            for proposed in outcome.proposed:
+                placements.update(dict.fromkeys(proposed.trace_ids, proposed.key))
+    return placements
+
+
+def print_report(name: str, report: Report) -> None:
+    print(
+        f"\n== {name}: ARI {report.ari:.3f}  purity {report.purity:.3f}  coverage {report.coverage:.3f}  "
+        f"one-offs in issues {report.one_offs_in_issues}  issues {report.issues}"
+    )
+    print(f"   {'mode':30s} {'traces':>6s} {'placed':>6s} {'issues':>6s} {'in main':>7s} {'main purity':>11s}")
+    for mode in report.modes:
+        print(
+            f"   {mode.mode:30s} {mode.traces:6d} {mode.placed:6d} {mode.issues:6d} {mode.in_main_issue:7d} "
+            f"{mode.main_issue_purity:11.3f}"
+        )
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
+
+
+def timing(traces: list[Trace], embedder, settings: ClusteringSettings, batch_size: int) -> None:
+    failing = [t for t in traces if is_failing(t, settings.feedback_threshold)]
+    whole = [" ".join(aspect_texts(t).values()) for t in failing]
+    rounds = 20
+    started = time.perf_counter()
+    for _ in range(rounds):
+        embedder.embed(whole)
+    bare = rounds * len(failing) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for _ in range(rounds // 4):
+        run(traces, embedder, settings, batch_size)
+    pipeline = rounds // 4 * len(failing) / (time.perf_counter() - started)
+    print(
+        f"\nbare encode {bare:,.0f} traces/s (one text a trace); embedded and clustered {pipeline:,.0f} traces/s "
+        f"in batches of {batch_size} (ratio {pipeline / bare:.3f}); RSS {rss_mib():.0f} MiB, "
+        f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m eval.clustering", description=__doc__)
+    parser.add_argument("--set", choices=[*SETS, "all"], default="all")
+    parser.add_argument("--batch-size", type=int, default=25)
+    parser.add_argument("--orders", type=int, default=0, help="also score this many shuffled arrival orders")
+    parser.add_argument("--similarity", type=float, help="similarity threshold to join an issue")
+    parser.add_argument("--cluster-similarity", type=float, help="average pairwise similarity to form a cluster")
+    parser.add_argument("--min-cluster-size", type=int)
+    parser.add_argument("--timing", action="store_true", help="measure throughput against the bare model")
+    args = parser.parse_args()
+    settings = ClusteringSettings()
+    overrides = {
+        "similarity_threshold": args.similarity,
+        "cluster_similarity": args.cluster_similarity,
+        "min_cluster_size": args.min_cluster_size,
+    }
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    embedder = WordLlamaEmbedder()
+    print(f"settings: {settings}; model loaded, RSS {rss_mib():.0f} MiB")
+    for name in SETS if args.set == "all" else [args.set]:
+        traces, labels = labelled(name)
+        print_report(
+            f"{name} ({len(traces)} traces, arrival order)",
+            score(run(traces, embedder, settings, args.batch_size), labels),
+        )
+        for seed in range(1, args.orders + 1):
+            shuffled = random.Random(seed).sample(traces, len(traces))
+            report = score(run(shuffled, embedder, settings, args.batch_size), labels)
+            print(
+                f"   order {seed}: ARI {report.ari:.3f} purity {report.purity:.3f} coverage {report.coverage:.3f} "
+                f"one-offs {report.one_offs_in_issues}"
+            )
+        if args.timing:
+            timing(traces, embedder, settings, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The labelled traces: `traces.jsonl` (development) and `heldout.jsonl` (written before any
+tuning, of other failure modes and freshly written traces), one trace a line in the API's
+trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a
+passing trace."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from services.clustering.domain.model import Message, Trace
+
+FOLDER = Path(__file__).parent
+SETS = {"dev": FOLDER / "traces.jsonl", "heldout": FOLDER / "heldout.jsonl"}
+
+
+def records(name: str) -> list[dict]:
+    with SETS[name].open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def as_trace(record: dict) -> Trace:
+    feedback = record.get("feedback") or {}
+    return Trace(
+        id=record["id"],
+        agent_id=record["agentId"],
+        customer_id=record.get("customerId"),
+        timestamp=datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")),
+        messages=tuple(Message(m["role"], m.get("content") or "") for m in record["input"] if m["role"] != "system"),
+        output=record["output"],
+        status=record.get("status", "ok"),
+        feedback_score=feedback.get("score"),
+        feedback_comment=feedback.get("comment"),
+    )
+
+
+def labelled(name: str) -> tuple[list[Trace], dict[str, str | None]]:
+    """The traces in arrival (timestamp) order, and trace id → mode."""
+    rows = sorted(records(name), key=lambda r: r["timestamp"])
+    return [as_trace(r) for r in rows], {r["id"]: r["mode"] for r in rows}

@@ -1,0 +1,241 @@
+"""One batch of an agent's traces through clustering: join an issue, reopen one, or wait, and
+the waiting traces that have found company become proposed issues.
+
+Deterministic: the same state and the same traces in the same order give the same outcome.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering
+
+from services.clustering.domain.confidence import cluster_confidence
+from services.clustering.domain.embedding import AspectVectors, aspect_texts
+from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
+from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
+from services.clustering.domain.severity import severity_for
+from services.clustering.domain.similarity import Centroid, pairwise
+from services.clustering.domain.state import AgentState, IssueProfile, PendingTrace
+
+DIGEST_CHARS = 1500
+
+
+@dataclass(frozen=True)
+class Placement:
+    trace_id: str
+    issue_id: str
+    similarity: float
+
+
+@dataclass(frozen=True)
+class ProposedIssue:
+    """A new issue to create; `key` is stable for the same members, for idempotent creation."""
+
+    key: str
+    agent_id: str
+    trace_ids: list[str]
+    title: str
+    description: str
+    tags: list[str]
+    severity: str
+    cluster_confidence: float
+    affected_customers: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass
+class BatchOutcome:
+    """`assigned`: traces that joined an issue that is not closed; `regressed`: traces that
+    matched only a closed issue, which is reopened; `proposed`: new issues; `pending`: trace
+    ids still waiting; `dropped`: waited longest and were let go (beyond `max_pending`);
+    `ignored`: not failing, or already waiting."""
+
+    assigned: list[Placement] = field(default_factory=list)
+    regressed: list[Placement] = field(default_factory=list)
+    proposed: list[ProposedIssue] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def digest_of(trace: Trace) -> Digest:
+    texts = {aspect: text[:DIGEST_CHARS] for aspect, text in aspect_texts(trace).items()}
+    return Digest(
+        texts["question"],
+        texts["answer"],
+        texts["tool_errors"],
+        texts["feedback"],
+        trace.status,
+        terms_of(*texts.values()),
+    )
+
+
+def nearest(
+    state: AgentState,
+    issues: list[IssueProfile],
+    members: list[tuple[AspectVectors, tuple[str, ...]]],
+) -> tuple[IssueProfile | None, float]:
+    """The issue the members are most similar to on average, and that similarity."""
+    if not issues:
+        return None, 0.0
+    scores = [float(np.mean(issue.centroid.similarities(members, state.vocabulary))) for issue in issues]
+    best = int(np.argmax(scores))
+    return issues[best], scores[best]
+
+
+def matching_closed_issue(
+    state: AgentState, vectors: AspectVectors, terms: tuple[str, ...], settings: ClusteringSettings
+) -> IssueProfile | None:
+    """The closed issue this trace's failure is (by the same similarity as joining an open
+    one), if any: when it comes back, the issue has regressed."""
+    issue, score = nearest(state, [issue for issue in state.issues if issue.closed], [(vectors, terms)])
+    return issue if issue is not None and score >= settings.similarity_threshold else None
+
+
+def cluster_batch(
+    state: AgentState,
+    traces: list[tuple[Trace, AspectVectors]],
+    settings: ClusteringSettings,
+) -> BatchOutcome:
+    """Runs a batch of one agent's traces (with their embeddings) through clustering,
+    updating `state` in place. A trace already waiting is ignored; the caller passes each
+    trace once otherwise (a trace already in an issue is the caller's to leave out). Traces of
+    another agent are a programming error."""
+    outcome = BatchOutcome()
+    waiting = {pending.trace_id for pending in state.pending}
+    for trace, vectors in traces:
+        if trace.agent_id != state.agent_id:
+            raise ValueError(f"trace {trace.id} is of agent {trace.agent_id}, not {state.agent_id}")
+        if trace.id in waiting or not is_failing(trace, settings.feedback_threshold):
+            outcome.ignored.append(trace.id)
+            continue
+        digest = digest_of(trace)
+        state.vocabulary.add(digest.terms)
+        state.pending.append(PendingTrace(trace.id, trace.customer_id, trace.timestamp, vectors, digest))
+        waiting.add(trace.id)
+    if len(state.pending) >= settings.min_cluster_size:
+        state.pending = _cluster(state, settings, outcome)
+    state.pending = _place(state, state.pending, settings, outcome)
+    excess = len(state.pending) - settings.max_pending
+    if excess > 0:
+        outcome.dropped = [pending.trace_id for pending in state.pending[:excess]]
+        state.pending = state.pending[excess:]
+    outcome.pending = [pending.trace_id for pending in state.pending]
+    return outcome
+
+
+def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome) -> None:
+    placements = outcome.regressed if issue.closed else outcome.assigned
+    if issue.closed:
+        issue.status = "open"
+    for member in members:
+        issue.centroid.add(member.vectors, member.digest.terms)
+        placements.append(Placement(member.trace_id, issue.id, round(similarity, 3)))
+
+
+def _place(
+    state: AgentState, candidates: list[PendingTrace], settings: ClusteringSettings, outcome: BatchOutcome
+) -> list[PendingTrace]:
+    """Each candidate joins the nearest issue that is not closed, else the nearest closed one,
+    when similar enough; the others are returned, still waiting."""
+    left = []
+    for candidate in candidates:
+        for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
+            issue, score = nearest(state, issues, [candidate.sighting])
+            if issue is not None and score >= settings.similarity_threshold:
+                _join(issue, [candidate], score, outcome)
+                break
+        else:
+            left.append(candidate)
+    return left
+
+
+def _groups(
+    pending: list[PendingTrace],
+    vocabulary: Vocabulary,
+    settings: ClusteringSettings,
+) -> list[list[PendingTrace]]:
+    """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
+    the members as similar to the centroid of the others as a trace must be to join an issue;
+    those of at least `min_cluster_size`."""
+    distances = np.clip(1 - pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary), 0, 2)
+    np.fill_diagonal(distances, 0)
+    labels = AgglomerativeClustering(
+        n_clusters=None, metric="precomputed", linkage="average", distance_threshold=1 - settings.cluster_similarity
+    ).fit_predict(distances)
+    groups: dict[int, list[PendingTrace]] = {}
+    for label, member in zip(labels, pending, strict=True):
+        groups.setdefault(int(label), []).append(member)
+    pruned = [_pruned(group, vocabulary, settings) for group in groups.values()]
+    return [group for group in pruned if len(group) >= settings.min_cluster_size]
+
+
+def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: ClusteringSettings) -> list[PendingTrace]:
+    group = list(group)
+    while len(group) >= settings.min_cluster_size:
+        centroid = Centroid.of([member.sighting for member in group])
+        scores = [centroid.without(*m.sighting).similarities([m.sighting], vocabulary)[0] for m in group]
+        worst = int(np.argmin(scores))
+        if scores[worst] >= settings.similarity_threshold:
+            break
+        group.pop(worst)
+    return group
+
+
+def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
+    """Clusters the waiting traces; a cluster as similar to an existing issue as a trace must
+    be to join it goes into that issue, any other becomes a proposed issue. Returns the traces
+    still waiting."""
+    grouped: set[str] = set()
+    for group in _groups(state.pending, state.vocabulary, settings):
+        grouped.update(member.trace_id for member in group)
+        sightings = [member.sighting for member in group]
+        for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
+            issue, score = nearest(state, issues, sightings)
+            if issue is not None and score >= settings.similarity_threshold:
+                _join(issue, group, score, outcome)
+                break
+        else:
+            proposed = _propose(state, group, settings)
+            state.issues.append(IssueProfile(proposed.key, "open", Centroid.of(sightings)))
+            outcome.proposed.append(proposed)
+    return [pending for pending in state.pending if pending.trace_id not in grouped]
+
+
+def issue_key(agent_id: str, trace_ids: list[str]) -> str:
+    digest = hashlib.sha256("\n".join([agent_id, *trace_ids]).encode()).hexdigest()
+    return f"clu_{digest[:24]}"
+
+
+def _propose(state: AgentState, group: list[PendingTrace], settings: ClusteringSettings) -> ProposedIssue:
+    sightings = [member.sighting for member in group]
+    representative = group[int(np.argmax(Centroid.of(sightings).similarities(sightings, state.vocabulary)))]
+    digests = [member.digest for member in group]
+    terms = distinctive_terms(digests, state.vocabulary)
+    customers = {member.customer_id for member in group if member.customer_id}
+    first, last = min(m.timestamp for m in group), max(m.timestamp for m in group)
+    errors = sum(d.status == "error" for d in digests)
+    confidence = cluster_confidence(sightings, state.vocabulary)
+    facts = (
+        f"{len(group)} failing traces of this agent fail alike ({errors} with status error, "
+        f"{len(group) - errors} rated below {settings.feedback_threshold:g}), from {len(customers)} customers, "
+        f"first seen {first:%Y-%m-%d %H:%M} UTC, last seen {last:%Y-%m-%d %H:%M} UTC. "
+        f"Found by clustering; cluster confidence {confidence:.2f}."
+    )
+    trace_ids = [member.trace_id for member in group]
+    return ProposedIssue(
+        key=issue_key(state.agent_id, trace_ids),
+        agent_id=state.agent_id,
+        trace_ids=trace_ids,
+        title=title_for(digests, representative.digest, terms),
+        description=description_for(digests, representative.digest, terms, facts),
+        tags=[term[:64] for term in terms],
+        severity=severity_for(len(group), len(customers)),
+        cluster_confidence=confidence,
+        affected_customers=len(customers),
+        first_seen_at=first,
+        last_seen_at=last,
+    )

@@ -1,0 +1,83 @@
+"""What of a failing trace is embedded, and the port an embedding model plugs into.
+
+A trace is embedded as four aspects, each on its own: what the user asked (their messages),
+the tool errors met on the way, the answer, and the feedback comment. The system prompt is
+left out: it is the same for every trace of an agent and would make them all look alike.
+Two traces are compared aspect by aspect, over the aspects both have (see `similarity.py`),
+so a missing comment neither counts against a trace nor for it.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from services.clustering.domain.model import Trace
+
+ASPECTS = ("question", "tool_errors", "answer", "feedback")
+MAX_ASPECT_CHARS = 4000
+TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors of `dimension` floats; any model (in process, or an
+    OpenAI-compatible `/v1/embeddings` endpoint) that does that fits."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class AspectVectors:
+    """One unit vector per aspect (rows in `ASPECTS` order; zeros where the trace has none)."""
+
+    matrix: np.ndarray
+    present: np.ndarray
+
+    def to_lists(self) -> dict:
+        return {"matrix": self.matrix.tolist(), "present": self.present.tolist()}
+
+    @classmethod
+    def from_lists(cls, data: dict) -> "AspectVectors":
+        return cls(np.asarray(data["matrix"], dtype=np.float32), np.asarray(data["present"], dtype=bool))
+
+
+def aspect_texts(trace: Trace) -> dict[str, str]:
+    question = "\n".join(m.content for m in trace.messages if m.role == "user" and m.content.strip())
+    tool_errors = "\n".join(
+        m.content for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)
+    )
+    texts = {
+        "question": question,
+        "tool_errors": tool_errors,
+        "answer": trace.output,
+        "feedback": trace.feedback_comment or "",
+    }
+    return {aspect: " ".join(text.split())[:MAX_ASPECT_CHARS] for aspect, text in texts.items()}
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def embed_aspects(embedder: Embedder, texts: Sequence[dict[str, str]]) -> list[AspectVectors]:
+    """Embeds the aspects of many traces in one call to the model."""
+    wanted = [
+        (row, column, each[aspect])
+        for row, each in enumerate(texts)
+        for column, aspect in enumerate(ASPECTS)
+        if each[aspect]
+    ]
+    matrices = np.zeros((len(texts), len(ASPECTS), embedder.dimension), dtype=np.float32)
+    present = np.zeros((len(texts), len(ASPECTS)), dtype=bool)
+    if wanted:
+        vectors = unit_rows(np.asarray(embedder.embed([text for _, _, text in wanted]), dtype=np.float32))
+        for (row, column, _), vector in zip(wanted, vectors, strict=True):
+            matrices[row, column] = vector
+            present[row, column] = bool(np.any(vector))
+    return [AspectVectors(matrices[row], present[row]) for row in range(len(texts))]

@@ -1,0 +1,111 @@
+"""How alike two failing traces are, and how alike a trace is to an issue.
+
+Each trace has up to five aspects: four embedded ones (see `embedding.py`) and the lexical one
+(see `lexical.py`). The similarity of two traces is the mean, over the aspects both have, of
+the cosine between their aspect vectors (the lexical one weighted by `lexical_weight`); 0 when
+they share none. An issue sums its members' vectors aspect by aspect and counts their words;
+a trace's similarity to it is the same mean, taken against those sums: the centroid's
+direction.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.clustering.domain import lexical
+from services.clustering.domain.embedding import ASPECTS, AspectVectors, unit_rows
+from services.clustering.domain.labels import Vocabulary
+
+LEXICAL_WEIGHT = 1.0
+
+
+def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
+    return np.where(shared > 0, total / np.where(shared == 0, 1, shared), 0.0)
+
+
+def pairwise(vectors: list[AspectVectors], terms: list[tuple[str, ...]], vocabulary: Vocabulary) -> np.ndarray:
+    matrices = np.stack([each.matrix for each in vectors])
+    present = np.stack([each.present for each in vectors]).astype(np.float64)
+    total = np.zeros((len(vectors), len(vectors)))
+    shared = np.zeros_like(total)
+    for column in range(len(ASPECTS)):
+        both = np.outer(present[:, column], present[:, column])
+        total += both * (matrices[:, column] @ matrices[:, column].T)
+        shared += both
+    words, has_words = lexical.pairwise(terms, vocabulary)
+    both = np.outer(has_words, has_words) * LEXICAL_WEIGHT
+    return _mean(total + both * words, shared + both)
+
+
+@dataclass
+class Centroid:
+    """The running sums of a group's aspect vectors, how many members had each aspect, and in
+    how many members each word occurs."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+    words: Counter = field(default_factory=Counter)
+    size: int = 0
+    _unit: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _lexical: tuple[int, dict[str, float]] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def empty(cls, dimension: int) -> "Centroid":
+        return cls(np.zeros((len(ASPECTS), dimension)), np.zeros(len(ASPECTS), dtype=np.int64))
+
+    @classmethod
+    def of(cls, members: list[tuple[AspectVectors, tuple[str, ...]]]) -> "Centroid":
+        centroid = cls.empty(members[0][0].matrix.shape[1])
+        for vectors, terms in members:
+            centroid.add(vectors, terms)
+        return centroid
+
+    def add(self, vectors: AspectVectors, terms: tuple[str, ...]) -> None:
+        self.sums += vectors.matrix * vectors.present[:, None]
+        self.counts += vectors.present
+        self.words.update(lexical.words(terms))
+        self.size += 1
+        self._unit = self._lexical = None
+
+    def without(self, vectors: AspectVectors, terms: tuple[str, ...]) -> "Centroid":
+        return Centroid(
+            self.sums - vectors.matrix * vectors.present[:, None],
+            self.counts - vectors.present,
+            self.words - Counter(lexical.words(terms)),
+            self.size - 1,
+        )
+
+    def similarities(self, members: list[tuple[AspectVectors, tuple[str, ...]]], vocabulary: Vocabulary) -> np.ndarray:
+        if self._unit is None:
+            self._unit = unit_rows(self.sums)
+        matrices = np.stack([vectors.matrix for vectors, _ in members])
+        shared = np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)
+        cosines = np.einsum("nad,ad->na", matrices, self._unit)
+        total, count = (cosines * shared).sum(axis=1), shared.sum(axis=1).astype(np.float64)
+        if self._lexical is None or self._lexical[0] != vocabulary.documents:
+            self._lexical = (vocabulary.documents, lexical.issue_vector(self.words, vocabulary))
+        mine = self._lexical[1]
+        for row, (_, terms) in enumerate(members):
+            theirs = lexical.trace_vector(terms, vocabulary)
+            if mine and theirs:
+                total[row] += LEXICAL_WEIGHT * lexical.cosine(theirs, mine)
+                count[row] += LEXICAL_WEIGHT
+        return _mean(total, count)
+
+    def to_lists(self) -> dict:
+        return {
+            "sums": self.sums.tolist(),
+            "counts": self.counts.tolist(),
+            "words": dict(self.words),
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_lists(cls, data: dict) -> "Centroid":
+        return cls(
+            np.asarray(data["sums"], dtype=np.float64),
+            np.asarray(data["counts"], dtype=np.int64),
+            Counter(data["words"]),
+            int(data["size"]),
+        )

@@ -1,0 +1,110 @@
+"""What clustering remembers of an agent between batches, in a form that can be stored:
+the failing traces waiting for company, the issues with their centroids, and the vocabulary."""
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from services.clustering.domain.embedding import AspectVectors
+from services.clustering.domain.labels import Vocabulary
+from services.clustering.domain.model import Digest
+from services.clustering.domain.similarity import Centroid
+
+CLOSED = "closed"
+
+
+@dataclass
+class PendingTrace:
+    trace_id: str
+    customer_id: str | None
+    timestamp: datetime
+    vectors: AspectVectors
+    digest: Digest
+
+    @property
+    def sighting(self) -> tuple[AspectVectors, tuple[str, ...]]:
+        """What similarity compares: the aspect vectors and the terms."""
+        return self.vectors, self.digest.terms
+
+
+@dataclass
+class IssueProfile:
+    """An issue as clustering sees it. `status` mirrors the issue's (`open`, `proposed_fix`,
+    `testing` or `closed`); every status but `closed` takes new traces."""
+
+    id: str
+    status: str
+    centroid: Centroid
+
+    @property
+    def closed(self) -> bool:
+        return self.status == CLOSED
+
+
+@dataclass
+class AgentState:
+    agent_id: str
+    pending: list[PendingTrace] = field(default_factory=list)
+    issues: list[IssueProfile] = field(default_factory=list)
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
+
+    def issue(self, issue_id: str) -> IssueProfile | None:
+        return next((issue for issue in self.issues if issue.id == issue_id), None)
+
+    def add_issue(
+        self,
+        issue_id: str,
+        status: str,
+        members: list[tuple[AspectVectors, tuple[str, ...]]],
+    ) -> IssueProfile:
+        """An issue made elsewhere (by a caller), from its traces' vectors and terms."""
+        profile = IssueProfile(issue_id, status, Centroid.of(members))
+        self.issues.append(profile)
+        return profile
+
+    def set_status(self, issue_id: str, status: str) -> None:
+        if issue := self.issue(issue_id):
+            issue.status = status
+
+    def rename_issue(self, key: str, issue_id: str) -> None:
+        """A proposed issue's key becomes the id the issues service gave it."""
+        if issue := self.issue(key):
+            issue.id = issue_id
+
+    def remove_issue(self, issue_id: str) -> None:
+        self.issues = [issue for issue in self.issues if issue.id != issue_id]
+
+    def to_document(self) -> dict:
+        return {
+            "agentId": self.agent_id,
+            "pending": [
+                {
+                    "traceId": p.trace_id,
+                    "customerId": p.customer_id,
+                    "timestamp": p.timestamp,
+                    "vectors": p.vectors.to_lists(),
+                    "digest": {**asdict(p.digest), "terms": list(p.digest.terms)},
+                }
+                for p in self.pending
+            ],
+            "issues": [{"id": i.id, "status": i.status, "centroid": i.centroid.to_lists()} for i in self.issues],
+            "vocabulary": {"documents": self.vocabulary.documents, "frequencies": dict(self.vocabulary.frequencies)},
+        }
+
+    @classmethod
+    def from_document(cls, document: dict) -> "AgentState":
+        return cls(
+            agent_id=document["agentId"],
+            pending=[
+                PendingTrace(
+                    p["traceId"],
+                    p["customerId"],
+                    p["timestamp"],
+                    AspectVectors.from_lists(p["vectors"]),
+                    Digest(**{**p["digest"], "terms": tuple(p["digest"]["terms"])}),
+                )
+                for p in document["pending"]
+            ],
+            issues=[IssueProfile(i["id"], i["status"], Centroid.from_lists(i["centroid"])) for i in document["issues"]],
+            vocabulary=Vocabulary(document["vocabulary"]["documents"], Counter(document["vocabulary"]["frequencies"])),
+        )
