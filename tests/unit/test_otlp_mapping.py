@@ -249,3 +249,50 @@ def test_a_lone_model_call_is_a_run_and_a_model_called_inside_a_tool_is_the_tool
     assert mapped.trace.output == "The report, in short: short."
     assert [(step.name, step.result) for step in mapped.trace.steps] == [("summarise", "Short.")]
     assert mapped.trace.metadata["otel"]["usage"] == {"inputTokens": 20} and mapped.trace.model.name == "gpt-4o"
+
+
+def test_message_shapes_seen_in_the_wild_are_read():
+    recorder = Recorder()
+    root = recorder.start("invoke_agent", 0, {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "Gem"})
+    user = {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris and Rome?"}]}
+    calls_without_ids = {"role": "model", "parts": [
+        {"type": "text", "content": "Looking it up."},
+        {"type": "tool_call", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"type": "tool_call", "name": "get_weather", "arguments": {"city": "Rome"}}]}
+    answers_without_ids = {"role": "user", "parts": [
+        {"type": "tool_call_response", "result": {"celsius": 20}},
+        {"type": "tool_call_response", "response": "sunny"}]}
+    openai_format = {"role": "assistant", "content": [{"type": "text", "text": "Paris 20°C, Rome sunny."}]}
+    recorder.span("chat gemini", 10, 20, {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gemini-2.5",
+                                          "gen_ai.input.messages": json.dumps([user, calls_without_ids,
+                                                                               answers_without_ids]),
+                                          "gen_ai.output.messages": json.dumps([openai_format])}, root)
+    root.end(at(30))
+    [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
+    trace = mapped.trace.to_wire()
+    assert trace["input"][1:] == [
+        {"role": "assistant", "content": "Looking it up.", "tool_calls": [
+            asked("call_1", {"city": "Paris"})["tool_calls"][0], asked("call_2", {"city": "Rome"})["tool_calls"][0]]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"celsius": 20}'},
+        {"role": "tool", "tool_call_id": "call_2", "content": "sunny"}]
+    assert trace["output"] == "Paris 20°C, Rome sunny." and trace["agentName"] == "Gem"
+    assert [(s["callId"], s["arguments"], s["result"], s["turn"]) for s in trace["steps"]] == [
+        ("call_1", {"city": "Paris"}, '{"celsius": 20}', 0), ("call_2", {"city": "Rome"}, "sunny", 0)]
+
+
+def test_openinference_content_items_and_anthropic_tool_schemas_are_read():
+    recorder = Recorder()
+    recorder.span("llm", 0, 10, {
+        "openinference.span.kind": "LLM", "llm.model_name": "claude-sonnet",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.contents.0.message_content.type": "text",
+        "llm.input_messages.0.message.contents.0.message_content.text": "Hello",
+        "llm.input_messages.0.message.contents.1.message_content.type": "image",
+        "llm.input_messages.0.message.contents.2.message_content.type": "text",
+        "llm.input_messages.0.message.contents.2.message_content.text": "there",
+        "llm.tools.0.tool.json_schema": json.dumps({"name": "lookup", "description": "Look up",
+                                                    "input_schema": {"type": "object"}}),
+        "llm.output_messages.0.message.role": "assistant", "llm.output_messages.0.message.content": "Hi"})
+    [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
+    assert [m.content for m in mapped.trace.input] == ["Hello\nthere"] and mapped.trace.output == "Hi"
+    assert mapped.trace.tools[0].function.parameters == {"type": "object"}
