@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.sdk.trace import SpanLimits
 
 from services.traces.domain.otlp import MAX_SPANS_PER_EXPORT, OtlpError, decode_export
 from services.traces.domain.otlp_mapping import map_run
@@ -150,3 +151,13 @@ def test_any_attribute_of_any_type_never_breaks_the_mapping(dialect, data):
     for run in assemble(changed, NOW, NOW).runs:
         mapped = map_run(run)
         assert (mapped.trace is None) != (mapped.problem is None)
+
+
+def test_attributes_the_sdk_dropped_are_noted_with_the_limit_to_raise():
+    recorder = Recorder(limits=SpanLimits(max_span_attributes=8))
+    messages = {f"gen_ai.prompt.{index}.{key}": value for index in range(5)
+                for key, value in (("role", "user"), ("content", f"message {index}"))}
+    recorder.span("openai.chat", 0, 1, {"llm.request.type": "chat", **messages})
+    [run] = assemble(decode_export(protobuf(recorder.finished()), PROTOBUF).spans, NOW, NOW).runs
+    notes = map_run(run).trace.metadata["otel"]["notes"]
+    assert any("dropped 3 attributes (raise OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT)" in note for note in notes)

@@ -61,6 +61,8 @@ class SpanRecord:
     attributes: Mapping[str, Any]
     resource: Mapping[str, Any] = field(default_factory=dict)
     events: tuple[SpanEvent, ...] = ()
+    dropped_attributes: int = 0
+    """How many attributes the sender dropped (its attribute count limit)."""
 
 
 @dataclass
@@ -182,6 +184,7 @@ def _record(span: Span, resource: Mapping[str, Any]) -> SpanRecord:
         start_ns=span.start_time_unix_nano, end_ns=span.end_time_unix_nano,
         failed=span.status.code == Status.STATUS_CODE_ERROR, status_message=span.status.message,
         attributes=_attributes(span.attributes), resource=resource, events=events,
+        dropped_attributes=span.dropped_attributes_count,
     )
 
 

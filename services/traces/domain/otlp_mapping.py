@@ -53,6 +53,8 @@ def map_run(run: Run) -> MappedRun:
     root_call = model_call(run.root)
     for call in (*all_calls, root_call):
         mapped.notes.extend(call.problems)
+    mapped.notes.extend(f"span {span.span_id} {span.name!r}: the sender dropped {span.dropped_attributes} attributes "
+                        "(raise OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT)" for span in run.spans if span.dropped_attributes)
     conversation, reply = _conversation(calls)
     if not conversation and kind_of(run.root) == "agent":
         conversation, root_reply = agent_io(run.root)
