@@ -181,11 +181,11 @@ def reconcile[M: Message](
     messages answer no earlier call; stored traces are read leniently."""
     if strict:
         _check_conversation(messages)
-    read = _steps_in(messages[_run_start(messages):])
-    if len(read) > MAX_STEPS:
-        if strict:
-            raise ValueError(f"input: the run makes {len(read)} tool calls, more than the {MAX_STEPS} a trace keeps")
-        read = read[:MAX_STEPS]
+    run = messages[_run_start(messages):]
+    calls = sum(len(message.tool_calls or ()) for message in run if message.role == "assistant")
+    if strict and calls > MAX_STEPS:
+        raise ValueError(f"input: the run makes {calls} tool calls, more than the {MAX_STEPS} a trace keeps")
+    read = _steps_in(run)[:MAX_STEPS]
     if not read:
         if not steps:
             return messages, steps
@@ -232,7 +232,7 @@ def _steps_in(messages: Sequence[Message]) -> list[tuple[ToolStep, ToolCall]]:
     for message in messages:
         if message.role == "assistant" and message.tool_calls:
             for call in message.tool_calls:
-                if call.id not in read:
+                if call.id not in read and len(read) < MAX_STEPS:
                     parsed, value = parse_json(call.function.arguments)
                     step = ToolStep(call_id=call.id, name=call.function.name, turn=turn, arguments=value,
                                     raw_arguments=None if parsed else call.function.arguments)
@@ -255,7 +255,7 @@ def _with_ids(steps: list[ToolStep], taken: set[str]) -> list[ToolStep]:
             while call_id in used:
                 call_id, suffix = f"call_{index + 1}_{suffix}", suffix + 1
         if call_id in used:
-            raise ValueError(f"steps.{index}.callId: {call_id} is used twice")
+            raise ValueError(f"steps.{index}.callId: {call_id} is used twice (in the steps or the conversation)")
         used.add(call_id)
         if step.turn is None or step.turn != previous:
             turn += 1

@@ -296,3 +296,15 @@ def test_openinference_content_items_and_anthropic_tool_schemas_are_read():
     [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
     assert [m.content for m in mapped.trace.input] == ["Hello\nthere"] and mapped.trace.output == "Hi"
     assert mapped.trace.tools[0].function.parameters == {"type": "object"}
+
+
+def test_a_tool_message_written_as_text_parts_answers_the_call_before_it():
+    recorder = Recorder()
+    sent = [{"role": "user", "parts": [{"type": "text", "content": "Time?"}]},
+            {"role": "assistant", "parts": [{"type": "tool_call", "id": "t1", "name": "clock", "arguments": {}}]},
+            {"role": "tool", "parts": [{"type": "text", "content": "12:00"}]}]
+    recorder.span("chat", 0, 5, {"gen_ai.operation.name": "chat", "gen_ai.input.messages": json.dumps(sent),
+                                 "gen_ai.output.messages": json.dumps(
+                                     [{"role": "assistant", "parts": [{"type": "text", "content": "Noon."}]}])})
+    [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
+    assert [(step.call_id, step.name, step.result) for step in mapped.trace.steps] == [("t1", "clock", "12:00")]

@@ -147,6 +147,9 @@ def test_free_form_values_in_steps_and_tools_are_bounded():
         "tools.0.function.parameters: JSON values nest": {"tools": [{"name": "t", "parameters": deep}]},
         "tools: List should have at most 128 items": {"tools": [{"name": f"t{index}"} for index in range(129)]},
         "steps: List should have at most 500 items": {"steps": [{"name": "t"}] * 501},
+        "input: the run makes 600 tool calls, more than the 500 a trace keeps": {"input": [
+            {"role": "user", "content": "q"},
+            *({"role": "assistant", "tool_calls": [call(f"c{index}", "t", {})]} for index in range(600))]},
         "steps.0.name: String should match pattern": {"steps": [{"name": "bad\nname"}]},
         "give arguments or rawArguments": {"steps": [{"name": "t", "arguments": {"a": 1}, "rawArguments": "a=1"}]},
         "error is only for a step whose status is error": {"steps": [{"name": "t", "status": "ok", "error": "boom"}]},

@@ -198,6 +198,8 @@ def _from_parts(role: str, parts: list[dict]) -> list[dict]:
     text = "\n".join(texts) if texts else None
     if role == "assistant":
         return [_assistant(text, calls)] if text is not None or calls else []
+    if role == "tool" and not answers:
+        return [{"role": "tool", "tool_call_id": None, "content": text}] if text is not None else []
     return answers + ([{"role": role, "content": text}] if text is not None and role != "tool" else [])
 
 
