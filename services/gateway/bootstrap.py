@@ -1,7 +1,6 @@
 """Composition root of the gateway: settings, logging, then the HTTP server until stopped."""
 
-from aiohttp import web
-
+from services.gateway.entrypoints.http import server
 from services.gateway.entrypoints.http.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.logging import configure_logging
@@ -10,11 +9,4 @@ from shared.logging import configure_logging
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
-    web.run_app(
-        create_app(settings),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-    )
+    server.run(create_app(settings), settings.gateway_host, settings.gateway_port, shutdown_timeout=10)
