@@ -81,6 +81,7 @@ async def _connect(app: web.Application, keys: MongoApiKeyStore) -> None:
     rpc = RpcClient(connected.connection, Topology(settings.bus_namespace),
                     start_margin=settings.rpc_start_margin_seconds)
     await rpc.start()
-    connected.authenticator = Authenticator(keys, settings.api_key_cache_seconds)
+    failures = TokenBuckets(settings.auth_failure_burst, settings.auth_failure_per_second)
+    connected.authenticator = Authenticator(keys, settings.api_key_cache_seconds, failures)
     connected.bus = CommandBus(rpc, settings.rpc_timeout_seconds)
     log.info("service started", namespace=settings.bus_namespace)
