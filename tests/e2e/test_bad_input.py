@@ -2,6 +2,7 @@
 and nothing is stored or dead-lettered. Every row is sent as raw bytes, exactly as a careless or
 hostile client would send it."""
 
+import json
 from dataclasses import dataclass, field
 
 import aio_pika
@@ -134,3 +135,13 @@ async def test_bad_input_is_refused_in_the_envelope_and_stores_nothing(probe: Pr
     assert probe.says in envelope["error"]["message"], envelope
     assert await stored(api) == before
     assert await dead_letters(stack) == dead_before
+
+
+async def test_a_body_nested_to_the_limit_with_64_bit_integers_is_stored_as_sent(api, stack):
+    deepest = nested(DEPTH_LIMIT - 4, str(2**63 - 1))
+    body = trace(f', "id": "tr_deep", "metadata": {{"m": {deepest}, "text": "[[[{{{{ \\" ]]"}}')
+    response = await exchange(stack.base_url, request_bytes("POST", "/api/v2/traces", body,
+                                                            {"Authorization": f"Bearer {api.key}"}))
+    assert response.status == 201, response.body[:2000]
+    stored = (await api.get("/api/v2/traces/tr_deep")).data["metadata"]
+    assert stored == {"m": json.loads(deepest), "text": '[[[{{ " ]]'}
