@@ -75,6 +75,8 @@ def model_settings(model: DemoModel) -> dict[str, str]:
         "shadow_execution_timeout_seconds": "5",
         "rate_limit_burst": "1000000",
         "rate_limit_per_second": "100000",
+        "auth_failure_burst": "1000000",
+        "auth_failure_per_second": "100000",
     }
 
 

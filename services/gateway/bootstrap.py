@@ -2,8 +2,7 @@
 
 import sys
 
-from aiohttp import web
-
+from services.gateway.entrypoints.http import server
 from services.gateway.entrypoints.http.app import create_app
 from services.gateway.entrypoints.http.keys import CONNECTED
 from services.gateway.settings import GatewaySettings
@@ -14,13 +13,6 @@ def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
     app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-    )
+    server.run(app, settings.gateway_host, settings.gateway_port, shutdown_timeout=10)
     if app[CONNECTED].failure is not None:
         sys.exit(1)

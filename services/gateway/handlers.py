@@ -14,6 +14,7 @@ from services.gateway.domain.api_keys import (
     is_well_formed,
     issue_key,
 )
+from services.gateway.domain.rate_limits import TokenBuckets
 from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
@@ -24,31 +25,48 @@ class Unauthorized(ExpectedError):
     code = ErrorCode.UNAUTHORIZED
 
 
+class TooManyFailures(ExpectedError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, retry_after_seconds: int):
+        super().__init__(f"Too many failed authentications from this address; retry in {retry_after_seconds}s")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ApiKeyStore(Protocol):
     async def find(self, key_hash: str) -> Principal | None: ...
 
 
 class Authenticator:
-    """Maps `Authorization: Bearer thk_…` to a principal, remembering answers for a while."""
+    """Maps `Authorization: Bearer thk_…` to a principal, remembering answers for a while.
 
-    def __init__(self, store: ApiKeyStore, cache_seconds: float):
+    Each refused key spends a token of its client address's bucket in `failures`; an address
+    with none left is answered `TooManyFailures` before the store is asked, except for keys
+    already remembered (so valid callers behind the same address go on).
+    """
+
+    def __init__(self, store: ApiKeyStore, cache_seconds: float, failures: TokenBuckets):
         self._store = store
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._failures = failures
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, client: str) -> Principal:
         if not authorization:
             raise Unauthorized("Missing API key: send the header 'Authorization: Bearer thk_…'")
         scheme, _, secret = authorization.strip().partition(" ")
         secret = secret.strip()
-        if scheme.lower() != "bearer" or not is_well_formed(secret):
-            raise Unauthorized("Invalid API key")
+        well_formed = scheme.lower() == "bearer" and is_well_formed(secret)
         key_hash = hash_key(secret)
-        cached = self._cache.get(key_hash)
+        cached = self._cache.get(key_hash) if well_formed else None
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        principal = await self._store.find(key_hash)
+        throttled = self._failures.peek(client)
+        if not throttled.allowed:
+            raise TooManyFailures(throttled.retry_after_seconds)
+        principal = await self._store.find(key_hash) if well_formed else None
         if principal is None:
+            self._failures.take(client)
             raise Unauthorized("Invalid API key")
         if len(self._cache) > 10_000:
             self._cache.clear()

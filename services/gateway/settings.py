@@ -15,3 +15,5 @@ class GatewaySettings(CommonSettings):
     api_key_cache_seconds: float = Field(default=30.0, ge=0)
     rate_limit_burst: int = Field(default=120, ge=1)
     rate_limit_per_second: float = Field(default=20.0, gt=0)
+    auth_failure_burst: int = Field(default=10, ge=1)
+    auth_failure_per_second: float = Field(default=1.0, gt=0)

@@ -1,5 +1,7 @@
 """Building blocks of every contract: camelCase JSON, UTC timestamps, pages, versions."""
 
+import math
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
@@ -7,10 +9,13 @@ from typing import Annotated, Any, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    StringConstraints,
+    WithJsonSchema,
     computed_field,
     field_validator,
     model_serializer,
@@ -18,11 +23,24 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+ISO_8601 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?$")
+
+
+def _iso_8601(value: Any) -> Any:
+    """A timestamp arrives as an ISO-8601 date and time (`2025-08-15T10:00:00Z`), never as a
+    number of seconds, a bare date or another shape that pydantic would also take."""
+    if isinstance(value, datetime) or (isinstance(value, str) and ISO_8601.match(value)):
+        return value
+    raise ValueError("must be an ISO-8601 date and time such as 2025-08-15T10:00:00Z")
+
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range once moved to UTC (years 1 to 9999)") from None
 
 
 def format_timestamp(value: datetime) -> str:
@@ -32,9 +50,12 @@ def format_timestamp(value: datetime) -> str:
 
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_iso_8601),
     AfterValidator(_as_utc),
     PlainSerializer(format_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": ISO_8601.pattern}),
 ]
+"""An ISO-8601 date and time; without an offset it is taken as UTC."""
 
 
 def utc_now() -> datetime:
@@ -44,12 +65,24 @@ def utc_now() -> datetime:
 
 
 INT64 = (-(2**63), 2**63 - 1)
+Int64 = Annotated[int, Field(ge=INT64[0], le=INT64[1])]
+"""An integer BSON can store (int64)."""
+
+
+def trimmed(max_length: int) -> Any:
+    """Text without surrounding whitespace, holding at least one other character (a pattern,
+    so that the JSON schema says so too)."""
+    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length, pattern=r"\S")]
 
 
 def storable(value: Any, path: str = "") -> Any:
-    """Checks that free-form JSON can be stored as it is: integers fit in 64 bits and keys
-    hold no NUL character (what MongoDB cannot keep)."""
-    if isinstance(value, bool) or value is None or isinstance(value, float | str):
+    """Checks that free-form JSON can be stored as it is: integers fit in 64 bits, numbers are
+    finite and keys hold no NUL character (what MongoDB and JSON cannot keep)."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path or 'value'}: numbers must be finite")
         return value
     if isinstance(value, int):
         if not INT64[0] <= value <= INT64[1]:
@@ -70,15 +103,30 @@ def storable(value: Any, path: str = "") -> Any:
 FreeForm = Annotated[dict[str, Any], AfterValidator(storable)]
 
 
+def storable_json_schema(ref: str) -> dict[str, Any]:
+    """What `storable` keeps, as a JSON schema that refers to itself at `ref`."""
+    return {
+        "description": "Any JSON value MongoDB can keep: integers within 64 bits, finite numbers, "
+                       "object keys without a NUL character",
+        "anyOf": [
+            {"type": ["string", "boolean", "null"]},
+            {"type": "integer", "minimum": INT64[0], "maximum": INT64[1]},
+            {"type": "number", "not": {"type": "integer"}},
+            {"type": "array", "items": {"$ref": ref}},
+            {"type": "object", "propertyNames": {"pattern": "^[^\u0000]*$"}, "additionalProperties": {"$ref": ref}},
+        ],
+    }
+
+
 def distinct[T](values: list[T]) -> list[T]:
     """`values` without repeats, in their first order."""
     return list(dict.fromkeys(values))
 
 
 class ContractModel(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are an error."""
+    """camelCase on the wire, snake_case in Python; unknown fields are an error; numbers are finite."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", allow_inf_nan=False)
 
     def to_wire(self) -> dict:
         return self.model_dump(mode="json", by_alias=True)

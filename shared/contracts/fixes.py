@@ -6,9 +6,9 @@
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from shared.contracts.common import ContractModel, ExpectedVersions, PageRequest, PatchModel, Timestamp
+from shared.contracts.common import INT64, ContractModel, ExpectedVersions, Int64, PageRequest, PatchModel, Timestamp
 from shared.contracts.issues import Description, IssueId
 from shared.contracts.traces import ContextDocument, DocumentId
 
@@ -19,12 +19,33 @@ FixStatus = Literal["draft", "proposed", "testing", "applied", "rejected"]
 FixId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 
+_LINE_BREAKS = r"\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_DIFF_LINE = rf"[-+](?: [^{_LINE_BREAKS}]*)?"
+_LINE_BREAK = rf"(?:\r\n|[{_LINE_BREAKS}])"
+PROMPT_DIFF = rf"^{_DIFF_LINE}(?:{_LINE_BREAK}{_DIFF_LINE})*{_LINE_BREAK}?(?![\s\S])"
+"""The lines of a promptDiff as a JSON schema pattern: the line breaks are those of
+`str.splitlines`, and the end is a lookahead because `$` would let one more newline through."""
+
+
+def _given(field: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """JSON schema: `field` is there and not null."""
+    return {"required": [field], "properties": {field: schema or {"not": {"type": "null"}}}}
+
+
+def _absent_or_null(field: str) -> dict[str, Any]:
+    return {"properties": {field: {"type": "null"}}}
+
 
 class PromptUpdate(ContractModel):
     """Either a `promptDiff` of `- old line` / `+ new line` lines applied to the system prompt,
     or a whole new `systemPrompt`."""
 
-    prompt_diff: Text | None = None
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"allOf": [_given("promptDiff"), _absent_or_null("systemPrompt")]},
+        {"allOf": [_given("systemPrompt"), _absent_or_null("promptDiff")]},
+    ]})
+
+    prompt_diff: Annotated[Text, Field(json_schema_extra={"pattern": PROMPT_DIFF})] | None = None
     system_prompt: Text | None = None
 
     @field_validator("prompt_diff")
@@ -48,6 +69,10 @@ class PromptUpdate(ContractModel):
 class ConfigChange(ContractModel):
     """Model parameters that override the trace's recorded ones during replay."""
 
+    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(
+        anyOf=[_given(field) for field in schema["properties"]]
+    ))
+
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
@@ -57,18 +82,22 @@ class ConfigChange(ContractModel):
     )
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = None
+    seed: Int64 | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> "ConfigChange":
-        if not self.model_fields_set:
-            raise ValueError("give at least one parameter to override")
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("give at least one parameter to override (null is not a value)")
         return self
 
 
 class RetrievalUpdate(ContractModel):
     """Changes to the retrieved context: documents to `add`, ids to `remove`, and documents that
     `replace` the one with the same id."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        _given(field, {"minItems": 1}) for field in ("add", "remove", "replace")
+    ]})
 
     add: list[ContextDocument] = Field(default=[], max_length=100)
     remove: list[DocumentId] = Field(default=[], max_length=100)
@@ -89,10 +118,16 @@ class Guardrail(ContractModel):
     characters.
     """
 
+    model_config = ConfigDict(json_schema_extra={
+        "if": {"properties": {"rule": {"const": "max_length"}}},
+        "then": _given("maxLength"),
+        "else": _given("pattern"),
+    })
+
     rule: Literal["block_pattern", "require_pattern", "max_length"]
     pattern: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
     ignore_case: bool = False
-    max_length: int | None = Field(default=None, ge=1)
+    max_length: int | None = Field(default=None, ge=1, le=INT64[1])
     fallback: Text
 
     @model_validator(mode="after")

@@ -4,7 +4,15 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.contracts.common import ContractModel, ExpectedVersions, PageRequest, PatchModel, Timestamp, distinct
+from shared.contracts.common import (
+    ContractModel,
+    ExpectedVersions,
+    PageRequest,
+    PatchModel,
+    Timestamp,
+    distinct,
+    trimmed,
+)
 
 Severity = Literal["low", "medium", "high", "critical"]
 IssueStatus = Literal["open", "proposed_fix", "testing", "closed"]
@@ -13,12 +21,12 @@ SortOrder = Literal["asc", "desc"]
 
 ISSUES_SERVICE = "issues"
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-AgentId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-AgentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-TraceId = Annotated[str, StringConstraints(pattern=r"^[\w.:\-]{1,128}$")]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Title = trimmed(200)
+Description = trimmed(10_000)
+AgentId = trimmed(200)
+AgentName = trimmed(200)
+TraceId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")]
+Tag = trimmed(64)
 IssueId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 

@@ -4,7 +4,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct
+from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct, trimmed
 from shared.contracts.fixes import FixId
 from shared.contracts.issues import IssueId
 from shared.contracts.traces import TraceId
@@ -47,7 +47,7 @@ class ListShadowTests(ShadowRunnerCommand, PageRequest):
     status: ShadowTestStatus | None = None
 
 
-ErrorText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ErrorText = trimmed(2000)
 
 
 class FailureReport(ContractModel):

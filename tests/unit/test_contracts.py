@@ -1,11 +1,15 @@
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.contracts.common import Page, format_timestamp, new_id
 from shared.contracts.envelope import Envelope
+from shared.contracts.fixes import PROMPT_DIFF, ConfigChange, Guardrail, PromptUpdate, RetrievalUpdate
 from shared.contracts.issues import CreateIssue, IssuePatch, UpdateIssue
 
 
@@ -68,3 +72,40 @@ def test_free_form_fields_refuse_what_the_store_cannot_keep():
             TraceInput.model_validate({**base, **bad}, by_name=False)
         assert where in str(raised.value)
     assert TraceInput.model_validate({**base, "metadata": {"n": 2**63 - 1, "list": [1, {"x": "y"}]}}, by_name=False)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="-+ ab\n\r\x0b\x0c\x1c\x85\u2028", min_size=1, max_size=12))
+def test_the_documented_prompt_diff_pattern_accepts_exactly_what_the_validator_accepts(diff):
+    try:
+        PromptUpdate.model_validate({"promptDiff": diff})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    assert bool(re.search(PROMPT_DIFF, diff)) == accepted, repr(diff)
+
+
+@pytest.mark.parametrize("model", [PromptUpdate, ConfigChange, RetrievalUpdate, Guardrail, CreateIssue])
+def test_each_changes_schema_refuses_what_its_validator_refuses(model):
+    schema = model.model_json_schema()
+    refused = {
+        PromptUpdate: [{}, {"promptDiff": "- a", "systemPrompt": "b"}, {"promptDiff": None, "systemPrompt": None}],
+        ConfigChange: [{}, {"temperature": None}],
+        RetrievalUpdate: [{}, {"add": [], "remove": []}],
+        Guardrail: [{"rule": "max_length", "fallback": "f"},
+                    {"rule": "block_pattern", "maxLength": 3, "fallback": "f"}],
+        CreateIssue: [{"title": "  ", "description": "d", "agentId": "a", "severity": "low"}],
+    }[model]
+    accepted = {
+        PromptUpdate: {"systemPrompt": "b", "promptDiff": None},
+        ConfigChange: {"temperature": None, "seed": 3},
+        RetrievalUpdate: {"add": [], "remove": ["doc"]},
+        Guardrail: {"rule": "require_pattern", "pattern": "x", "fallback": "f"},
+        CreateIssue: {"title": " t ", "description": "d", "agentId": "a", "severity": "low", "tags": [" x "]},
+    }[model]
+    for data in refused:
+        assert not jsonschema.Draft202012Validator(schema).is_valid(data), data
+        with pytest.raises(ValidationError):
+            model.model_validate(data)
+    assert jsonschema.Draft202012Validator(schema).is_valid(accepted)
+    model.model_validate(accepted)

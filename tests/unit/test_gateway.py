@@ -3,9 +3,10 @@ from aiohttp.test_utils import make_mocked_request
 from multidict import CIMultiDict
 
 from services.gateway.domain.api_keys import hash_key, is_well_formed, issue_key
+from services.gateway.domain.rate_limits import TokenBuckets
 from services.gateway.entrypoints.http.preconditions import expected_versions
 from services.gateway.entrypoints.http.requests import validated
-from services.gateway.handlers import Authenticator, Unauthorized, _command_id
+from services.gateway.handlers import Authenticator, TooManyFailures, Unauthorized, _command_id
 from shared.contracts.errors import InvalidRequest
 from shared.contracts.issues import CreateIssue, ListIssues
 
@@ -48,9 +49,9 @@ def test_issued_keys_look_right_and_only_their_hash_is_kept():
 async def test_authentication_accepts_a_known_key_and_caches_it():
     issued = issue_key("acme")
     store = CountingStore({hash_key(issued.secret): issued.principal})
-    auth = Authenticator(store, cache_seconds=60)
-    assert await auth.authenticate(f"Bearer {issued.secret}") == issued.principal
-    assert await auth.authenticate(f"bearer {issued.secret}") == issued.principal
+    auth = Authenticator(store, cache_seconds=60, failures=TokenBuckets(10, 1))
+    assert await auth.authenticate(f"Bearer {issued.secret}", "10.0.0.1") == issued.principal
+    assert await auth.authenticate(f"bearer {issued.secret}", "10.0.0.1") == issued.principal
     assert store.lookups == 1
 
 
@@ -58,9 +59,44 @@ async def test_authentication_accepts_a_known_key_and_caches_it():
     "header", [None, "", "Bearer", "Basic abc", "Bearer thk_short", "Bearer thk_unknownunknownunknown"]
 )
 async def test_authentication_rejects_missing_malformed_and_unknown_keys(header):
-    auth = Authenticator(CountingStore({}), cache_seconds=60)
+    auth = Authenticator(CountingStore({}), cache_seconds=60, failures=TokenBuckets(10, 1))
     with pytest.raises(Unauthorized):
-        await auth.authenticate(header)
+        await auth.authenticate(header, "10.0.0.1")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_address_that_keeps_failing_is_refused_before_the_store_is_asked():
+    issued = issue_key("acme")
+    store = CountingStore({hash_key(issued.secret): issued.principal})
+    clock = Clock()
+    auth = Authenticator(store, cache_seconds=3600, failures=TokenBuckets(3, 0.5, clock=clock))
+    good = f"Bearer {issued.secret}"
+    assert await auth.authenticate(good, "10.0.0.1") == issued.principal
+    guesses = [f"Bearer thk_guess{n:020d}" for n in range(5)]
+    for guess in guesses[:3]:
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(guess, "10.0.0.1")
+    lookups = store.lookups
+    with pytest.raises(TooManyFailures) as refused:
+        await auth.authenticate(guesses[3], "10.0.0.1")
+    assert refused.value.retry_after_seconds == 2 and store.lookups == lookups
+    with pytest.raises(TooManyFailures):
+        await auth.authenticate("Bearer not-even-a-key", "10.0.0.1")
+    assert await auth.authenticate(good, "10.0.0.1") == issued.principal
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(guesses[4], "10.0.0.2")
+    with pytest.raises(Unauthorized, match="Missing"):
+        await auth.authenticate(None, "10.0.0.1")
+    clock.now += 2
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(guesses[4], "10.0.0.1")
 
 
 def test_an_idempotency_key_always_maps_to_the_same_command_id():

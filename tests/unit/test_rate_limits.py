@@ -28,3 +28,16 @@ def test_keys_have_their_own_buckets_and_refill_stops_at_capacity():
     assert buckets.take("key_b").remaining == 1
     clock.now += 1000
     assert buckets.take("key_a").remaining == 1
+
+
+def test_peeking_spends_nothing_and_full_buckets_are_forgotten():
+    clock = Clock()
+    buckets = TokenBuckets(capacity=2, refill_per_second=1, clock=clock, max_keys=2)
+    assert buckets.peek("key_a").remaining == 2
+    buckets.take("key_a")
+    assert buckets.peek("key_a").remaining == 1 == buckets.peek("key_a").remaining
+    clock.now += 2
+    assert len(buckets._buckets) == 0
+    for key in ("key_a", "key_b", "key_c"):
+        buckets.take(key)
+    assert len(buckets._buckets) == 2

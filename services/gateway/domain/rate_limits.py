@@ -1,14 +1,19 @@
-"""Rate limits: a token bucket per API key.
+"""Rate limits: token buckets, one per key (an API key, or a client address for failed
+authentications).
 
 A key may burst up to `capacity` requests, and gets back `refill_per_second` tokens a second.
-Buckets live in the gateway's memory: with several gateway replicas behind a load balancer,
-each replica keeps its own buckets, so a key may make up to (replicas × limit).
+Buckets live in the gateway's memory, at most `max_keys` of them (the least recently used go
+first; a bucket left alone until it is full again is forgotten, as a new one would be full):
+with several gateway replicas behind a load balancer, each replica keeps its own buckets, so
+a key may make up to (replicas × limit).
 """
 
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 
 @dataclass(frozen=True)
@@ -26,19 +31,30 @@ class TokenBuckets:
         self._capacity = capacity
         self._refill = refill_per_second
         self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: TTLCache[str, tuple[float, float]] = TTLCache(
+            maxsize=max_keys, ttl=capacity / refill_per_second, timer=clock
+        )
 
     def take(self, key: str) -> Decision:
+        """Spends a token of `key`'s bucket if it has one."""
         now = self._clock()
-        tokens, since = self._buckets.get(key, (float(self._capacity), now))
-        tokens = min(float(self._capacity), tokens + (now - since) * self._refill)
+        tokens = self._tokens(key, now)
         allowed = tokens >= 1
         if allowed:
             tokens -= 1
-        if len(self._buckets) >= self._max_keys and key not in self._buckets:
-            self._buckets.clear()
         self._buckets[key] = (tokens, now)
+        return self._decision(allowed, tokens)
+
+    def peek(self, key: str) -> Decision:
+        """Whether `key` has a token, spending none."""
+        tokens = self._tokens(key, self._clock())
+        return self._decision(tokens >= 1, tokens)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, since = self._buckets.get(key, (float(self._capacity), now))
+        return min(float(self._capacity), tokens + (now - since) * self._refill)
+
+    def _decision(self, allowed: bool, tokens: float) -> Decision:
         return Decision(
             allowed=allowed,
             limit=self._capacity,

@@ -1,6 +1,8 @@
 """The gateway's aiohttp application, built the same way by `main` and by tests."""
 
 import asyncio
+import os
+import signal
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -80,7 +82,7 @@ def _stop_if_failed(connected: Connected) -> Callable[[asyncio.Task], None]:
             return
         connected.failure = task.exception()
         log.error("start-up failed; stopping", error=str(connected.failure), exc_info=connected.failure)
-        raise web.GracefulExit()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     return check
 
@@ -96,6 +98,7 @@ async def _connect(app: web.Application, keys: MongoApiKeyStore) -> None:
     rpc = RpcClient(connected.connection, Topology(settings.bus_namespace),
                     start_margin=settings.rpc_start_margin_seconds)
     await rpc.start()
-    connected.authenticator = Authenticator(keys, settings.api_key_cache_seconds)
+    failures = TokenBuckets(settings.auth_failure_burst, settings.auth_failure_per_second)
+    connected.authenticator = Authenticator(keys, settings.api_key_cache_seconds, failures)
     connected.bus = CommandBus(rpc, settings.rpc_timeout_seconds)
     log.info("service started", namespace=settings.bus_namespace)

@@ -5,6 +5,7 @@ goes away, and where to go instead (RFC 9745 `Deprecation`, RFC 8594 `Sunset`, a
 
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -16,7 +17,9 @@ CASES = "/api/v2/cases"
 
 
 def _successor_of(path: str) -> str:
-    return "/api/v2/issues" + path.removeprefix(CASES)
+    """The same place under /api/v2/issues, percent-encoded: nothing the caller put in the path
+    can end the link's `<…>` or add a parameter or another link."""
+    return "/api/v2/issues" + quote(path.removeprefix(CASES), safe="/")
 
 
 def _mark(response: web.StreamResponse, path: str) -> None:
@@ -30,7 +33,7 @@ async def deprecation_headers(request: web.Request, handler) -> web.StreamRespon
     """Marks every answer under /api/v2/cases, errors included."""
     response = await handler(request)
     if request.path == CASES or request.path.startswith(CASES + "/"):
-        _mark(response, request.rel_url.raw_path)
+        _mark(response, request.path)
     return response
 
 

@@ -17,6 +17,7 @@ from services.gateway.entrypoints.http.keys import (
     RATE_LIMITS,
     SETTINGS,
 )
+from services.gateway.handlers import TooManyFailures
 from shared.contracts.errors import ErrorCode, ExpectedError, Unavailable
 
 log = structlog.get_logger(__name__)
@@ -26,9 +27,10 @@ HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests, by method, route 
 HTTP_SECONDS = Histogram("http_request_duration_seconds", "Time to answer a request, by method and route.",
                          ["method", "route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 
-REQUEST_ID = re.compile(r"^[\w.:\-]{1,128}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 PUBLIC_PREFIX = "/api/"
 OPEN_PATHS = frozenset({"/api/openapi.json", "/api/docs"})
+OPEN_PREFIX = "/api/docs/"
 
 
 @web.middleware
@@ -63,6 +65,8 @@ async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
     """Every failure leaves as the API's error envelope, never as HTML or a stack trace."""
     try:
         return await handler(request)
+    except TooManyFailures as error:
+        return responses.error(error.code, error.message, headers={"Retry-After": str(error.retry_after_seconds)})
     except ExpectedError as error:
         return responses.error(error.code, error.message, error.details)
     except web.HTTPMethodNotAllowed as error:
@@ -90,14 +94,16 @@ async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def authentication(request: web.Request, handler) -> web.StreamResponse:
-    """Every `/api/` route but the API's own description needs a key; a path or method that
-    matches no route is answered 404 or 405 first."""
+    """Every `/api/` route but the API's own description (and its page's assets) needs a key; a
+    path or method that matches no route is answered 404 or 405 first. Failures are counted per
+    peer address (`X-Forwarded-For` is not trusted: behind a proxy every client shares the proxy's)."""
     if (request.path.startswith(PUBLIC_PREFIX) and request.path not in OPEN_PATHS
-            and request.match_info.http_exception is None):
+            and not request.path.startswith(OPEN_PREFIX) and request.match_info.http_exception is None):
         authenticator = request.app[CONNECTED].authenticator
         if authenticator is None:
             raise Unavailable("The gateway is starting: it waits for the store and the broker")
-        request[PRINCIPAL] = await authenticator.authenticate(request.headers.get("Authorization"))
+        client = request.remote or ""
+        request[PRINCIPAL] = await authenticator.authenticate(request.headers.get("Authorization"), client)
     return await handler(request)
 
 

@@ -1,33 +1,40 @@
 """The OpenAPI 3.1 description of the API, generated from the pydantic contracts the gateway
 validates with (so the two cannot drift), served at `/api/openapi.json` with a browsable page
-at `/api/docs`."""
+at `/api/docs`, whose reference is rendered by Redoc served from the gateway itself (no CDN)."""
 
 import html
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic.alias_generators import to_pascal
 from pydantic.json_schema import models_json_schema
 
+from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.middlewares import REQUEST_ID
 from services.gateway.entrypoints.http.preconditions import IF_MATCH
 from services.gateway.entrypoints.http.requests import IDEMPOTENCY_KEY
-from shared.contracts.common import ContractModel
+from shared.contracts.common import ContractModel, storable_json_schema
 from shared.contracts.errors import ErrorBody
-from shared.contracts.fixes import CreateFix, FixDetail, FixPatch, FixView, ListFixes
-from shared.contracts.issues import CreateIssue, IssueDetail, IssuePatch, IssueSummary, ListIssues
+from shared.contracts.fixes import CHANGES_BY_TYPE, CreateFix, FixDetail, FixId, FixPatch, FixView, ListFixes
+from shared.contracts.issues import CreateIssue, IssueDetail, IssueId, IssuePatch, IssueSummary, ListIssues
 from shared.contracts.shadow_tests import (
     CreateShadowTest,
     ExecuteShadow,
     ListShadowTests,
     ShadowExecution,
     ShadowTestDetail,
+    ShadowTestId,
     ShadowTestPatch,
     ShadowTestView,
 )
-from shared.contracts.traces import IngestTraces, ListTraces, Trace
+from shared.contracts.traces import IngestTraces, ListTraces, Trace, TraceId
+
+REDOC = Path(__file__).parent / "static" / "redoc-2.5.4.standalone.js"
+REDOC_PATH = "/api/docs/" + REDOC.name
 
 ERRORS = {
     "400": "Invalid request body, query or path (VALIDATION_ERROR), each problem named in `details`",
@@ -35,7 +42,10 @@ ERRORS = {
     "404": "No such resource in your workspace (NOT_FOUND)",
     "409": "The resource's state does not allow this (CONFLICT)",
     "413": "Request body too large (PAYLOAD_TOO_LARGE)",
-    "429": "Too many requests for this API key (RATE_LIMITED); see Retry-After",
+    "414": "Request line longer than 16 KiB (URI_TOO_LONG)",
+    "429": "Too many requests for this API key, or too many failed authentications from this address "
+           "(RATE_LIMITED); see Retry-After",
+    "431": "A request header longer than 8 KiB, or more than 128 headers (HEADERS_TOO_LARGE)",
     "500": "Unexpected server error (INTERNAL_ERROR)",
     "503": "The broker, a store or a service is unreachable; nothing was done (SERVICE_UNAVAILABLE)",
     "504": "No answer in time (TIMEOUT)",
@@ -116,9 +126,14 @@ OPERATIONS = [
 ]
 
 
+PATH_PARAMETERS = {name: TypeAdapter(kind).json_schema() for name, kind in
+                   {"issueId": IssueId, "fixId": FixId, "traceId": TraceId, "shadowTestId": ShadowTestId}.items()}
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization"), (Pagination, "serialization")]
+    models += [(changes, "validation") for changes in CHANGES_BY_TYPE.values()]
     for operation in OPERATIONS:
         if operation.response:
             models.append((operation.response, "serialization"))
@@ -130,6 +145,9 @@ def openapi_document() -> dict[str, Any]:
 
     def ref(model: type[BaseModel], mode: str) -> dict:
         return keys[(model, mode)]
+
+    _describe_changes_per_type(schemas, ref)
+    _storable_free_form(schemas)
 
     paths: dict[str, dict] = {}
     for operation in OPERATIONS:
@@ -167,14 +185,16 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
         spec["deprecated"] = True
     for name, description in operation.path_params.items():
         spec["parameters"].append({"name": name, "in": "path", "required": True, "description": description,
-                                   "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
+                                   "schema": PATH_PARAMETERS[name]})
     if operation.query:
         query_schema = schemas[ref(operation.query, "validation")["$ref"].rsplit("/", 1)[1]]
         for name, schema in query_schema["properties"].items():
             spec["parameters"].append({"name": name, "in": "query", "required": False, "schema": _not_null(schema)})
     spec["parameters"].append({"name": "X-Request-Id", "in": "header", "required": False,
-                               "description": "Echoed back, and in every log line of the request",
-                               "schema": {"type": "string", "pattern": REQUEST_ID.pattern}})
+                               "description": "Any value: one that matches `" + REQUEST_ID.pattern + "` is kept, any "
+                                              "other is replaced by a new id. The id is echoed back and is in every "
+                                              "log line of the request",
+                               "schema": {"type": "string"}})
     if operation.status == "201":
         spec["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
                                    "description": "The same key and body again replays the first answer",
@@ -198,6 +218,47 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
     if operation.if_match:
         spec["responses"]["412"] = _error("412", PRECONDITION_FAILED, ref)
     return spec
+
+
+def _describe_changes_per_type(schemas: dict, ref) -> None:
+    """`changes` is checked against the schema of the fix's `type` (`CHANGES_BY_TYPE`): a
+    CreateFix is one of four bodies told apart by `type`, and a FixPatch's `changes` is one of
+    the four `changes` (the one of the fix's type)."""
+    create = schemas.pop("CreateFix")
+    variants = {}
+    for fix_type, changes in CHANGES_BY_TYPE.items():
+        name = f"Create{to_pascal(fix_type)}Fix"
+        properties = {**create["properties"], "type": {"const": fix_type, "type": "string"},
+                      "changes": ref(changes, "validation")}
+        schemas[name] = {**create, "title": name, "properties": properties}
+        variants[fix_type] = f"#/components/schemas/{name}"
+    schemas["CreateFix"] = {"title": "CreateFix", "description": create.get("description", ""),
+                            "oneOf": [{"$ref": target} for target in variants.values()],
+                            "discriminator": {"propertyName": "type", "mapping": variants}}
+    schemas["FixPatch"]["properties"]["changes"] = {
+        "description": "The changes of the fix's type, replacing the fix's changes whole",
+        "oneOf": [ref(changes, "validation") for changes in CHANGES_BY_TYPE.values()],
+    }
+
+
+def _storable_free_form(schemas: dict) -> None:
+    """Free-form JSON (an object's `additionalProperties: true`) is checked by the gateway and the
+    contracts to be storable: say so with a `StorableJson` schema."""
+    ref = "#/components/schemas/StorableJson"
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("additionalProperties") is True:
+                node["additionalProperties"] = {"$ref": ref}
+                node["propertyNames"] = {"pattern": "^[^\u0000]*$"}
+            for child in node.values():
+                visit(child)
+        elif isinstance(node, list):
+            for child in node:
+                visit(child)
+
+    visit(schemas)
+    schemas["StorableJson"] = storable_json_schema(ref)
 
 
 def _not_null(schema: dict) -> dict:
@@ -260,7 +321,7 @@ def _operations_paths() -> dict:
 
 
 async def serve_openapi(_request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
+    return responses.json_response(openapi_document())
 
 
 async def serve_docs(_request: web.Request) -> web.Response:
@@ -278,11 +339,17 @@ Authenticate with <code>Authorization: Bearer thk_…</code>.</p>
 <table>{rows}</table>
 <h2>Reference</h2>
 <redoc spec-url="/api/openapi.json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"></script>
+<script src="{REDOC_PATH}"></script>
 </body></html>"""
     return web.Response(text=page, content_type="text/html")
+
+
+async def serve_redoc(_request: web.Request) -> web.FileResponse:
+    """The file's name carries Redoc's version, so browsers may keep it for a year."""
+    return web.FileResponse(REDOC, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/openapi.json", serve_openapi, allow_head=False)
     app.router.add_get("/api/docs", serve_docs, allow_head=False)
+    app.router.add_get(REDOC_PATH, serve_redoc, allow_head=False)

@@ -1,12 +1,12 @@
 """Turning an HTTP request's body, query and headers into a validated contract."""
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from services.gateway.entrypoints.http import strict_json
 from shared.contracts.errors import ErrorDetail, InvalidRequest, invalid_request
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -16,23 +16,10 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         raise InvalidRequest("Request body is empty; send a JSON object")
-    try:
-        body = json.loads(raw)
-        if _may_hold_a_surrogate(raw):
-            json.dumps(body, ensure_ascii=False).encode()
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidRequest(f"Request body is not valid JSON: {error}") from None
-    except UnicodeEncodeError:
-        raise InvalidRequest("Request body holds invalid Unicode (a lone surrogate escape)") from None
+    body = strict_json.parse(raw)
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object")
     return body
-
-
-def _may_hold_a_surrogate(raw: bytes) -> bool:
-    """False only for ASCII UTF-8 without a `\\u` escape: surrogates come from escapes or
-    from other bytes, and UTF-16/32 bodies (which `json.loads` accepts) hold NUL bytes."""
-    return b"\\u" in raw or b"\x00" in raw or not raw.isascii()
 
 
 def query_params(request: web.Request) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The API's envelopes: `{"success": true, "data": …}` and `{"success": false, "error": …}`."""
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -14,7 +15,9 @@ HTTP_STATUS = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.URI_TOO_LONG: 414,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.UPSTREAM_ERROR: 502,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
@@ -22,8 +25,16 @@ HTTP_STATUS = {
 }
 
 
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """JSON in UTF-8, non-ASCII text as it is (`…`, not `\\u2026`); a lone surrogate, which UTF-8
+    cannot hold, stays a `\\udXXX` escape."""
+    text = json.dumps(body, ensure_ascii=False)
+    return web.Response(body=text.encode("utf-8", "backslashreplace"), status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")
+
+
 def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"success": True, "data": data}, status=status, headers=headers)
+    return json_response({"success": True, "data": data}, status=status, headers=headers)
 
 
 def created(data: Any, replayed: bool, status: int = 201, headers: dict[str, str] | None = None) -> web.Response:
@@ -32,7 +43,7 @@ def created(data: Any, replayed: bool, status: int = 201, headers: dict[str, str
 
 
 def page(result: dict) -> web.Response:
-    return web.json_response(
+    return json_response(
         {
             "success": True,
             "data": result["items"],
@@ -47,7 +58,7 @@ def page(result: dict) -> web.Response:
 
 
 def message(text: str) -> web.Response:
-    return web.json_response({"success": True, "message": text})
+    return json_response({"success": True, "message": text})
 
 
 def error(
@@ -59,4 +70,4 @@ def error(
     body: dict[str, Any] = {"code": code.value, "message": text}
     if details:
         body["details"] = [detail.model_dump() for detail in details]
-    return web.json_response({"success": False, "error": body}, status=HTTP_STATUS[code], headers=headers)
+    return json_response({"success": False, "error": body}, status=HTTP_STATUS[code], headers=headers)
