@@ -64,6 +64,8 @@ async def test_json_answers_are_utf_8_with_text_as_it_is(api):
 SCHEMATHESIS_CONFIG = """
 [checks.negative_data_rejection]
 expected-statuses = ["400", "401", "404", "405", "409", "413", "414", "415", "422", "429", "431"]
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 """
 
 

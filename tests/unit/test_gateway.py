@@ -121,8 +121,6 @@ def test_if_match_names_versions_compared_strongly(values, versions):
 
 @pytest.mark.parametrize("values", [[""], ["3"], ["'3'"], ['"3'], ['*, "3"'], ["*", '"3"'], ['w/"3"'], ['"3" "4"'],
                                     [","], ['"a b"']])
-def test_a_malformed_if_match_is_a_400_naming_the_header(values):
+def test_a_malformed_if_match_matches_no_version(values):
     request = make_mocked_request("PATCH", "/api/v2/issues/iss_1", headers=CIMultiDict(("If-Match", v) for v in values))
-    with pytest.raises(InvalidRequest) as raised:
-        expected_versions(request)
-    assert [detail.field for detail in raised.value.details] == ["If-Match"]
+    assert expected_versions(request) == []

@@ -15,7 +15,6 @@ from pydantic.json_schema import models_json_schema
 
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.middlewares import REQUEST_ID
-from services.gateway.entrypoints.http.preconditions import IF_MATCH
 from services.gateway.entrypoints.http.requests import IDEMPOTENCY_KEY
 from shared.contracts.common import ContractModel, storable_json_schema
 from shared.contracts.errors import ErrorBody
@@ -202,8 +201,9 @@ def _operation(operation: Operation, ref, schemas: dict) -> dict:
     if operation.if_match:
         spec["parameters"].append({"name": "If-Match", "in": "header", "required": False,
                                    "description": "Change it only if it is still as read: `*`, or the `ETag` it was "
-                                                  "read with (a list matches any); `412` otherwise",
-                                   "schema": {"type": "string", "pattern": IF_MATCH.pattern}})
+                                                  "read with (a list matches any); `412` otherwise, also for a "
+                                                  "value that is not a list of entity tags",
+                                   "schema": {"type": "string"}})
     if operation.body:
         spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(operation.body,
                                                                                                   "validation")}}}
