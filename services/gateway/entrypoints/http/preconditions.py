@@ -7,8 +7,8 @@ from aiohttp import web
 
 from shared.contracts.common import entity_tag
 
-_ENTITY_TAG = r'(W/)?"[\x21\x23-\x7e]*"'
-IF_MATCH = re.compile(rf"^(\*|{_ENTITY_TAG}([ \t]*,[ \t]*{_ENTITY_TAG})*)$")
+_ENTITY_TAG = r'(?:W/)?"[^"\x00-\x20\x7f]*"'
+IF_MATCH = re.compile(rf"^[ \t]*(?:\*|(?:,[ \t]*)*{_ENTITY_TAG}(?:[ \t]*,(?:[ \t]*{_ENTITY_TAG})?)*)[ \t]*$")
 _TAGS = re.compile(r'(W/)?"([^"]*)"')
 _VERSION = re.compile(r"[1-9][0-9]{0,17}")
 
