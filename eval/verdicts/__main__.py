@@ -18,10 +18,11 @@ def load(split: str) -> list[dict]:
     return [json.loads(line) for line in (HERE / f"{split}.jsonl").read_text().splitlines() if line.strip()]
 
 
-def judged(pairs: list[dict], margin: float) -> list[tuple[dict, str, str]]:
+def judged(pairs: list[dict], margin: float, with_question: bool) -> list[tuple[dict, str, str]]:
     results = []
     for pair in pairs:
-        score = automated_score(pair["original"], pair["fixed"], pair["expected"], None)
+        question = pair["question"] if with_question else None
+        score = automated_score(pair["original"], pair["fixed"], pair["expected"], None, question=question)
         results.append((pair, verdict(score.original, score.fixed, margin), score.explanation))
     return results
 
@@ -56,10 +57,12 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=RunnerSettings.model_fields["score_margin"].default)
     parser.add_argument("--misses", action="store_true", help="print each pair the verdict gets wrong")
     parser.add_argument("--split", choices=tuple(SPLITS), help="only this part of the set")
+    parser.add_argument("--without-question", action="store_true",
+                        help="score as if the customer's question were unknown")
     args = parser.parse_args()
     splits = [args.split] if args.split else list(SPLITS)
     started = time.perf_counter()
-    results = {split: judged(load(split), args.margin) for split in splits}
+    results = {split: judged(load(split), args.margin, not args.without_question) for split in splits}
     elapsed = time.perf_counter() - started
     pairs = sum(len(r) for r in results.values())
     print(f"Automated verdicts against {pairs} labelled pairs, margin {args.margin} "

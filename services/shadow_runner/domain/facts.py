@@ -1,0 +1,273 @@
+"""Checking an answer against the expected one, fact by fact.
+
+The facts of the expected answer are its quantities, its yes or no, the polarity of each
+negated clause ("sale items can't be refunded"), the names it gives (capitalised words,
+addresses, codes) and, for clauses that carry none of those, the claim the clause makes in
+words. Each fact is `matched`, `partial`, `missing` or `clashes` in the answer. What the
+customer asked (when known) is not news: a fact or word the question already holds counts
+little. An extra statement of the answer that contradicts nothing is not a fact and costs nothing.
+"""
+
+import re
+from dataclasses import dataclass, replace
+
+from rapidfuzz.distance import Levenshtein
+
+from services.shadow_runner.domain.quantities import Extraction, Quantity, comparable, extract, same, stated, within
+from services.shadow_runner.domain.statements import Clause, clauses, content_stems, lead, negated_by_prefix, refuses
+
+CONTEXT = 0.04  # the weight of a fact the question already gives, and of the words around a fact
+GIVEN_WORD = 0.2  # the weight of a word of a claim that the question already uses
+SATURATION = 0.4  # a claim is made in full once this share of its (weighted) words is
+ALIGNED = 0.5  # the share of a clause's words another clause must share to be about the same thing
+NAME = re.compile(r"(?<![\w@.*#])(?:[A-Z][A-Za-z&+]*(?:\s+[A-Z][A-Za-z&+]*)*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|"
+                  r"[*#][\w*#]+|[A-Za-z]+\d[\w]*)")
+NOT_NAMES = frozenset("""
+i yes no ok okay sorry please hi hello thanks thank unfortunately sure absolutely the a an you we our your
+am pm usd eur gbp cad aud gb mb tb kb kg lb lbs mbps gbps km mph v
+""".split())
+
+
+@dataclass(frozen=True)
+class Fact:
+    """`share` is how much of a claim in words the answer makes (None for other facts)."""
+
+    what: str
+    status: str
+    said: str = ""
+    weight: float = 1.0
+    share: float | None = None
+    kind: str = "fact"
+
+    @property
+    def value(self) -> float:
+        if self.share is not None:
+            return self.share
+        return {"matched": 1.0, "partial": 0.5}.get(self.status, 0.0)
+
+    @property
+    def is_claim(self) -> bool:
+        return self.kind == "claim"
+
+    @property
+    def is_news(self) -> bool:
+        return self.weight >= 1
+
+    def describe(self) -> str:
+        if self.status == "clashes":
+            return f"{self.said} (expected {self.what}: contradicts)"
+        if self.status == "matched":
+            return f"states {self.what}"
+        if self.status == "partial":
+            return f"partly states {self.what}" + (f" ({self.said})" if self.said else "")
+        return f"misses {self.what}"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A text read for its facts."""
+
+    raw: str
+    extraction: Extraction
+    quantities: list[Quantity]
+    clauses: list[Clause]
+    names: list[str]
+    lead: str | None
+    refuses: bool
+
+    @property
+    def vocabulary(self) -> set[str]:
+        return {s for clause in self.clauses for s in clause.stems}
+
+
+NOTHING_ASKED = None
+
+
+def read(text: str) -> Reading:
+    found = extract(text)
+    return Reading(text, found, stated(found), clauses(found.text), names(text), lead(found.text), refuses(text))
+
+
+def names(text: str) -> list[str]:
+    """Capitalised words not opening a sentence, e-mail addresses, codes: the names a text gives."""
+    found = []
+    for match in NAME.finditer(text):
+        name = match.group(0)
+        before = text[:match.start()].rstrip()
+        words = name.split()
+        if not before or before[-1] in ".!?:;\"'(-\u2014\u2013>" or re.search(r"\d$", before):
+            words = words[1:] if words[0][0].isupper() else words
+        words = [w for w in words if w.lower() not in NOT_NAMES and not re.fullmatch(r"\d+[a-z]{0,3}", w.lower())]
+        if _is_calendar(words):
+            continue
+        if words and (len(words) > 1 or len(words[0]) > 1):
+            found.append(" ".join(words).lower())
+    return list(dict.fromkeys(found))
+
+
+def _is_calendar(words: list[str]) -> bool:
+    from services.shadow_runner.domain.quantities import MONTHS, WEEKDAYS
+
+    return bool(words) and all(w.lower().rstrip("s.") in MONTHS or w.lower().rstrip("s.") in WEEKDAYS for w in words)
+
+
+def check(answer: Reading, expected: Reading, asked: Reading | None = None) -> list[Fact]:
+    pairs, facts = _quantities(answer, expected, asked)
+    facts += _lead(answer, expected)
+    facts += _names(answer, expected, asked)
+    facts += _clauses(answer, expected, asked, pairs)
+    return facts
+
+
+def _quantities(answer: Reading, expected: Reading, asked: Reading | None) -> tuple[dict[int, int], list[Fact]]:
+    """The facts, and which answer quantity (by placeholder) states which expected one."""
+    facts: list[Fact] = []
+    pairs: dict[int, int] = {}
+    live = [i for i, q in enumerate(expected.extraction.quantities) if q.kind != "absorbed"]
+    said = [i for i, q in enumerate(answer.extraction.quantities) if q.kind != "absorbed"]
+    quantity = answer.extraction.quantities
+
+    def weight(wanted: Quantity) -> float:
+        return CONTEXT if asked and any(same(wanted, q) for q in asked.quantities) else 1.0
+
+    unmatched = []
+    for index in live:
+        wanted = expected.extraction.quantities[index]
+        found = next((i for i in said if i not in pairs.values() and same(wanted, quantity[i])), None)
+        if found is None:
+            unmatched.append(index)
+            continue
+        pairs[index] = found
+        facts.append(Fact(wanted.text, "matched", weight=weight(wanted), kind="quantity"))
+    for index in unmatched:
+        wanted = expected.extraction.quantities[index]
+        inside = next((i for i in said if i not in pairs.values() and within(wanted, quantity[i])), None)
+        rival = next((i for i in said if i not in pairs.values() and comparable(wanted, quantity[i])), None)
+        if inside is not None:
+            pairs[index] = inside
+            facts.append(Fact(wanted.text, "partial", f"says {quantity[inside].text}", kind="quantity"))
+        elif rival is not None:
+            pairs[index] = rival
+            facts.append(Fact(wanted.text, "clashes", f"states {quantity[rival].text}", kind="quantity"))
+        else:
+            facts.append(Fact(wanted.text, "missing", weight=weight(wanted), kind="quantity"))
+    free = [q for q in expected.quantities if q.kind == "money" and q.low == 0]
+    if free and not any(q.kind == "money" and q.low > 0 for q in expected.quantities):
+        charged = [q for q in answer.quantities if q.kind == "money" and q.low > 0]
+        if charged:
+            facts.append(Fact(f"{free[0].text} (nothing to pay)", "clashes", f"states {charged[0].text}",
+                              kind="quantity"))
+    return pairs, facts
+
+
+def _lead(answer: Reading, expected: Reading) -> list[Fact]:
+    if expected.lead is None or answer.lead is None:
+        return []
+    if answer.lead == expected.lead:
+        return [Fact(f'"{expected.lead}"', "matched", kind="lead")]
+    return [Fact(f'"{expected.lead}"', "clashes", f'says "{answer.lead}"', kind="lead")]
+
+
+def _names(answer: Reading, expected: Reading, asked: Reading | None) -> list[Fact]:
+    said, wanted = answer.raw.lower(), expected.raw.lower()
+    known = asked.raw.lower() if asked else ""
+    news = [n for n in expected.names if not (known and _mentions(known, n))]
+    missing = [n for n in news if not _mentions(said, n)]
+    rivals = [n for n in answer.names if not _mentions(wanted, n) and not (known and _mentions(known, n))]
+    facts = [Fact(n, "matched" if _mentions(said, n) else "missing", weight=CONTEXT, kind="name")
+             for n in expected.names if n not in news]
+    facts += [Fact(n, "matched", kind="name") for n in news if n not in missing]
+    for index, name in enumerate(missing):
+        if index < len(rivals):
+            facts.append(Fact(name, "clashes", f"names {rivals[index]}", kind="name"))
+        else:
+            facts.append(Fact(name, "missing", kind="name"))
+    return facts
+
+
+def _mentions(text: str, name: str) -> bool:
+    if re.search(rf"(?<![\w@]){re.escape(name)}(?![\w@])", text):
+        return True
+    stems = content_stems(name)
+    vocabulary = set(content_stems(text))
+    return bool(stems) and all(s in vocabulary for s in stems)
+
+
+def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: dict[int, int]) -> list[Fact]:
+    """Each expected clause: its polarity where it has one, and the claim it makes in words."""
+    facts = []
+    given = asked.vocabulary if asked else set()
+    answer_vocabulary = answer.vocabulary
+    answer_clauses = [_resolve(c, expected.vocabulary) for c in answer.clauses]
+    for clause in expected.clauses:
+        wanted = _resolve(clause, answer_vocabulary)
+        if not wanted.stems:
+            continue
+        polarity = _polarity(wanted, answer_clauses, pairs)
+        if polarity is not None:
+            facts.append(polarity)
+            if polarity.status == "clashes":
+                continue
+        carries_fact = bool(clause.placeholders) or wanted.negated or \
+            any(_mentions(clause.text, n) for n in expected.names)
+        weights = [GIVEN_WORD if s in given else 1.0 for s in wanted.stems]
+        coverage = _coverage(wanted.stems, weights, answer_vocabulary)
+        news = any(w == 1.0 for w in weights)
+        status = "matched" if coverage >= 0.999 else "partial" if coverage > 0 else "missing"
+        facts.append(Fact(f'"{clause.text}"', status, f"{coverage:.0%} of its words",
+                          1.0 if news and not carries_fact else CONTEXT, coverage, kind="claim"))
+    return facts
+
+
+def _polarity(wanted: Clause, answer_clauses: list[Clause], pairs: dict[int, int]) -> Fact | None:
+    """Negated or not as expected, judged on the answer's clauses about the same thing: one with
+    the same polarity is enough; a contradiction needs a clause that shares most of the words."""
+    what = f'"{wanted.text}" ({"negative" if wanted.negated else "positive"})'
+    stated_at = {pairs[i] for i in wanted.placeholders if i in pairs}
+    best, best_overlap, agreeing = None, 0.0, False
+    for candidate in answer_clauses:
+        shared = sum(_best_match(s, set(candidate.stems)) for s in wanted.stems)
+        shared += len(stated_at & candidate.placeholders)
+        overlap = shared / (len(wanted.stems) + len(stated_at))
+        if candidate.negated == wanted.negated and overlap >= 0.3:
+            agreeing = True
+        if overlap > best_overlap and shared >= min(2, len(wanted.stems)):
+            best, best_overlap = candidate, overlap
+    if agreeing:
+        return Fact(what, "matched", kind="polarity") if wanted.negated else None
+    if best is not None and best_overlap >= ALIGNED and best.negated != wanted.negated:
+        return Fact(what, "clashes", f'says "{best.text}"', kind="polarity")
+    return Fact(what, "missing", kind="polarity") if wanted.negated else None
+
+
+def _resolve(clause: Clause, other_vocabulary: set[str]) -> Clause:
+    """The clause with words negated by a prefix read as 'not' + the word the other text uses."""
+    stems, negations = [], clause.negations
+    for s in clause.stems:
+        root = negated_by_prefix(s, other_vocabulary) if s not in other_vocabulary else None
+        negations += 1 if root else 0
+        stems.append(root or s)
+    return replace(clause, stems=tuple(stems), negations=negations)
+
+
+def _coverage(stems: tuple[str, ...], weights: list[float], vocabulary: set[str]) -> float:
+    found = sum(w * _best_match(s, vocabulary) for s, w in zip(stems, weights, strict=True)) / sum(weights)
+    return min(1.0, found / SATURATION)
+
+
+def _best_match(word: str, vocabulary: set[str]) -> float:
+    if word in vocabulary:
+        return 1.0
+    best = 0.0
+    for other in vocabulary:
+        shorter, longer = sorted((word, other), key=len)
+        if len(shorter) >= 4 and longer.startswith(shorter):
+            best = max(best, 0.9)
+        elif len(shorter) >= 5 and Levenshtein.normalized_similarity(word, other) >= 0.8:
+            best = max(best, 0.8)
+    return best
+
+
+def is_non_answer(answer: Reading, facts: list[Fact]) -> bool:
+    """An answer that declines or does not know, and states none of the expected facts."""
+    return answer.refuses and not any(f.value > 0 and f.is_news for f in facts if not f.is_claim)

@@ -1,0 +1,154 @@
+"""What an answer says, read clause by clause: its words, its polarity, and whether it declines.
+
+A text (its quantities already replaced by placeholders, see `quantities.extract`) is cut into
+clauses at sentence ends, semicolons, commas and joining words ("and", "but", "or", "then").
+Each clause keeps its content words as Snowball stems, the placeholders it holds, and its
+polarity: the parity of its negations, which come in many forms ("not", "n't", "no longer",
+"never", "without", "non-refundable", "unable", "prohibited", "stops"). A word negated by a
+prefix ("ineligible", "undamaged") is read as "not" + the word when the other text uses the word.
+A short list of antonyms maps onto one side ("closed" = not "open", "optional" = not "required").
+"""
+
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import snowballstemmer
+
+STOPWORDS = frozenset("""
+a an the and or but if then of to in on at by for with from as is are was were be been being it its this that these
+those there here i you he she we they me him her us them my your our their mine yours ours do does did done have has
+had having can could will would shall should may might must so such than too very just also please thank thanks
+what which who whom whose when where how why all any some each every up out about into onto over via per only
+both either own same other another more most much many few lot lots get gets got getting let lets okay ok oh hi
+hello dear sure certainly absolutely definitely indeed yes yeah yep well still yet already even ever really usually
+normally typically generally currently now actually simply basically within upon once twice re ll ve d m s t just
+sorry unfortunately afraid happy glad course anyone anything someone something everyone everything kind regards
+longer
+""".split())
+NEGATIONS = frozenset("""
+not no never none nobody nothing neither nor without unable non nope cannot impossible stop stops stopped stopping
+cease ceases ceased discontinue discontinues discontinued
+""".split())
+NEGATIVE_PREFIXES = ("non", "un", "in", "im", "il", "ir", "dis")
+ANTONYMS = {
+    "prohibit": "allow", "forbid": "allow", "forbidden": "allow", "ban": "allow", "disallow": "allow",
+    "exclud": "includ", "reject": "accept", "refus": "accept", "declin": "accept", "closed": "open",
+    "option": "requir", "unavail": "avail", "inelig": "elig", "invalid": "valid",
+    "lose": "keep", "lost": "keep",
+}
+SYNONYMS = {
+    "permit": "allow", "need": "requir", "necessari": "requir", "mandatori": "requir", "cost": "charg",
+    "fee": "charg", "price": "charg", "pay": "charg", "paid": "charg", "kept": "keep", "purchas": "buy",
+    "bought": "buy", "phone": "call", "telephon": "call", "pictur": "photo", "shop": "store", "dispatch": "ship",
+}
+CLAUSE_BREAK = re.compile(r"[.;!?:()\[\]]+(?:\s|$)|,|\s-\s|\s(?:and|but|or|then|however|although|though|except|"
+                          r"unless|plus|so|because|while|whereas|otherwise)\s|>")
+WORD = re.compile(r"§\d+|[a-z0-9][a-z0-9@._'*#]*[a-z0-9#]|[a-z0-9]")
+LEADS = {"yes": "yes", "yeah": "yes", "yep": "yes", "yup": "yes", "sure": "yes", "absolutely": "yes",
+         "certainly": "yes", "correct": "yes", "indeed": "yes", "no": "no", "nope": "no", "nah": "no"}
+
+
+@dataclass(frozen=True)
+class Clause:
+    text: str
+    stems: tuple[str, ...]
+    negations: int
+    placeholders: frozenset[int]
+
+    @property
+    def negated(self) -> bool:
+        return self.negations % 2 == 1
+
+
+@cache
+def _stemmer():
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=16384)
+def stem(word: str) -> str:
+    root = _stemmer().stemWord(word)
+    return SYNONYMS.get(root, root)
+
+
+def expand_contractions(text: str) -> str:
+    text = re.sub(r"\bcan(?:'|no)t\b", "can not", text)
+    text = re.sub(r"\bwon't\b", "will not", text)
+    text = re.sub(r"\bshan't\b", "shall not", text)
+    text = re.sub(r"\bain't\b", "is not", text)
+    text = re.sub(r"n't\b", " not", text)
+    return re.sub(r"'(?:s|re|ll|ve|d|m)\b|'", " ", text)
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(expand_contractions(text))
+
+
+def content_stems(text: str) -> list[str]:
+    return [stem(w) for w in words(text) if _is_content(w)]
+
+
+def _is_content(word: str) -> bool:
+    return word not in STOPWORDS and word not in NEGATIONS and not word.startswith("§") and stem(word) != ""
+
+
+def clauses(text: str) -> list[Clause]:
+    """The clauses of a normalised text (see `quantities.normalise`), each with its polarity."""
+    found = []
+    for part in CLAUSE_BREAK.split(expand_contractions(text)):
+        tokens = WORD.findall(part)
+        if not tokens:
+            continue
+        negations = sum(1 for w in tokens if w in NEGATIONS)
+        stems = []
+        for w in tokens:
+            if not _is_content(w):
+                continue
+            root = stem(w)
+            if root in ANTONYMS:
+                negations += 1
+                root = ANTONYMS[root]
+            stems.append(root)
+        placeholders = frozenset(int(w[1:]) for w in tokens if w.startswith("§"))
+        found.append(Clause(part.strip(), tuple(stems), negations, placeholders))
+    return found
+
+
+def lead(text: str) -> str | None:
+    """'yes' or 'no' when the answer opens with one."""
+    first = re.match(r"\s*(?:(?:unfortunately|sadly|i'm afraid|i am afraid|sorry|well|oh|ok|okay|great question)"
+                     r"[\s,.!]+)?([a-z]+)\b", text)
+    if first is None:
+        return None
+    word = first.group(1)
+    if word in LEADS and not re.match(rf"\s*\W*{word}\s+(?:one|need|[a-z]+\s+(?:is|are)\b)", text[first.start(1):]):
+        return LEADS[word]
+    return None
+
+
+def negated_by_prefix(word_stem: str, vocabulary: set[str]) -> str | None:
+    """'inelig' → 'elig' when the other text says 'elig': a prefix that negates a word it uses."""
+    for prefix in NEGATIVE_PREFIXES:
+        if word_stem.startswith(prefix) and len(word_stem) - len(prefix) >= 4:
+            root = word_stem[len(prefix):]
+            if root in vocabulary:
+                return root
+    return None
+
+
+REFUSAL = re.compile(
+    r"\bi\s+(?:am\s+|do\s+|can\s+|will\s+|would\s+|have\s+)?(?:not|unable|never|no)\s+(?:be\s+)?(?:able\s+to\s+|"
+    r"allowed\s+to\s+|permitted\s+to\s+|authori[sz]ed\s+to\s+|in\s+a\s+position\s+to\s+)?(?:\w+\s+){0,2}?"
+    r"(?:help|share|give|provide|access|look|assist|tell|discuss|diagnose|advise|disclose|recommend|offer|see|"
+    r"check|find|answer|know|sure|certain|confirm|make|comment|reveal|view|pull|retrieve|have\s+(?:access|"
+    r"information|info|details|visibility|that))",
+)
+NO_INFORMATION = re.compile(r"\b(?:i\s+have\s+no\s+(?:access|information|info|way)|no\s+information\s+(?:is\s+)?"
+                            r"available|i\s+(?:am|'m)\s+(?:unable|not\s+able))\b")
+
+
+def refuses(text: str) -> bool:
+    """Whether the text declines or says it cannot know (first person: 'I can't share', 'I don't know')."""
+    plain = expand_contractions(text.lower())
+    return REFUSAL.search(plain) is not None or NO_INFORMATION.search(plain) is not None
