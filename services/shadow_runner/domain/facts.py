@@ -13,15 +13,27 @@ from dataclasses import dataclass, replace
 
 from rapidfuzz.distance import Levenshtein
 
-from services.shadow_runner.domain.quantities import Extraction, Quantity, comparable, extract, same, stated, within
+from services.shadow_runner.domain.quantities import (
+    PHONE,
+    Extraction,
+    Quantity,
+    comparable,
+    extract,
+    is_phone,
+    same,
+    same_number,
+    stated,
+    within,
+)
 from services.shadow_runner.domain.statements import Clause, clauses, content_stems, lead, negated_by_prefix, refuses
 
 CONTEXT = 0.04  # the weight of a fact the question already gives, and of the words around a fact
 GIVEN_WORD = 0.2  # the weight of a word of a claim that the question already uses
 SATURATION = 0.4  # a claim is made in full once this share of its (weighted) words is
 ALIGNED = 0.5  # the share of a clause's words another clause must share to be about the same thing
-NAME = re.compile(r"(?<![\w@.*#])(?:[A-Z][A-Za-z&+]*(?:\s+[A-Z][A-Za-z&+]*)*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|"
-                  r"[*#][\w*#]+|[A-Za-z]+\d[\w]*)")
+CAPITALISED = r"[A-Z][A-Za-z&+]*(?:-[A-Za-z]+)*"
+NAME = re.compile(rf"(?<![\w@.*#])(?:{CAPITALISED}(?:\s+{CAPITALISED})*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|[*#][\w*#]+|"
+                  rf"[A-Za-z]+\d[\w]*|{PHONE.pattern})")
 NOT_NAMES = frozenset("""
 i yes no ok okay sorry please hi hello thanks thank unfortunately sure absolutely the a an you we our your
 am pm usd eur gbp cad aud gb mb tb kb kg lb lbs mbps gbps km mph v
@@ -93,6 +105,10 @@ def names(text: str) -> list[str]:
     found = []
     for match in NAME.finditer(text):
         name = match.group(0)
+        if PHONE.fullmatch(name):
+            if is_phone(name):
+                found.append("tel" + re.sub(r"[^0-9]", "", name))
+            continue
         before = text[:match.start()].rstrip()
         words = name.split()
         if not before or before[-1] in ".!?:;\"'(-\u2014\u2013>" or re.search(r"\d$", before):
@@ -143,7 +159,11 @@ def _quantities(answer: Reading, expected: Reading, asked: Reading | None) -> tu
         wanted = expected.extraction.quantities[index]
         inside = next((i for i in said if i not in pairs.values() and within(wanted, quantity[i])), None)
         rival = next((i for i in said if i not in pairs.values() and comparable(wanted, quantity[i])), None)
-        if inside is not None:
+        loose = next((i for i in said if i not in pairs.values() and same_number(wanted, quantity[i])), None)
+        if rival is None and loose is not None:
+            pairs[index] = loose
+            facts.append(Fact(wanted.text, "matched", weight=weight(wanted), kind="quantity"))
+        elif inside is not None:
             pairs[index] = inside
             facts.append(Fact(wanted.text, "partial", f"says {quantity[inside].text}", kind="quantity"))
         elif rival is not None:
@@ -169,8 +189,8 @@ def _lead(answer: Reading, expected: Reading) -> list[Fact]:
 
 
 def _names(answer: Reading, expected: Reading, asked: Reading | None) -> list[Fact]:
-    said, wanted = answer.raw.lower(), expected.raw.lower()
-    known = asked.raw.lower() if asked else ""
+    said, wanted = (" ".join([r.raw.lower(), *r.names]) for r in (answer, expected))
+    known = " ".join([asked.raw.lower(), *asked.names]) if asked else ""
     news = [n for n in expected.names if not (known and _mentions(known, n))]
     missing = [n for n in news if not _mentions(said, n)]
     rivals = [n for n in answer.names if not _mentions(wanted, n) and not (known and _mentions(known, n))]

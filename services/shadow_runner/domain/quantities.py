@@ -47,6 +47,9 @@ WEEKDAY = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
 UNIT = r"(?:business|working|calendar)\s+days?|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|" \
        r"fortnights?|months?|mos?|years?|yrs?"
 PLACEHOLDER = re.compile(r"§(\d+)")
+PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{1,4}[\s.-])(?:\d{2,4}[\s.-]){1,3}"
+                   r"\d{3,4}(?!\w)(?!\.\d)")
+DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,11 @@ def normalise(text: str) -> str:
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     text = re.sub(r"(?<=\d)\s*[\u2013\u2014]\s*(?=\d)", "-", text)
     text = re.sub(r"\s*[\u2013\u2014]\s*", ", ", text)
+    text = re.sub(r"(?m)^\s*(?:\d{1,2}[.)]|[-*\u2022])\s+|(?<=[.!?:;,])\s*\d{1,2}[.)]\s+(?=[A-Z])", " ", text)
+    text = re.sub(r"[*_`#]{1,3}(?=\w)|(?<=\w)[*_`]{1,3}", "", text)
+    text = PHONE.sub(_phone, text)
+    text = re.sub(r"\b24\s*/\s*7\b|\b(?:a)?round\s+the\s+clock\b|\b24\s+hours\s+a\s+day,?\s+7\s+days\s+a\s+week\b",
+                  " 0:00 to 24:00 every day of the week ", text)
     text = re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", text)
     text = re.sub(r"(?<=\d)-(?=[A-Za-z])", " ", text)
     text = re.sub(r"\b([ap])\.m\.?(?=\W|$)", r"\1m", text, flags=re.I)
@@ -111,6 +119,9 @@ def normalise(text: str) -> str:
     text = re.sub(r"\bno\s+one\b", "nobody", text, flags=re.I)
     text = _alpha2digit(text).lower()
     text = expand_contractions(text)
+    text = re.sub(r"\ba\s+couple\s+of\b", "2", text)
+    text = re.sub(rf"\b(?:a|1)\s+quarter\s+of\s+(?:an?\s+)?({UNIT})\b", r"0.25 \1", text)
+    text = re.sub(rf"\b3\s+quarters\s+of\s+(?:an?\s+)?({UNIT})\b", r"0.75 \1", text)
     text = re.sub(r"\b(?:a\s+)?(\d+)\s+dozen\b", lambda m: str(int(m.group(1)) * 12), text)
     text = re.sub(r"\bhalf\s+a\s+dozen\b", "6", text)
     text = re.sub(r"\b(?:an?\s+)?dozen\b", "12", text)
@@ -124,6 +135,15 @@ def normalise(text: str) -> str:
     text = re.sub(r"\b(\d{1,2}(?:[:.]\d{2})?)\s+(?:in\s+the\s+(?:afternoon|evening)|at\s+night)\b", r"\1pm", text)
     text = re.sub(r"\bo'clock\b", "", text)
     return text
+
+
+def is_phone(text: str) -> bool:
+    return sum(c.isdigit() for c in text) >= 7 and not DATE_LIKE.fullmatch(text.strip())
+
+
+def _phone(match: re.Match) -> str:
+    """A phone number is a name ('tel18005550199'), not numbers."""
+    return f" tel{re.sub(r'[^0-9]', '', match.group(0))} " if is_phone(match.group(0)) else match.group(0)
 
 
 @lru_cache(maxsize=4096)
@@ -162,7 +182,10 @@ def _dates(found: Extraction) -> None:
     year = r"(?:,?\s+(\d{4})\b)?"
     found.sub(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b",
               lambda m: (date(m.group(0), int(m.group(1)), int(m.group(2)), int(m.group(3))), 0))
+    found.sub(r"\b(\d{4})/(\d{1,2})/(\d{1,2})\b",
+              lambda m: (date(m.group(0), int(m.group(1)), int(m.group(2)), int(m.group(3))), 0))
     found.sub(r"(?<![\d/$£€])(\d{1,2})/(\d{1,2})(?:/(\d{4}|\d{2}))?(?![\d/])", numeric)
+    found.sub(r"(?<![\d.$£€])(\d{1,2})\.(\d{1,2})\.(\d{4}|\d{2})(?![\d.]\d)", numeric)
     found.sub(rf"\b{weekday}(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({MONTH})\b\.?{year}",
               lambda m: (date(m.group(0), int(m.group(3) or 0), MONTHS[m.group(2)], int(m.group(1))), 0))
     found.sub(rf"\b{weekday}({MONTH})\.?\s+(?:the\s+)?(\d{{1,2}})(?:st|nd|rd|th)?\b(?![:.]?\d){year}",
@@ -208,9 +231,11 @@ def _zero_price(found: Extraction) -> None:
     def free(m: re.Match):
         return Quantity("money", 0.0, 0.0, m.group(0).strip()), 0
 
-    found.sub(r"\b(?:free\s+of\s+charge|for\s+free|at\s+no\s+(?:extra\s+|additional\s+)?(?:cost|charge)|"
-              r"(?:costs?|charges?)\s+nothing|no\s+(?:extra\s+|additional\s+)?(?:cost|charge)s?)\b", free)
-    found.sub(r"(?<!feel\s)(?<!toll\s)(?<!hands\s)\bfree\b(?!\s+(?:up\b|to\s+(?:contact|reach|call|ask)))", free)
+    extra = r"(?:extra\s+|additional\s+)?"
+    found.sub(rf"\b(?:free\s+of\s+charge|for\s+free|at\s+no\s+{extra}(?:cost|charge)|(?:costs?|charges?)\s+nothing|"
+              rf"no\s+{extra}(?:cost|charge)s?)\b", free)
+    not_a_price = r"(?!\s+(?:up\s+(?!to\b)|to\s+(?:contact|reach|call|ask)))"
+    found.sub(rf"(?<!feel\s)(?<!toll\s)(?<!hands\s)\bfree\b{not_a_price}", free)
     found.sub(r"\b(?:no|not|never|without)\s+(?:[a-z]+\s+){0,3}?(?:fees?|charged?|charges)\b", free)
 
 
@@ -272,6 +297,12 @@ def _days(unit: str) -> float:
     return DAY_UNITS[_singular(unit.split()[-1])]
 
 
+def _per(phrase: str) -> str:
+    """'calendar year' → 'year', 'monthly' → 'month', 'users' → 'user'."""
+    word = phrase.split()[-1]
+    return _singular(PERIODS.get(word, word))
+
+
 def _singular(word: str) -> str:
     return word[:-1] if word.endswith("s") and len(word) > 2 and not word.endswith("ss") else word
 
@@ -285,14 +316,14 @@ def _rates(found: Extraction) -> None:
         quantity = found.quantities[index]
         if quantity.kind not in ("money", "duration"):
             return m.group(0)
-        words = [w for w in re.findall(r"[a-z]+", m.group(2)) if w not in ("per", "a", "an", "each", "every")]
-        per = frozenset(_singular(PERIODS.get(w, w)) for w in words)
+        per = frozenset(_per(phrase) for phrase in re.split(r"\s*(?:/|\bper\b|\ban?\b|\beach\b|\bevery\b)\s*",
+                                                            m.group(2)) if phrase.strip())
         found.quantities[index] = Quantity(quantity.kind, quantity.low, quantity.high, quantity.text,
                                            quantity.unit, per, quantity.readings)
         return f"§{index} "
 
-    found.text = re.sub(rf"§(\d+)((?:\s*(?:/|\bper\b|\ban?\b|\beach\b|\bevery\b)\s*(?!§)[a-z]+|\s+(?:{periods})\b)+)",
-                        attach, found.text)
+    per_word = r"\s*(?:/|\bper\b|\ban?\b|\beach\b|\bevery\b)\s*(?!§)(?:(?:calendar|business|working|full)\s+)?[a-z]+"
+    found.text = re.sub(rf"§(\d+)((?:{per_word}|\s+(?:{periods})\b)+)", attach, found.text)
 
 
 def _counts(found: Extraction) -> None:
@@ -374,6 +405,12 @@ def same(expected: Quantity, answer: Quantity) -> bool:
         return any(_same_date(e, a) for e in (expected.readings or (expected.low,))
                    for a in (answer.readings or (answer.low,)))
     return _close(expected.kind, expected.low, answer.low) and _close(expected.kind, expected.high, answer.high)
+
+
+def same_number(expected: Quantity, answer: Quantity) -> bool:
+    """A count or bare number with the same value, whatever words follow it ('2 fly' for '2 travel')."""
+    return expected.kind in ("count", "number") and answer.kind in ("count", "number") \
+        and expected.low == answer.low and expected.high == answer.high
 
 
 def within(expected: Quantity, answer: Quantity) -> bool:

@@ -106,9 +106,10 @@ def clauses(text: str) -> list[Clause]:
             if not _is_content(w):
                 continue
             root = stem(w)
-            if root in ANTONYMS:
+            opposite = ANTONYMS.get(w) or ANTONYMS.get(root)
+            if opposite:
                 negations += 1
-                root = ANTONYMS[root]
+                root = opposite
             stems.append(root)
         placeholders = frozenset(int(w[1:]) for w in tokens if w.startswith("§"))
         found.append(Clause(part.strip(), tuple(stems), negations, placeholders))
@@ -116,14 +117,17 @@ def clauses(text: str) -> list[Clause]:
 
 
 def lead(text: str) -> str | None:
-    """'yes' or 'no' when the answer opens with one."""
-    first = re.match(r"\s*(?:(?:unfortunately|sadly|i'm afraid|i am afraid|sorry|well|oh|ok|okay|great question)"
-                     r"[\s,.!]+)?([a-z]+)\b", text)
-    if first is None:
+    """'yes' or 'no' when the answer opens with one; an opening 'unfortunately' or 'sadly' with
+    neither is a no."""
+    opening = re.match(r"\s*(?:(unfortunately|sadly|i am afraid|sorry|well|oh|ok|okay|great question)[\s,.!]+)?"
+                       r"([a-z]+)\b", text)
+    if opening is None:
         return None
-    word = first.group(1)
-    if word in LEADS and not re.match(rf"\s*\W*{word}\s+(?:one|need|[a-z]+\s+(?:is|are)\b)", text[first.start(1):]):
+    word = opening.group(2)
+    if word in LEADS and not re.match(rf"\s*{word}\s+(?:one|need|[a-z]+\s+(?:is|are)\b)", text[opening.start(2):]):
         return LEADS[word]
+    if opening.group(1) in ("unfortunately", "sadly", "i am afraid") and word not in ("i", "we"):
+        return "no"
     return None
 
 
