@@ -8,12 +8,13 @@ PYTHON ?= $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/p
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-faults bench api-key up down lock clean
+.PHONY: help install run test test-faults eval bench api-key up down lock clean
 
 help:
 	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080)"
 	@echo "make test                     run unit, integration and end-to-end tests"
 	@echo "make test-faults              break the broker, the store and the model on purpose; nothing lost or doubled"
+	@echo "make eval                     agreement of the automated verdicts with labelled answer pairs"
 	@echo "make bench                    measure, and write docs/benchmarks.md"
 	@echo "make api-key WORKSPACE=name   print a new API key for a workspace"
 	@echo "make up / make down           the system in Docker (deploy/compose.yaml), with MongoDB and RabbitMQ"
@@ -36,6 +37,9 @@ test: install
 
 test-faults: install
 	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
+
+eval: install
+	$(PY) -m eval.verdicts
 
 bench: install
 	$(PY) -m bench.run

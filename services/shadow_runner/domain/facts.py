@@ -10,6 +10,7 @@ little. An extra statement of the answer that contradicts nothing is not a fact 
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from rapidfuzz.distance import Levenshtein
 
@@ -30,6 +31,7 @@ from services.shadow_runner.domain.statements import Clause, clauses, content_st
 CONTEXT = 0.04  # the weight of a fact the question already gives, and of the words around a fact
 GIVEN_WORD = 0.2  # the weight of a word of a claim that the question already uses
 SATURATION = 0.4  # a claim is made in full once this share of its (weighted) words is
+READ_AT_MOST = 8000  # characters of a text read for facts
 ALIGNED = 0.5  # the share of a clause's words another clause must share to be about the same thing
 CAPITALISED = r"[A-Z][A-Za-z&+]*(?:-[A-Za-z]+)*"
 NAME = re.compile(rf"(?<![\w@.*#])(?:{CAPITALISED}(?:\s+{CAPITALISED})*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|[*#][\w*#]+|"
@@ -92,10 +94,12 @@ class Reading:
         return {s for clause in self.clauses for s in clause.stems}
 
 
-NOTHING_ASKED = None
 
 
+@lru_cache(maxsize=256)
 def read(text: str) -> Reading:
+    """The facts a text states (cached: a trace's expected output is read for both answers)."""
+    text = text[:READ_AT_MOST]
     found = extract(text)
     return Reading(text, found, stated(found), clauses(found.text), names(text), lead(found.text), refuses(text))
 
@@ -217,13 +221,13 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
     """Each expected clause: its polarity where it has one, and the claim it makes in words."""
     facts = []
     given = asked.vocabulary if asked else set()
-    answer_vocabulary = answer.vocabulary
     answer_clauses = [_resolve(c, expected.vocabulary) for c in answer.clauses]
-    for clause in expected.clauses:
-        wanted = _resolve(clause, answer_vocabulary)
+    wanted_clauses = [_resolve(c, answer.vocabulary) for c in expected.clauses]
+    matches = _Matches({s for c in wanted_clauses for s in c.stems}, {s for c in answer_clauses for s in c.stems})
+    for clause, wanted in zip(expected.clauses, wanted_clauses, strict=True):
         if not wanted.stems:
             continue
-        polarity = _polarity(wanted, answer_clauses, pairs)
+        polarity = _polarity(wanted, answer_clauses, pairs, matches)
         if polarity is not None:
             facts.append(polarity)
             if polarity.status == "clashes":
@@ -231,7 +235,8 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
         carries_fact = bool(clause.placeholders) or wanted.negated or \
             any(_mentions(clause.text, n) for n in expected.names)
         weights = [GIVEN_WORD if s in given else 1.0 for s in wanted.stems]
-        coverage = _coverage(wanted.stems, weights, answer_vocabulary)
+        found = sum(w * matches.best(s) for s, w in zip(wanted.stems, weights, strict=True)) / sum(weights)
+        coverage = min(1.0, found / SATURATION)
         news = any(w == 1.0 for w in weights)
         status = "matched" if coverage >= 0.999 else "partial" if coverage > 0 else "missing"
         facts.append(Fact(f'"{clause.text}"', status, f"{coverage:.0%} of its words",
@@ -239,15 +244,17 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
     return facts
 
 
-def _polarity(wanted: Clause, answer_clauses: list[Clause], pairs: dict[int, int]) -> Fact | None:
+def _polarity(wanted: Clause, answer_clauses: list[Clause], pairs: dict[int, int], matches: "_Matches") -> Fact | None:
     """Negated or not as expected, judged on the answer's clauses about the same thing: one with
     the same polarity is enough; a contradiction needs a clause that shares most of the words."""
     what = f'"{wanted.text}" ({"negative" if wanted.negated else "positive"})'
     stated_at = {pairs[i] for i in wanted.placeholders if i in pairs}
     best, best_overlap, agreeing = None, 0.0, False
     for candidate in answer_clauses:
-        shared = sum(_best_match(s, set(candidate.stems)) for s in wanted.stems)
-        shared += len(stated_at & candidate.placeholders)
+        if not candidate.stems:
+            continue
+        words = set(candidate.stems)
+        shared = sum(matches.best(s, words) for s in wanted.stems) + len(stated_at & candidate.placeholders)
         overlap = shared / (len(wanted.stems) + len(stated_at))
         if candidate.negated == wanted.negated and overlap >= 0.3:
             agreeing = True
@@ -260,6 +267,29 @@ def _polarity(wanted: Clause, answer_clauses: list[Clause], pairs: dict[int, int
     return Fact(what, "missing", kind="polarity") if wanted.negated else None
 
 
+class _Matches:
+    """How well each expected word is matched by each answer word: the same stem (1), one stem
+    the start of the other (0.9, 'deliv'/'deliveri'), or one edit in five (0.8, typos)."""
+
+    def __init__(self, wanted: set[str], said: set[str]):
+        self.scores = {w: {o: score for o in said if (score := _similarity(w, o))} for w in wanted}
+
+    def best(self, word: str, among: set[str] | None = None) -> float:
+        scores = self.scores.get(word, {})
+        return max((v for o, v in scores.items() if among is None or o in among), default=0.0)
+
+
+def _similarity(word: str, other: str) -> float:
+    if word == other:
+        return 1.0
+    shorter, longer = sorted((word, other), key=len)
+    if len(shorter) >= 4 and longer.startswith(shorter):
+        return 0.9
+    if len(shorter) >= 5 and Levenshtein.normalized_similarity(word, other) >= 0.8:
+        return 0.8
+    return 0.0
+
+
 def _resolve(clause: Clause, other_vocabulary: set[str]) -> Clause:
     """The clause with words negated by a prefix read as 'not' + the word the other text uses."""
     stems, negations = [], clause.negations
@@ -268,24 +298,6 @@ def _resolve(clause: Clause, other_vocabulary: set[str]) -> Clause:
         negations += 1 if root else 0
         stems.append(root or s)
     return replace(clause, stems=tuple(stems), negations=negations)
-
-
-def _coverage(stems: tuple[str, ...], weights: list[float], vocabulary: set[str]) -> float:
-    found = sum(w * _best_match(s, vocabulary) for s, w in zip(stems, weights, strict=True)) / sum(weights)
-    return min(1.0, found / SATURATION)
-
-
-def _best_match(word: str, vocabulary: set[str]) -> float:
-    if word in vocabulary:
-        return 1.0
-    best = 0.0
-    for other in vocabulary:
-        shorter, longer = sorted((word, other), key=len)
-        if len(shorter) >= 4 and longer.startswith(shorter):
-            best = max(best, 0.9)
-        elif len(shorter) >= 5 and Levenshtein.normalized_similarity(word, other) >= 0.8:
-            best = max(best, 0.8)
-    return best
 
 
 def is_non_answer(answer: Reading, facts: list[Fact]) -> bool:

@@ -20,7 +20,8 @@ from services.shadow_runner.domain.replay import violates
 from shared.contracts.fixes import Guardrail
 
 NON_ANSWER = 0.1
-CLASH_CEILING = 0.3
+ASKED_AT_MOST = 4000  # the customer's latest words are what the answer answers
+CONTRADICTED_SPAN = 0.3
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,18 @@ def verdict(original: float, fixed: float, margin: float) -> str:
 def assess(answer: str, expected: str, question: str | None = None) -> Assessment:
     """How well an answer tells the customer what the expected answer does, given what they asked.
 
-    A refusal is right where the expected answer declines (0.95 and up) and wrong where it does
-    not (0.1, as is an answer that does not know); answering where a refusal was expected scores
-    0.05. Otherwise each expected fact and each claim made only in words counts the same, and
-    what the question already holds and the words around a fact move the share stated by at most
-    0.04. With no contradiction the score is
-    0.1 + 0.9 × the share stated; with any, it is at most 0.3 × the share of facts stated, divided
-    by one more than the number of contradictions. So a wrong answer stays below a partial one
-    whatever words it shares, two wrong answers differ only by their facts, and extra detail that
-    contradicts nothing costs nothing.
+    Each expected fact and each claim made only in words counts the same; what the question
+    already holds and the words around a fact move the share stated by at most 0.04.
+    - No contradiction: 0.1 + 0.9 × the share stated (all of it: 1; none: 0.1).
+    - Any contradiction: 0.1 + 0.3 × the share of facts stated / (1 + the contradictions). So a
+      wrong answer stays in the failing band whatever words it shares, and two wrong answers
+      differ only by the facts they get right and wrong.
+    - Declining, or not knowing, where an answer was expected: 0.1, like an answer that states
+      nothing; where the expected answer declines, declining scores 0.95 and up, answering 0.05.
+    Extra detail that contradicts nothing costs nothing.
     """
     said, wanted = read(answer), read(expected)
-    asked = read(question) if question else None
+    asked = read(question[-ASKED_AT_MOST:]) if question else None
     if wanted.refuses:
         if not said.refuses:
             return Assessment(0.05, (), "answers where the expected answer declines")
@@ -82,8 +83,8 @@ def assess(answer: str, expected: str, question: str | None = None) -> Assessmen
         return Assessment(NON_ANSWER, (), "declines or does not know, where an answer was expected")
     clashes = sum(1 for f in facts if f.status == "clashes")
     if clashes:
-        return Assessment(round(CLASH_CEILING * _share([f for f in facts if not f.is_claim]) / (1 + clashes), 4),
-                          tuple(facts))
+        share = _share([f for f in facts if not f.is_claim])
+        return Assessment(round(NON_ANSWER + CONTRADICTED_SPAN * share / (1 + clashes), 4), tuple(facts))
     return Assessment(round(NON_ANSWER + (1 - NON_ANSWER) * _share(facts), 4), tuple(facts))
 
 
