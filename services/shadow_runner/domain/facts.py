@@ -34,8 +34,9 @@ SATURATION = 0.4  # a claim is made in full once this share of its (weighted) wo
 READ_AT_MOST = 8000  # characters of a text read for facts
 ALIGNED = 0.5  # the share of a clause's words another clause must share to be about the same thing
 CAPITALISED = r"[A-Z][A-Za-z&+]*(?:-[A-Za-z]+)*"
-NAME = re.compile(rf"(?<![\w@.*#])(?:{CAPITALISED}(?:\s+{CAPITALISED})*|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|[*#][\w*#]+|"
-                  rf"[A-Za-z]+\d[\w]*|{PHONE.pattern})")
+CODE = r"[A-Za-z]+-?\d[\w-]*"
+EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+NAME = re.compile(rf"(?<![\w@.*#])(?:{CODE}|{CAPITALISED}(?:\s+{CAPITALISED})*|{EMAIL}|[*#][\w*#]+|{PHONE.pattern})")
 NOT_NAMES = frozenset("""
 i yes no ok okay sorry please hi hello thanks thank unfortunately sure absolutely the a an you we our your
 am pm usd eur gbp cad aud gb mb tb kb kg lb lbs mbps gbps km mph v
@@ -112,6 +113,9 @@ def names(text: str) -> list[str]:
         if PHONE.fullmatch(name):
             if is_phone(name):
                 found.append("tel" + re.sub(r"[^0-9]", "", name))
+            continue
+        if re.fullmatch(CODE, name):
+            found.append(name.lower().replace("-", ""))
             continue
         before = text[:match.start()].rstrip()
         words = name.split()
@@ -212,6 +216,8 @@ def _names(answer: Reading, expected: Reading, asked: Reading | None) -> list[Fa
 def _mentions(text: str, name: str) -> bool:
     if re.search(rf"(?<![\w@]){re.escape(name)}(?![\w@])", text):
         return True
+    if "-" in name and re.search(rf"(?<![\w@]){re.escape(name.replace('-', ''))}(?![\w@])", text.replace("-", "")):
+        return True
     stems = content_stems(name)
     vocabulary = set(content_stems(text))
     return bool(stems) and all(s in vocabulary for s in stems)
@@ -223,7 +229,9 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
     given = asked.vocabulary if asked else set()
     answer_clauses = [_resolve(c, expected.vocabulary) for c in answer.clauses]
     wanted_clauses = [_resolve(c, answer.vocabulary) for c in expected.clauses]
-    matches = _Matches({s for c in wanted_clauses for s in c.stems}, {s for c in answer_clauses for s in c.stems})
+    wanted_stems = {s for c in wanted_clauses for s in c.stems} | \
+        {s for c in expected.clauses for item in c.items for s in _resolve(item, answer.vocabulary).stems}
+    matches = _Matches(wanted_stems, {s for c in answer_clauses for s in c.stems})
     for clause, wanted in zip(expected.clauses, wanted_clauses, strict=True):
         if not wanted.stems:
             continue
@@ -232,15 +240,19 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
             facts.append(polarity)
             if polarity.status == "clashes":
                 continue
-        carries_fact = bool(clause.placeholders) or wanted.negated or \
-            any(_mentions(clause.text, n) for n in expected.names)
-        weights = [GIVEN_WORD if s in given else 1.0 for s in wanted.stems]
-        found = sum(w * matches.best(s) for s, w in zip(wanted.stems, weights, strict=True)) / sum(weights)
-        coverage = min(1.0, found / SATURATION)
-        news = any(w == 1.0 for w in weights)
-        status = "matched" if coverage >= 0.999 else "partial" if coverage > 0 else "missing"
-        facts.append(Fact(f'"{clause.text}"', status, f"{coverage:.0%} of its words",
-                          1.0 if news and not carries_fact else CONTEXT, coverage, kind="claim"))
+        for item in clause.items or (clause,):
+            stems = _resolve(item, answer.vocabulary).stems
+            if not stems:
+                continue
+            carries_fact = bool(item.placeholders) or wanted.negated or \
+                any(_mentions(item.text, n) for n in expected.names)
+            weights = [GIVEN_WORD if s in given else 1.0 for s in stems]
+            found = sum(w * matches.best(s) for s, w in zip(stems, weights, strict=True)) / sum(weights)
+            coverage = min(1.0, found / SATURATION)
+            news = any(w == 1.0 for w in weights)
+            status = "matched" if coverage >= 0.999 else "partial" if coverage > 0 else "missing"
+            facts.append(Fact(f'"{item.text}"', status, f"{coverage:.0%} of its words",
+                              1.0 if news and not carries_fact else CONTEXT, coverage, kind="claim"))
     return facts
 
 

@@ -110,6 +110,8 @@ def normalise(text: str) -> str:
     text = re.sub(r"(?m)^\s*(?:\d{1,2}[.)]|[-*\u2022])\s+|(?<=[.!?:;,])\s*\d{1,2}[.)]\s+(?=[A-Z])", " ", text)
     text = re.sub(r"[*_`#]{1,3}(?=\w)|(?<=\w)[*_`]{1,3}", "", text)
     text = PHONE.sub(_phone, text)
+    text = re.sub(r"\b([A-Z][A-Za-z]{0,9})-(\d+[A-Za-z0-9]*)\b", r"\1\2", text)  # a code: 'NC-12' is 'NC12'
+
     text = re.sub(r"\b24\s*/\s*7\b|\b(?:a)?round\s+the\s+clock\b|\b24\s+hours\s+a\s+day,?\s+7\s+days\s+a\s+week\b",
                   " 0:00 to 24:00 every day of the week ", text)
     text = re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", text)
@@ -153,8 +155,8 @@ def _alpha2digit(text: str) -> str:
 
 def extract(text: str) -> Extraction:
     found = Extraction(normalise(text))
-    for extractor in (_dates, _times, _money, _zero_price, _percents, _weekdays, _durations, _rates, _counts,
-                      _ranges):
+    for extractor in (_dates, _times, _money, _zero_price, _percents, _weekdays, _month_ends, _durations, _rates,
+                      _counts, _ranges):
         extractor(found)
     return found
 
@@ -263,6 +265,12 @@ def _weekdays(found: Extraction) -> None:
     found.sub(rf"\b(?:on\s+)?({WEEKDAY})s?\b\.?", lambda m: days({WEEKDAYS[m.group(1)]}, m))
 
 
+def _month_ends(found: Extraction) -> None:
+    """'the last working day of each month', 'the end of the month': a day of the month, like 'the 15th'."""
+    found.sub(r"\b(?:the\s+)?(?:(?:last|final)\s+(?:(?:working|business)\s+)?day|end)\s+of\s+(?:the|each|every)\s+month\b",
+              lambda m: (Quantity("ordinal", -1.0, -1.0, m.group(0)), 0))
+
+
 def _durations(found: Extraction) -> None:
     def duration(m: re.Match):
         value = number(m.group(1)) * _days(m.group(2))
@@ -285,7 +293,7 @@ def _durations(found: Extraction) -> None:
         return f"§{m.group(1)} "
 
     adjectives = r"(?:(?!(?:and|or|to|per|of|a|an|the|in|for|by|from|up|until)\b)[a-z]+\s+){0,2}?"
-    found.sub(rf"(?<![\w§.])({NUMBER})\s*{adjectives}({UNIT})\b", duration)
+    found.sub(rf"(?<![\w§.])({NUMBER})(?!st|nd|rd|th)\s*{adjectives}({UNIT})\b", duration)
     found.sub(r"(?<![\w§.])(\d+)(h|m|min)\b", duration)
     found.sub(rf"\b(an?|one)\s+({UNIT})\b", single)
     found.text = re.sub(r"§(\d+)\s+(?:and\s+)?§(\d+)", compound, found.text)

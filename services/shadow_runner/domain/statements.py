@@ -10,7 +10,7 @@ A short list of antonyms maps onto one side ("closed" = not "open", "optional" =
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 
 import snowballstemmer
@@ -37,13 +37,28 @@ ANTONYMS = {
     "option": "requir", "unavail": "avail", "inelig": "elig", "invalid": "valid",
     "lose": "keep", "lost": "keep",
 }
-SYNONYMS = {
-    "permit": "allow", "need": "requir", "necessari": "requir", "mandatori": "requir", "cost": "charg",
-    "fee": "charg", "price": "charg", "pay": "charg", "paid": "charg", "kept": "keep", "purchas": "buy",
-    "bought": "buy", "phone": "call", "telephon": "call", "pictur": "photo", "shop": "store", "dispatch": "ship",
+SYNONYMS = {  # stems of common words in support answers that mean the same, mapped onto one
+    "permit": "allow", "welcom": "allow", "need": "requir", "necessari": "requir", "mandatori": "requir",
+    "cost": "charg", "fee": "charg", "price": "charg", "pay": "charg", "paid": "charg", "kept": "keep",
+    "purchas": "buy", "bought": "buy", "phone": "call", "telephon": "call", "ring": "call",
+    "pictur": "photo", "imag": "photo", "shop": "store", "dispatch": "ship", "deliveri": "ship", "deliv": "ship",
+    "edit": "chang", "updat": "chang", "modifi": "chang", "amend": "chang", "click": "select", "tap": "select",
+    "press": "select", "choos": "select", "chose": "select", "pick": "select", "navig": "open", "go": "open",
+    "head": "open", "visit": "open", "reimburs": "refund", "termin": "cancel", "reach": "contact",
+    "display": "view", "see": "view", "show": "view", "assist": "help", "begin": "start", "commenc": "start",
+    "physician": "doctor", "gp": "doctor", "staff": "employe", "worker": "employe", "personnel": "employe",
+    "client": "custom", "vacat": "holiday", "luggag": "bag", "baggag": "bag", "packag": "parcel",
+    "fault": "problem", "defect": "problem", "identif": "id",
+    "e": "", "mail": "email", "login": "sign", "log": "sign",
 }
-CLAUSE_BREAK = re.compile(r"[.;!?:()\[\]]+(?:\s|$)|,|\s-\s|\s(?:and|but|or|then|however|although|though|except|"
-                          r"unless|plus|so|because|while|whereas|otherwise)\s|>")
+PREDICATE = frozenset("""
+is are was were be been am can could will would may might must shall should do does did has have had need needs
+i you we they he she it there this that not no never
+""".split())
+STRONG_BREAK = re.compile(r"[.;!?:()\[\]]+(?:\s|$)|\s-\s|>|\s(?:but|however|although|though|except|unless|so|because|"
+                          r"whereas|otherwise)\s")
+SOFT_BREAK = re.compile(r",|\s(?:and|or|plus|then|while)\s(?=(?:" + "|".join(sorted(PREDICATE)) + r")\b)")
+ITEM_BREAK = re.compile(r",|\s(?:and|or|plus|then|&)\s")
 WORD = re.compile(r"§\d+|[a-z0-9][a-z0-9@._'*#]*[a-z0-9#]|[a-z0-9]")
 LEADS = {"yes": "yes", "yeah": "yes", "yep": "yes", "yup": "yes", "sure": "yes", "absolutely": "yes",
          "certainly": "yes", "correct": "yes", "indeed": "yes", "no": "no", "nope": "no", "nah": "no"}
@@ -51,10 +66,13 @@ LEADS = {"yes": "yes", "yeah": "yes", "yep": "yes", "yup": "yes", "sure": "yes",
 
 @dataclass(frozen=True)
 class Clause:
+    """A clause, with its polarity, and the items it lists ('a photo ID, proof of address and …')."""
+
     text: str
     stems: tuple[str, ...]
     negations: int
     placeholders: frozenset[int]
+    items: tuple["Clause", ...] = ()
 
     @property
     def negated(self) -> bool:
@@ -94,26 +112,55 @@ def _is_content(word: str) -> bool:
 
 
 def clauses(text: str) -> list[Clause]:
-    """The clauses of a normalised text (see `quantities.normalise`), each with its polarity."""
+    """The clauses of a normalised text (see `quantities.normalise`), each with its polarity.
+
+    A clause ends at a sentence end, a semicolon or a contrast ('but', 'unless'), and at a comma
+    or an 'and' that starts a new statement; a piece with no verb of its own ('outside food,
+    drink and alcohol are not allowed') belongs to the statement after it. Each clause keeps the
+    items it lists, split at commas and 'and' / 'or'."""
     found = []
-    for part in CLAUSE_BREAK.split(expand_contractions(text)):
-        tokens = WORD.findall(part)
-        if not tokens:
-            continue
-        negations = sum(1 for w in tokens if w in NEGATIONS)
-        stems = []
-        for w in tokens:
-            if not _is_content(w):
-                continue
-            root = stem(w)
-            opposite = ANTONYMS.get(w) or ANTONYMS.get(root)
-            if opposite:
-                negations += 1
-                root = opposite
-            stems.append(root)
-        placeholders = frozenset(int(w[1:]) for w in tokens if w.startswith("§"))
-        found.append(Clause(part.strip(), tuple(stems), negations, placeholders))
+    for sentence in STRONG_BREAK.split(expand_contractions(text)):
+        pieces = [p for p in SOFT_BREAK.split(sentence) if p and p.strip()]
+        statements, pending = [], ""
+        for piece in pieces:
+            pending = f"{pending}, {piece}" if pending else piece.strip()
+            if _has_predicate(WORD.findall(pending)):
+                statements.append(pending)
+                pending = ""
+        if pending:
+            if statements:
+                statements[-1] = f"{statements[-1]}, {pending}"
+            else:
+                statements.append(pending)
+        for statement in statements:
+            clause = _clause(statement)
+            if clause is not None:
+                items = tuple(filter(None, (_clause(item) for item in ITEM_BREAK.split(statement))))
+                found.append(replace(clause, items=items))
     return found
+
+
+def _has_predicate(tokens: list[str]) -> bool:
+    return any(t in PREDICATE or (len(t) > 4 and t.endswith("ed")) for t in tokens)
+
+
+def _clause(text: str) -> Clause | None:
+    tokens = WORD.findall(text)
+    if not tokens:
+        return None
+    negations = sum(1 for w in tokens if w in NEGATIONS)
+    stems = []
+    for w in tokens:
+        if not _is_content(w):
+            continue
+        root = stem(w)
+        opposite = ANTONYMS.get(w) or ANTONYMS.get(root)
+        if opposite:
+            negations += 1
+            root = opposite
+        stems.append(root)
+    placeholders = frozenset(int(w[1:]) for w in tokens if w.startswith("§"))
+    return Clause(text.strip(), tuple(stems), negations, placeholders)
 
 
 def lead(text: str) -> str | None:
