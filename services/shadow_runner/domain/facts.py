@@ -34,7 +34,9 @@ SATURATION = 0.4  # a claim is made in full once this share of its (weighted) wo
 READ_AT_MOST = 8000  # characters of a text read for facts
 ALIGNED = 0.5  # the share of a clause's words another clause must share to be about the same thing
 CAPITALISED = r"[A-Z][A-Za-z&+]*(?:-[A-Za-z]+)*"
-CODE = r"[A-Za-z]+-?\d[\w-]*"
+CODE = r"[A-Za-z]+-?\d[\w-]*|\d+[A-Za-z][\w-]*"
+UNIT_SUFFIX = re.compile(r"\d+(?:[.:]\d+)?(?:am|pm|st|nd|rd|th|h|hrs?|m|mins?|s|secs?|k|g|gb|mb|tb|kb|kg|lbs?|km|"
+                         r"mi|mph|v|w|x|d|y|yrs?|mo|wk|mbps|gbps|ml|l|oz|p)")
 EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 NAME = re.compile(rf"(?<![\w@.*#])(?:{CODE}|{CAPITALISED}(?:\s+{CAPITALISED})*|{EMAIL}|[*#][\w*#]+|{PHONE.pattern})")
 NOT_NAMES = frozenset("""
@@ -115,7 +117,8 @@ def names(text: str) -> list[str]:
                 found.append("tel" + re.sub(r"[^0-9]", "", name))
             continue
         if re.fullmatch(CODE, name):
-            found.append(name.lower().replace("-", ""))
+            if not UNIT_SUFFIX.fullmatch(name.lower()):
+                found.append(name.lower().replace("-", ""))
             continue
         before = text[:match.start()].rstrip()
         words = name.split()
@@ -227,6 +230,8 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
     """Each expected clause: its polarity where it has one, and the claim it makes in words."""
     facts = []
     given = asked.vocabulary if asked else set()
+    known = " ".join([asked.raw.lower(), *asked.names]) if asked else ""
+    new_names = [n for n in expected.names if not (known and _mentions(known, n))]
     answer_clauses = [_resolve(c, expected.vocabulary) for c in answer.clauses]
     wanted_clauses = [_resolve(c, answer.vocabulary) for c in expected.clauses]
     wanted_stems = {s for c in wanted_clauses for s in c.stems} | \
@@ -244,8 +249,7 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
             stems = _resolve(item, answer.vocabulary).stems
             if not stems:
                 continue
-            carries_fact = bool(item.placeholders) or wanted.negated or \
-                any(_mentions(item.text, n) for n in expected.names)
+            carries_fact = bool(item.placeholders) or wanted.negated or any(_mentions(item.text, n) for n in new_names)
             weights = [GIVEN_WORD if s in given else 1.0 for s in stems]
             found = sum(w * matches.best(s) for s, w in zip(stems, weights, strict=True)) / sum(weights)
             coverage = min(1.0, found / SATURATION)

@@ -239,6 +239,8 @@ def _zero_price(found: Extraction) -> None:
     not_a_price = r"(?!\s+(?:up\s+(?!to\b)|to\s+(?:contact|reach|call|ask)))"
     found.sub(rf"(?<!feel\s)(?<!toll\s)(?<!hands\s)\bfree\b{not_a_price}", free)
     found.sub(r"\b(?:no|not|never|without)\s+(?:[a-z]+\s+){0,3}?(?:fees?|charged?|charges)\b", free)
+    found.sub(r"\b(?:fees?|charges?|costs?)\s+(?:is\s+|are\s+|will\s+be\s+)?waived\b|\bwaive\s+(?:the\s+)?(?:fees?|charges?)\b",
+              free)
 
 
 def _percents(found: Extraction) -> None:

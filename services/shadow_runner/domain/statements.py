@@ -28,7 +28,7 @@ longer
 """.split())
 NEGATIONS = frozenset("""
 not no never none nobody nothing neither nor without unable non nope cannot impossible stop stops stopped stopping
-cease ceases ceased discontinue discontinues discontinued
+cease ceases ceased discontinue discontinues discontinued exempt exempted
 """.split())
 NEGATIVE_PREFIXES = ("non", "un", "in", "im", "il", "ir", "dis")
 ANTONYMS = {
