@@ -31,7 +31,7 @@ WEEKDAYS = {name: number for number, names in enumerate([
 DAY_UNITS = {
     "second": 1 / 86400, "sec": 1 / 86400, "minute": 1 / 1440, "min": 1 / 1440, "m": 1 / 1440,
     "hour": 1 / 24, "hr": 1 / 24, "h": 1 / 24, "day": 1, "night": 1, "week": 7, "wk": 7, "fortnight": 14,
-    "month": 30.44, "mo": 30.44, "year": 365.25, "yr": 365.25,
+    "month": 30.44, "mo": 30.44, "year": 365.25, "yr": 365.25, "decade": 3652.5,
 }
 CURRENCY_SYMBOLS = {"$": "usd", "£": "gbp", "€": "eur", "¥": "jpy", "₹": "inr"}
 CURRENCY_WORDS = {
@@ -45,7 +45,7 @@ NUMBER = r"\d+(?:,\d{3})*(?:\.\d+)?"
 MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 WEEKDAY = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
 UNIT = r"(?:business|working|calendar)\s+days?|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|" \
-       r"fortnights?|months?|mos?|years?|yrs?"
+       r"fortnights?|months?|mos?|years?|yrs?|decades?"
 PLACEHOLDER = re.compile(r"§(\d+)")
 PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{1,4}[\s.-])(?:\d{2,4}[\s.-]){1,3}"
                    r"\d{3,4}(?!\w)(?!\.\d)")

@@ -96,7 +96,9 @@ def expand_contractions(text: str) -> str:
     text = re.sub(r"\bshan't\b", "shall not", text)
     text = re.sub(r"\bain't\b", "is not", text)
     text = re.sub(r"n't\b", " not", text)
-    return re.sub(r"'(?:s|re|ll|ve|d|m)\b|'", " ", text)
+    for short, full in (("'m", " am"), ("'re", " are"), ("'ll", " will"), ("'ve", " have"), ("'d", " would")):
+        text = re.sub(rf"{short}\b", full, text)
+    return re.sub(r"'s\b|'", " ", text)
 
 
 def words(text: str) -> list[str]:
@@ -189,14 +191,14 @@ def negated_by_prefix(word_stem: str, vocabulary: set[str]) -> str | None:
 
 
 REFUSAL = re.compile(
-    r"\bi\s+(?:am\s+|do\s+|can\s+|will\s+|would\s+|have\s+)?(?:not|unable|never|no)\s+(?:be\s+)?(?:able\s+to\s+|"
-    r"allowed\s+to\s+|permitted\s+to\s+|authori[sz]ed\s+to\s+|in\s+a\s+position\s+to\s+)?(?:\w+\s+){0,2}?"
-    r"(?:help|share|give|provide|access|look|assist|tell|discuss|diagnose|advise|disclose|recommend|offer|see|"
-    r"check|find|answer|know|sure|certain|confirm|make|comment|reveal|view|pull|retrieve|have\s+(?:access|"
-    r"information|info|details|visibility|that))",
+    r"\bi\s+(?:am\s+)?(?:not\s+|un)able\s+to\b|\bi\s+am\s+not\s+(?:allowed|permitted|authori[sz]ed|in\s+a\s+position)\s+to\b|"
+    r"\bi\s+(?:can|could|will|would|do|may)\s+not\s+(?:be\s+able\s+to\s+)?(?:\w+\s+){0,2}?(?:help|share|give|provide|access|"
+    r"look|assist|tell|discuss|diagnose|advise|disclose|recommend|offer|see|check|find|answer|know|confirm|make|comment|"
+    r"reveal|view|pull|retrieve|quote|estimate|guarantee|predict|track|say|speak|handle|process|have\s+(?:access|"
+    r"information|info|details|visibility|that))\b|\bi\s+am\s+not\s+(?:sure|certain)\b"
 )
-NO_INFORMATION = re.compile(r"\b(?:i\s+have\s+no\s+(?:access|information|info|way)|no\s+information\s+(?:is\s+)?"
-                            r"available|i\s+(?:am|'m)\s+(?:unable|not\s+able))\b")
+NO_INFORMATION = re.compile(r"\bi\s+have\s+no\s+(?:access|information|info|way|visibility)\b|"
+                            r"\bno\s+information\s+(?:is\s+)?available\b")
 
 
 def refuses(text: str) -> bool:
