@@ -232,6 +232,7 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
     given = asked.vocabulary if asked else set()
     known = " ".join([asked.raw.lower(), *asked.names]) if asked else ""
     new_names = [n for n in expected.names if not (known and _mentions(known, n))]
+    asks_for_words = bool(asked and re.search(r"\b(?:where|who|whom|which)\b", asked.raw.lower()))
     answer_clauses = [_resolve(c, expected.vocabulary) for c in answer.clauses]
     wanted_clauses = [_resolve(c, answer.vocabulary) for c in expected.clauses]
     wanted_stems = {s for c in wanted_clauses for s in c.stems} | \
@@ -254,6 +255,8 @@ def _clauses(answer: Reading, expected: Reading, asked: Reading | None, pairs: d
             found = sum(w * matches.best(s) for s, w in zip(stems, weights, strict=True)) / sum(weights)
             coverage = min(1.0, found / SATURATION)
             news = any(w == 1.0 for w in weights)
+            if carries_fact and asks_for_words and sum(w == 1.0 for w in weights) >= 2 and not wanted.negated:
+                carries_fact = False
             status = "matched" if coverage >= 0.999 else "partial" if coverage > 0 else "missing"
             facts.append(Fact(f'"{item.text}"', status, f"{coverage:.0%} of its words",
                               1.0 if news and not carries_fact else CONTEXT, coverage, kind="claim"))
