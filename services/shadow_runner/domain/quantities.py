@@ -46,7 +46,6 @@ MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
 WEEKDAY = "|".join(sorted(WEEKDAYS, key=len, reverse=True))
 UNIT = r"(?:business|working|calendar)\s+days?|seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|nights?|weeks?|wks?|" \
        r"fortnights?|months?|mos?|years?|yrs?|decades?"
-PLACEHOLDER = re.compile(r"§(\d+)")
 PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{1,4}[\s.-])(?:\d{2,4}[\s.-]){1,3}"
                    r"\d{3,4}(?!\w)(?!\.\d)")
 DATE_LIKE = re.compile(r"\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}[./-]\d{1,2}[./-]\d{1,2}")
@@ -111,7 +110,6 @@ def normalise(text: str) -> str:
     text = re.sub(r"[*_`#]{1,3}(?=\w)|(?<=\w)[*_`]{1,3}", "", text)
     text = PHONE.sub(_phone, text)
     text = re.sub(r"\b([A-Z][A-Za-z]{0,9})-(\d+[A-Za-z0-9]*)\b", r"\1\2", text)  # a code: 'NC-12' is 'NC12'
-
     text = re.sub(r"\b24\s*/\s*7\b|\b(?:a)?round\s+the\s+clock\b|\b24\s+hours\s+a\s+day,?\s+7\s+days\s+a\s+week\b",
                   " 0:00 to 24:00 every day of the week ", text)
     text = re.sub(r"(?<=[A-Za-z])-(?=[A-Za-z])", " ", text)
