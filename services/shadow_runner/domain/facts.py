@@ -15,7 +15,9 @@ from functools import lru_cache
 from rapidfuzz.distance import Levenshtein
 
 from services.shadow_runner.domain.quantities import (
+    MONTHS,
     PHONE,
+    WEEKDAYS,
     Extraction,
     Quantity,
     comparable,
@@ -97,8 +99,6 @@ class Reading:
         return {s for clause in self.clauses for s in clause.stems}
 
 
-
-
 @lru_cache(maxsize=256)
 def read(text: str) -> Reading:
     """The facts a text states (cached: a trace's expected output is read for both answers)."""
@@ -133,8 +133,6 @@ def names(text: str) -> list[str]:
 
 
 def _is_calendar(words: list[str]) -> bool:
-    from services.shadow_runner.domain.quantities import MONTHS, WEEKDAYS
-
     return bool(words) and all(w.lower().rstrip("s.") in MONTHS or w.lower().rstrip("s.") in WEEKDAYS for w in words)
 
 

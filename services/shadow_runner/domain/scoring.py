@@ -1,9 +1,10 @@
 """Scoring the original answer against the fixed one, and the verdict.
 
 Two modes:
-- `automated`: deterministic evaluators, averaged. With an `expectedOutput`, a reference score
-  in [0, 1] (`reference_score`); for a guardrail fix, whether each answer keeps the rule
-  (1 or 0). A trace with neither cannot be scored automatically and is `errored`.
+- `automated`: deterministic evaluators, averaged. With an `expectedOutput`, how well each answer
+  states its facts without contradicting any, in [0, 1] (`assess`; docs/scoring.md); for a
+  guardrail fix, whether each answer keeps the rule (1 or 0). A trace with neither cannot be
+  scored automatically and is `errored`.
 - `side_by_side`: an LLM judge reads the issue, the conversation and both answers (in random
   order, as A and B) and scores each in [0, 1] with an explanation (see `judge_messages`).
 
