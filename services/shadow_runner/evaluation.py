@@ -1,10 +1,12 @@
 """Replaying one trace against a fix and scoring the recorded answer against the new one."""
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
 
 import structlog
+from pydantic import ValidationError
 
 from services.shadow_runner.adapters.chat_model import ChatModel, ModelError
 from services.shadow_runner.domain.model import IssueContext
@@ -45,13 +47,15 @@ class Evaluator:
         """The trace's result. A fix that does not apply, a model that fails after its retries
         or answers that cannot be scored give an `errored` result that says why (with `strict`,
         a model failure is raised as `ModelError` instead); only a store or broker outage
-        escapes as another exception (and the work is retried)."""
+        escapes as another exception (and the work is retried). Guardrail patterns are matched
+        in a worker thread (RE2 releases the GIL), so a long answer never holds the loop."""
         started = time.monotonic()
 
         def errored(explanation: str, fixed_output: str | None = None) -> TraceResult:
             return self.errored(trace.id, trace.output, explanation, mode, fixed_output, _ms_since(started))
 
         try:
+            guardrail = _guardrail(fix)
             if self.replay_model is None:
                 raise ModelError("No replay model is configured (REPLAY_MODEL_BASE_URL)")
             request = replay_request(trace, fix.type, fix.changes, self.model_override)
@@ -62,9 +66,8 @@ class Evaluator:
             if strict:
                 raise
             return errored(str(error))
-        guardrail = Guardrail.model_validate(fix.changes) if fix.type == "guardrail" else None
         if guardrail is not None:
-            answer, _ = apply_guardrail(answer, guardrail)
+            answer, _ = await asyncio.to_thread(apply_guardrail, answer, guardrail)
         try:
             score, used = await self._score(trace, guardrail, issue, answer, mode)
         except ModelError as error:
@@ -93,7 +96,7 @@ class Evaluator:
     ) -> tuple[Score | None, ComparisonMode]:
         if mode == "side_by_side" and self.judge is not None:
             return await self._judge(trace, issue, answer), "side_by_side"
-        score = automated_score(trace.output, answer, trace.expected_output, guardrail)
+        score = await asyncio.to_thread(automated_score, trace.output, answer, trace.expected_output, guardrail)
         if score is not None and mode == "side_by_side":
             score = Score(score.original, score.fixed, "No judge model is configured, so scored automatically. "
                           + score.explanation)
@@ -119,6 +122,17 @@ class Evaluator:
             order = "A was the fixed answer, B the original" if fixed_first else "A was the original, B the fixed"
             return Score(original, fixed, f"Judge ({order}): {explanation}")
         raise MalformedJudgement(f"{problem} (after {self.judge_attempts} attempts)")
+
+
+def _guardrail(fix: FixView) -> Guardrail | None:
+    """The fix's guardrail; one stored before its pattern had to be RE2 cannot be applied."""
+    if fix.type != "guardrail":
+        return None
+    try:
+        return Guardrail.model_validate(fix.changes)
+    except ValidationError as error:
+        problems = "; ".join(problem["msg"].removeprefix("Value error, ") for problem in error.errors())
+        raise ReplayError(f"the guardrail cannot be applied: {problems}") from None
 
 
 def _ms_since(started: float) -> int:

@@ -91,8 +91,6 @@ async def create_shadow_test(
 
 async def get_shadow_test(command: GetShadowTest, ctx: CommandContext, deps: Dependencies) -> ShadowTestDetail:
     test = await _existing(deps, ctx.workspace, command.shadow_test_id)
-    if test.active:
-        test.tally = await deps.tests.tally(test.id)
     return test.detail(await deps.tests.results(test))
 
 
@@ -106,14 +104,14 @@ async def list_shadow_tests(command: ListShadowTests, ctx: CommandContext, deps:
 
 
 async def update_shadow_test(command: UpdateShadowTest, ctx: CommandContext, deps: Dependencies) -> ShadowTestView:
-    """Stops a test as failed: the traces not replayed yet are skipped, and results that
-    arrive afterwards are not recorded."""
+    """Stops a test as failed: the traces not replayed yet are skipped, and its counts and
+    listed results are the results recorded when it stopped (none that arrive afterwards)."""
 
     async def attempt() -> ShadowTestView:
         test = await _existing(deps, ctx.workspace, command.shadow_test_id)
         if test.status == "failed" and test.failure == command.patch.results.error:
             return test.view()
-        test.fail(command.patch.results.error, await deps.tests.tally(test.id), deps.clock())
+        test.fail(command.patch.results.error, await deps.tests.verdicts(test.id), deps.clock())
         await _save(deps, ctx, test)
         return test.view()
 

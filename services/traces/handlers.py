@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.traces.adapters.mongo_repository import MongoTraceStore
-from services.traces.domain.model import stored_traces
+from services.traces.domain.model import partly_stored, stored_traces
 from shared.contracts.common import Page, utc_now
-from shared.contracts.errors import NotFound
+from shared.contracts.errors import DeadlineExceeded, NotFound, Unavailable
 from shared.contracts.traces import (
     FindMissingTraces,
     GetTrace,
@@ -31,18 +31,25 @@ class Dependencies:
 async def ingest_traces(command: IngestTraces, ctx: CommandContext, deps: Dependencies) -> IngestResult:
     """Stores a batch; a trace id stored before by another command is left as it is and
     reported as existing. The traces stored are announced by a `traces.ingested` event. The
-    same command again (a redelivery, or the same Idempotency-Key) answers as the first time."""
+    same command again (a redelivery, or the same Idempotency-Key and body, even while the
+    first is being handled) stores what the first has not yet and gives the first's answer,
+    marked replayed. A store failure once writing began says that part may be stored."""
     traces = stored_traces(command.traces, ctx.command_id, deps.clock())
-    if not await deps.traces.claim_command(ctx.workspace, ctx.command_id, fingerprint(command)):
+    claim = await deps.traces.claim_command(ctx.workspace, ctx.command_id, fingerprint(command))
+    if claim == "other body":
         raise key_reused()
     ingestion = {"commandId": ctx.command_id, "correlationId": ctx.correlation_id, "actor": ctx.actor}
-    inserted, holders = await deps.traces.insert_new(ctx.workspace, traces, ingestion)
+    try:
+        inserted, holders = await deps.traces.insert_new(ctx.workspace, traces, ingestion)
+    except (Unavailable, DeadlineExceeded) as error:
+        deps.announce()
+        raise partly_stored(error, command.traces, traces) from error
     ours = {trace_id for trace_id, holder in holders.items() if holder.get("commandId") == ctx.command_id}
     if inserted:
         deps.announce()
     created = [trace.id for trace in traces if trace.id in ours or trace.id in inserted]
     existing = [trace.id for trace in traces if trace.id in holders and trace.id not in ours]
-    return IngestResult(created=created, existing=existing, replayed=bool(ours) and not inserted)
+    return IngestResult(created=created, existing=existing, replayed=claim == "again")
 
 
 async def get_trace(command: GetTrace, ctx: CommandContext, deps: Dependencies) -> Trace:

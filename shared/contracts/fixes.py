@@ -3,9 +3,9 @@
 `changes` has one schema per fix type (see `CHANGES_BY_TYPE` and docs/fixes.md).
 """
 
-import re
 from typing import Annotated, Any, ClassVar, Literal
 
+import re2
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from shared.contracts.common import INT64, ContractModel, ExpectedVersions, Int64, PageRequest, PatchModel, Timestamp
@@ -110,12 +110,40 @@ class RetrievalUpdate(ContractModel):
         return self
 
 
+PATTERN_MAX_MEMORY = 8 << 20
+PATTERN_MAX_PROGRAM_SIZE = 2000
+
+
+def compiled_pattern(pattern: str, ignore_case: bool = False) -> re2._Regexp:
+    """A guardrail's pattern compiled by RE2, which matches in time linear in the text (it
+    never backtracks, so no pattern can stall the runner), within `PATTERN_MAX_MEMORY`; only
+    whether it matches is asked, so nothing is captured. Raises `ValueError` saying why for a
+    pattern RE2 refuses (backreferences, lookaround …) or one that compiles to more than
+    `PATTERN_MAX_PROGRAM_SIZE` instructions (the cost of each character matched)."""
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
+    options.case_sensitive = not ignore_case
+    options.max_mem = PATTERN_MAX_MEMORY
+    try:
+        compiled = re2.compile(pattern, options)
+    except re2.error as error:
+        reason = error.args[0] if error.args else error
+        reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
+        raise ValueError(f"RE2 cannot compile this pattern ({reason}); guardrail patterns use RE2 syntax, which has "
+                         "no backreferences or lookaround (see docs/fixes.md)") from None
+    if compiled.programsize > PATTERN_MAX_PROGRAM_SIZE:
+        raise ValueError(f"pattern is too complex: RE2 compiles it to {compiled.programsize} instructions, at most "
+                         f"{PATTERN_MAX_PROGRAM_SIZE} are allowed (large counted repeats such as .{{250}} cost most)")
+    return compiled
+
+
 class Guardrail(ContractModel):
     """A deterministic rule on the produced answer; when it triggers, `fallback` is answered.
 
-    `block_pattern`: triggers when `pattern` (a regular expression) matches the answer.
-    `require_pattern`: triggers when it does not. `max_length`: triggers past `maxLength`
-    characters.
+    `block_pattern`: triggers when `pattern` (a regular expression in RE2 syntax) matches the
+    answer. `require_pattern`: triggers when it does not. `max_length`: triggers past
+    `maxLength` characters.
     """
 
     model_config = ConfigDict(json_schema_extra={
@@ -138,11 +166,16 @@ class Guardrail(ContractModel):
             return self
         if self.pattern is None:
             raise ValueError(f"rule {self.rule} needs a pattern")
-        try:
-            re.compile(self.pattern)
-        except re.error as error:
-            raise ValueError(f"pattern is not a valid regular expression: {error}") from None
+        if self.ignore_case:
+            compiled_pattern(self.pattern, ignore_case=True)
         return self
+
+    @field_validator("pattern")
+    @classmethod
+    def _linear_time(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            compiled_pattern(pattern)
+        return pattern
 
 
 CHANGES_BY_TYPE: dict[str, type[ContractModel]] = {

@@ -51,7 +51,8 @@ class Feedback(ContractModel):
 
 
 class TraceInput(ContractModel):
-    """A trace as sent for ingestion; `id` is generated (`tr_…`) when absent."""
+    """A trace as sent for ingestion; `id` is generated (`tr_…`) when absent, and `timestamp`
+    is the time the trace is stored when absent."""
 
     id: TraceId | None = None
     agent_id: AgentId
@@ -82,6 +83,12 @@ class TracesCommand(ContractModel):
 class IngestTraces(TracesCommand):
     message_type: ClassVar[str] = "traces.ingest"
     traces: list[TraceInput] = Field(min_length=1, max_length=MAX_TRACES_PER_BATCH)
+
+    def to_wire(self) -> dict:
+        """Only the fields the caller gave: the same body always makes the same command (and
+        Idempotency-Key fingerprint), and a trace sent without a `timestamp` gets the time it
+        is stored, not the time a gateway read it."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 class IngestResult(ContractModel):

@@ -17,6 +17,9 @@ ID_ATTEMPTS = 5
 
 
 def fingerprint(command: ContractModel) -> str:
+    """The command's body as it travels (`to_wire`). A contract whose defaults depend on when
+    it is read (a trace's timestamp) travels without them, so that a retry of the same request
+    has the same fingerprint."""
     canonical = json.dumps(command.to_wire(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

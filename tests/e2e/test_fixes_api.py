@@ -75,7 +75,7 @@ async def test_a_fix_needs_an_issue_of_the_callers_workspace(api, stack, mongo_c
     ("prompt_update", {"promptDiff": "no prefix"}, "changes.promptDiff"),
     ("config_change", {"temperature": 7}, "changes.temperature"),
     ("retrieval_update", {"add": [{"id": "doc"}]}, "changes.add.0.content"),
-    ("guardrail", {"rule": "block_pattern", "pattern": "[", "fallback": "x"}, "changes"),
+    ("guardrail", {"rule": "block_pattern", "pattern": "[", "fallback": "x"}, "changes.pattern"),
 ])
 async def test_changes_that_do_not_fit_their_type_are_400_naming_the_field(api, fix_type, changes, field):
     issue = await api.create_issue()
@@ -85,6 +85,23 @@ async def test_changes_that_do_not_fit_their_type_are_400_naming_the_field(api, 
     assert response.error["code"] == "VALIDATION_ERROR"
     assert field in [detail["field"] for detail in response.error["details"]]
     assert (await api.get("/api/fixes")).data == []
+
+
+async def test_a_guardrail_pattern_re2_cannot_compile_is_400_on_create_and_on_patch(api):
+    issue = await api.create_issue()
+    backreference = {"rule": "block_pattern", "pattern": r"(\w+) \1", "fallback": "Let me check."}
+    refused = await api.post("/api/fixes", json={"issueId": issue["id"], "type": "guardrail", "description": "d",
+                                                 "changes": backreference})
+    assert refused.status == 400 and refused.error["code"] == "VALIDATION_ERROR"
+    assert [detail["field"] for detail in refused.error["details"]] == ["changes.pattern"]
+    assert "RE2 syntax" in refused.error["message"] and "backreferences" in refused.error["message"]
+    assert (await api.get("/api/fixes")).data == []
+
+    fix = await api.create_fix(issue["id"], type="guardrail", changes={**backreference, "pattern": r"\b60 days\b"})
+    lookahead = await api.patch(f"/api/fixes/{fix['id']}",
+                                json={"changes": {**backreference, "pattern": "60(?= days)"}})
+    assert lookahead.status == 400 and "RE2 syntax" in lookahead.error["message"]
+    assert (await api.get(f"/api/fixes/{fix['id']}")).data["changes"]["pattern"] == r"\b60 days\b"
 
 
 async def test_forbidden_transitions_are_409_saying_from_what_to_what(api):

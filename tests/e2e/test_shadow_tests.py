@@ -209,6 +209,45 @@ async def test_failing_a_test_stops_its_remaining_traces(api, fake_model, stack)
     assert bad.status == 400
 
 
+def replays_handled(stack, test_id: str) -> int:
+    lines = [line for line in stack.log_lines("shadow_runner")
+             if line.get("shadow_test_id") == test_id and line.get("event") in
+             ("trace replayed", "replay skipped; the test is no longer active")]
+    return len({line["trace_id"] for line in lines})
+
+
+async def stopped_as_results_arrive(api, fake_model, stack, size: int = 12) -> tuple[dict, dict]:
+    """A test stopped once its first result is in, while the others land every ~20 ms; its
+    answer to the stop, and the test once every replay was handled."""
+    m = marker()
+    traces = [a_trace(m, n) for n in range(size)]
+    _, fix = await setup(api, traces)
+    fake_model.fail(f"[{m}]", *[Fault(delay=0.3 + 0.02 * n) for n in range(size)])
+    test_id = (await start_test(api, fix, traces, mode="automated"))["id"]
+
+    async def some_result():
+        return (await api.get(f"/api/shadow-tests/{test_id}")).data["traceResults"]
+
+    await eventually(some_result, 20, "a first result", interval=0.01)
+    stopped = await api.patch(f"/api/shadow-tests/{test_id}", json={"status": "failed", "results": {"error": "stop"}})
+    assert stopped.status == 200, stopped.body
+    wait_until(lambda: replays_handled(stack, test_id) == size, 30, "every replay of the stopped test to be handled")
+    return stopped.data, (await api.get(f"/api/shadow-tests/{test_id}")).data
+
+
+async def test_a_test_stopped_while_results_arrive_lists_exactly_what_it_counts(api, fake_model, stack):
+    """Stops tests while their results stream in, eight times: each failed test's counts are
+    those of the results it lists, however late results land, and what the stop answered."""
+    for _ in range(8):
+        stopped, final = await stopped_as_results_arrive(api, fake_model, stack)
+        listed = [result["verdict"] for result in final["traceResults"]]
+        counts = {verdict: listed.count(verdict) for verdict in ("improved", "unchanged", "regressed", "errored")}
+        assert {verdict: final["results"][verdict] for verdict in counts} == counts, final
+        scored = counts["improved"] + counts["unchanged"] + counts["regressed"]
+        assert final["results"]["improvementRate"] == (round(counts["improved"] / scored, 4) if scored else None)
+        assert final["results"] == stopped["results"]
+
+
 async def test_an_issue_with_an_active_test_cannot_be_deleted(api, fake_model):
     m = marker()
     traces = [a_trace(m, 0)]

@@ -1,6 +1,11 @@
 """Ingesting and reading traces."""
 
+import asyncio
+import uuid
+
 import pytest
+
+from tests.conftest import running_stack, workspace_api
 
 pytestmark = pytest.mark.e2e
 
@@ -124,3 +129,91 @@ async def test_an_issue_learns_its_agents_name_from_later_traces(api):
     await api.post("/api/v2/traces", json={"traces": [trace(agentId="agent_named_later", agentName="Billing Bot")]})
     named = await api.issue_when(issue["id"], lambda i: i["agentName"] is not None, "the agent's name")
     assert named["agentName"] == "Billing Bot"
+
+
+def untimed_trace(**fields) -> dict:
+    body = trace(**fields)
+    del body["timestamp"]
+    return body
+
+
+async def test_the_same_key_and_body_without_timestamps_replays_the_first_answer_and_time(api):
+    body = {"traces": [untimed_trace(id="tr_untimed"), untimed_trace()]}
+    first = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "untimed-1"})
+    assert first.status == 201 and "Idempotent-Replayed" not in first.headers
+    stored = (await api.get("/api/v2/traces/tr_untimed")).data
+    again = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "untimed-1"})
+    assert again.status == 201, again.body
+    assert again.data == first.data and again.headers["Idempotent-Replayed"] == "true"
+    assert (await api.get("/api/v2/traces/tr_untimed")).data == stored
+    assert stored["timestamp"] == stored["ingestedAt"]
+    assert len((await api.get("/api/v2/traces")).data) == 2
+
+
+async def test_twenty_identical_concurrent_requests_with_one_key_store_one_batch(api):
+    body = {"traces": [untimed_trace(customerId=f"cust_{n}") for n in range(45)]}
+    answers = await asyncio.gather(*[api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "burst-1"})
+                                     for _ in range(20)])
+    assert [answer.status for answer in answers] == [201] * 20, [answer.body for answer in answers]
+    assert sorted(answer.headers.get("Idempotent-Replayed", "no") for answer in answers) == ["no"] + ["true"] * 19
+    assert all(answer.data == answers[0].data for answer in answers)
+    created = answers[0].data["created"]
+    listed = await api.get("/api/v2/traces", params={"limit": 100})
+    assert sorted(t["id"] for t in listed.data) == sorted(created) and len(set(created)) == 45
+    assert len({t["timestamp"] for t in listed.data}) == 1
+
+
+@pytest.fixture
+async def hurried_store_stack(amqp, mongo, log_dir, mongo_client, namespaces):
+    """Every store call must answer within 0.1 s: one insert of 200 traces takes longer on the
+    embedded store, as it can on a loaded MongoDB within the default 3 s."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, store_timeout_seconds="0.1") as running:
+        yield running
+
+
+async def stored_ids(stack, mongo_client, workspace: str) -> list[str]:
+    """What the store holds (listing pages would outlast this stack's store timeout)."""
+    documents = mongo_client[stack.database]["traces"].find({"workspace": workspace}, {"id": 1})
+    return [document["id"] async for document in documents]
+
+
+def partly_stored(response) -> bool:
+    assert response.status in (503, 504), response.body
+    assert "Part of this batch may have been stored" in response.error["message"], response.body
+    return True
+
+
+async def test_a_batch_slower_to_store_than_the_store_timeout_is_stored_once_with_a_key(
+        hurried_store_stack, mongo_client, http):
+    workspace = f"ws-{uuid.uuid4().hex[:10]}"
+    api = await workspace_api(hurried_store_stack, mongo_client, http, workspace)
+    body = {"traces": [trace(id=f"tr_big_{n}") if n % 2 else trace(customerId=f"c{n}") for n in range(200)]}
+    response = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "big-batch"})
+    for _ in range(5):
+        if response.status == 201 or not partly_stored(response):
+            break
+        response = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "big-batch"})
+    assert response.status == 201, response.body
+    assert len(set(response.data["created"])) == 200 and response.data["existing"] == []
+    assert sorted(await stored_ids(hurried_store_stack, mongo_client, workspace)) == sorted(response.data["created"])
+
+
+async def test_a_batch_slower_to_store_than_the_store_timeout_is_stored_once_without_a_key(
+        hurried_store_stack, mongo_client, http):
+    """Without a key, a failure part of the way names the ids the unnamed traces were stored
+    under, if they were; sent again with them, each trace is stored once."""
+    workspace = f"ws-{uuid.uuid4().hex[:10]}"
+    api = await workspace_api(hurried_store_stack, mongo_client, http, workspace)
+    batch = [trace(id=f"tr_big_{n}") if n % 2 else trace(customerId=f"c{n}") for n in range(200)]
+    response = await api.post("/api/v2/traces", json={"traces": batch})
+    for _ in range(5):
+        if response.status in (200, 201) or not partly_stored(response):
+            break
+        for detail in response.error["details"] or []:
+            index = int(detail["field"].split(".")[1])
+            batch[index] = {**batch[index], "id": detail["message"].split()[2].rstrip(",")}
+        response = await api.post("/api/v2/traces", json={"traces": batch})
+    assert response.status in (200, 201), response.body
+    answered = response.data["created"] + response.data["existing"]
+    assert len(set(answered)) == 200
+    assert sorted(await stored_ids(hurried_store_stack, mongo_client, workspace)) == sorted(answered)

@@ -2,19 +2,28 @@
 keeping a result and completing the test, and failures that retrying cannot mend recorded."""
 
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.shadow_runner import handlers
 from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
-from services.shadow_runner.domain.model import ShadowTest
+from services.shadow_runner.domain.model import VERDICTS, ShadowTest
 from services.shadow_runner.evaluation import Evaluator
+from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import ErrorBody, ErrorCode, RemoteError, Unavailable
 from shared.contracts.fixes import FixView
-from shared.contracts.shadow_tests import ReplayRequested, ShadowTestConfig
+from shared.contracts.shadow_tests import (
+    GetShadowTest,
+    ReplayRequested,
+    ShadowTestConfig,
+    TraceResult,
+    UpdateShadowTest,
+)
 from shared.contracts.traces import Trace
+from shared.messaging.commands import CommandContext
 from shared.messaging.mongo import Creation
 
 NOW = datetime(2025, 8, 15, tzinfo=UTC)
@@ -54,9 +63,9 @@ def job(test: ShadowTest, trace_id: str) -> tuple[ReplayRequested, Envelope]:
     return work, Envelope(type=work.routing_key, workspace="ws", correlation_id="c", payload=work.to_wire())
 
 
-def deps_for(store, remote) -> handlers.Dependencies:
+def deps_for(store, remote, clock=lambda: NOW) -> handlers.Dependencies:
     evaluator = Evaluator(replay_model=None, judge=None, judge_model_name="j", model_override=None, margin=0.05)
-    return handlers.Dependencies(store, remote, evaluator, notify=lambda _id: None, clock=lambda: NOW)
+    return handlers.Dependencies(store, remote, evaluator, notify=lambda _id: None, clock=clock)
 
 
 async def test_a_crash_between_keeping_the_result_and_completing_is_mended_by_redelivery(tests_store):
@@ -95,3 +104,33 @@ async def test_a_store_outage_is_not_recorded_as_a_result(tests_store):
     with pytest.raises(Unavailable):
         await handlers.on_replay_requested(*job(test, "tr_1"), deps_for(tests_store, Remote(Unavailable("down"))))
     assert await tests_store.results(await tests_store.get("ws", test.id)) == []
+
+
+def a_result(trace_id: str, verdict: str) -> TraceResult:
+    return TraceResult(trace_id=trace_id, verdict=verdict, original_score=0.2, fixed_score=0.9, explanation="e",
+                       scoring="automated", original_output="o", fixed_output="f", latency_ms=1)
+
+
+async def test_a_result_recorded_while_a_test_is_failed_is_neither_counted_nor_listed(tests_store):
+    """A runner records a result after the stop read the results and before it saved, and the
+    runner's clock is a second behind the one that stamps `completedAt`."""
+    test = await a_test(tests_store, ["tr_1", "tr_2", "tr_3"])
+    deps = deps_for(tests_store, Remote(), clock=lambda: utc_now() + timedelta(seconds=1))
+    await handlers.on_replay_requested(*job(test, "tr_1"), deps)
+    real_save = tests_store.save_status
+
+    async def save_after_a_runner_recorded(test, outbox):
+        await tests_store.record_result(test.id, a_result("tr_2", "improved"))
+        await real_save(test, outbox)
+
+    tests_store.save_status = save_after_a_runner_recorded
+    ctx = CommandContext("cmd", "ws", None, "c")
+    stop = UpdateShadowTest(shadow_test_id=test.id, patch={"status": "failed", "results": {"error": "stopped"}})
+    stopped = await handlers.update_shadow_test(stop, ctx, deps)
+    shown = await handlers.get_shadow_test(GetShadowTest(shadow_test_id=test.id), ctx, deps)
+
+    counts = {verdict: shown.results.model_dump()[verdict] for verdict in VERDICTS}
+    listed = Counter(result.verdict for result in shown.trace_results)
+    assert counts == {verdict: listed[verdict] for verdict in VERDICTS}, (counts, shown.trace_results)
+    assert [result.trace_id for result in shown.trace_results] == ["tr_1"]
+    assert stopped.results == shown.results

@@ -99,7 +99,7 @@ def test_valid_changes_of_each_type(fix_type, changes):
     ("config_change", {"top_p": 0.5}, "changes.top_p"),
     ("retrieval_update", {"add": []}, "changes"),
     ("retrieval_update", {"add": [{"id": "x"}]}, "changes.add.0.content"),
-    ("guardrail", {"rule": "block_pattern", "pattern": "((", "fallback": "x"}, "changes"),
+    ("guardrail", {"rule": "block_pattern", "pattern": "((", "fallback": "x"}, "changes.pattern"),
     ("guardrail", {"rule": "require_pattern", "fallback": "x"}, "changes"),
     ("guardrail", {"rule": "shout", "fallback": "x"}, "changes.rule"),
 ])
@@ -107,3 +107,26 @@ def test_changes_that_do_not_fit_their_type_name_what_is_wrong(fix_type, changes
     with pytest.raises(InvalidRequest) as raised:
         checked_changes(fix_type, changes)
     assert field in [detail.field for detail in raised.value.details]
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    (r"(\w+) \1", "invalid escape sequence: \\1"),
+    (r"refund(?= policy)", "invalid perl operator: (?="),
+    (r"(?<!no )refund", "invalid perl operator: (?<"),
+    (r"days\Z", "invalid escape sequence: \\Z"),
+])
+def test_a_guardrail_pattern_that_re2_cannot_compile_is_refused_saying_why(pattern, reason):
+    with pytest.raises(InvalidRequest) as raised:
+        checked_changes("guardrail", {"rule": "block_pattern", "pattern": pattern, "fallback": "x"})
+    [detail] = raised.value.details
+    assert detail.field == "changes.pattern"
+    assert reason in detail.message and "RE2 syntax" in detail.message and "backreferences" in detail.message
+
+
+def test_a_guardrail_pattern_too_costly_to_match_is_refused():
+    for changes in ({"rule": "block_pattern", "pattern": ".{250}", "fallback": "x"},
+                    {"rule": "require_pattern", "pattern": "[a-z]{400}", "ignoreCase": True, "fallback": "x"}):
+        with pytest.raises(InvalidRequest) as raised:
+            checked_changes("guardrail", changes)
+        assert "too complex" in raised.value.message
+    assert checked_changes("guardrail", {"rule": "block_pattern", "pattern": "[a-z]{400}", "fallback": "x"})

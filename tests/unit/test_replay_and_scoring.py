@@ -1,3 +1,4 @@
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +17,8 @@ from services.shadow_runner.domain.scoring import (
     reference_score,
     verdict,
 )
-from shared.contracts.fixes import Guardrail, PromptUpdate, RetrievalUpdate
+from services.shadow_runner.evaluation import Evaluator
+from shared.contracts.fixes import FixView, Guardrail, PromptUpdate, RetrievalUpdate
 from shared.contracts.traces import ContextDocument, Trace
 
 PROMPT = "You are a support agent.\nAnswer refund questions using the knowledge base.\nBe brief."
@@ -155,3 +157,24 @@ def test_negations_count_as_facts_and_the_margin_is_strict():
     expected = "Everything is refundable after 30 days."
     assert reference_score("Nothing is refundable after 30 days.", expected) < 0.75
     assert [verdict(a, a + 0.05, 0.05) for a in (0.5, 0.6, 0.7)] == ["unchanged"] * 3
+
+
+def test_a_catastrophic_pattern_is_matched_in_linear_time():
+    """`^(a+)+$` backtracks exponentially in Python's `re` (about a minute on 30 characters
+    here, doubling with each one); RE2 never backtracks."""
+    guardrail = Guardrail(rule="block_pattern", pattern="^(a+)+$", fallback="Let me check.")
+    started = time.monotonic()
+    assert apply_guardrail("a" * 40 + "!", guardrail) == ("a" * 40 + "!", False)
+    assert apply_guardrail("a" * 200_000, guardrail) == ("Let me check.", True)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_stored_guardrail_re2_cannot_compile_is_a_per_trace_error_before_any_model_call():
+    now = datetime.now(UTC)
+    fix = FixView(id="fix_1", issue_id=None, type="guardrail", status="draft", description="d", author="a",
+                  changes={"rule": "block_pattern", "pattern": r"(\w+) \1", "fallback": "x"},
+                  created_at=now, updated_at=now)
+    evaluator = Evaluator(replay_model=None, judge=None, judge_model_name="j", model_override=None, margin=0.05)
+    result = await evaluator.evaluate(trace(), fix, None, "automated")
+    assert result.verdict == "errored"
+    assert "the guardrail cannot be applied" in result.explanation and "RE2 syntax" in result.explanation

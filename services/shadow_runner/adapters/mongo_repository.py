@@ -22,7 +22,7 @@ from shared.messaging.mongo import (
     store_call,
 )
 
-STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "version")
+STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "counted", "version")
 
 
 class MongoShadowTests(VersionedDocuments):
@@ -81,10 +81,17 @@ class MongoShadowTests(VersionedDocuments):
         return (await self._tallies([test_id])).get(test_id, Tally())
 
     @store_call
+    async def verdicts(self, test_id: str) -> dict[str, str]:
+        """The verdict of each trace of the test recorded so far, by trace id."""
+        cursor = self._results.find({"testId": test_id}, {"result.traceId": 1, "result.verdict": 1})
+        return {document["result"]["traceId"]: document["result"]["verdict"] async for document in cursor}
+
+    @store_call
     async def results(self, test: ShadowTest) -> list[TraceResult]:
-        """The test's results; for a failed test, those kept before it failed."""
+        """The test's results (a test failed before it kept which it counted: those recorded
+        before it failed)."""
         criteria: dict = {"testId": test.id}
-        if test.status == "failed":
+        if test.status == "failed" and test.counted is None:
             criteria["recordedAt"] = {"$lte": test.completed_at}
         cursor = self._results.find(criteria).sort("recordedAt", ASCENDING)
         return [TraceResult.model_validate(document["result"]) async for document in cursor]
@@ -140,6 +147,7 @@ def _to_document(test: ShadowTest) -> dict:
         "completedAt": test.completed_at,
         "failure": test.failure,
         "tally": list(test.tally.counts),
+        "counted": test.counted,
         "version": test.version,
     }
 
@@ -158,5 +166,6 @@ def _from_document(document: dict) -> ShadowTest:
         completed_at=document.get("completedAt"),
         failure=document.get("failure"),
         tally=Tally(tuple(document.get("tally") or (0, 0, 0, 0))),
+        counted=document.get("counted"),
         version=document["version"],
     )

@@ -6,9 +6,12 @@
 
 A test is `running` from the first trace started and `completed` when every trace has a
 result. Results are kept apart from the test (one per trace, never twice); a test's `tally`
-counts them, and is fixed when the test completes or fails.
+counts them, and is fixed when the test completes or fails. A failed test keeps which results
+it counted and lists exactly those: runners may record results while it is being failed.
 """
 
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,8 +57,12 @@ class Tally:
     counts: tuple[int, int, int, int] = (0, 0, 0, 0)
 
     @classmethod
-    def of(cls, verdicts: dict[str, int]) -> "Tally":
+    def of(cls, verdicts: Mapping[str, int]) -> "Tally":
         return cls(tuple(verdicts.get(verdict, 0) for verdict in VERDICTS))
+
+    @classmethod
+    def counting(cls, verdicts: Iterable[str]) -> "Tally":
+        return cls.of(Counter(verdicts))
 
     @property
     def total(self) -> int:
@@ -82,6 +89,8 @@ class ShadowTest:
     completed_at: datetime | None = None
     failure: str | None = None
     tally: Tally = field(default_factory=Tally)
+    counted: list[str] | None = None
+    """The traces whose results a failed test's tally counts (None for other tests)."""
     version: int = 1
     read_version: int = field(init=False)
     events: list = field(default_factory=list)
@@ -118,10 +127,13 @@ class ShadowTest:
             self.status, self.completed_at = "completed", now
             self._changed(ShadowTestCompleted)
 
-    def fail(self, error: str, tally: Tally, now: datetime) -> None:
+    def fail(self, error: str, verdicts: Mapping[str, str], now: datetime) -> None:
+        """Stops the test with the results recorded so far (`verdicts`, by trace id) as its
+        final counts."""
         if not self.active:
             raise Conflict(f"Shadow test {self.id} is {self.status}; only a pending or running test can be failed")
-        self.status, self.completed_at, self.failure, self.tally = "failed", now, error, tally
+        self.status, self.completed_at, self.failure = "failed", now, error
+        self.tally, self.counted = Tally.counting(verdicts.values()), sorted(verdicts)
         self._changed(ShadowTestFailed)
 
     def _changed(self, event_type) -> None:
@@ -132,16 +144,24 @@ class ShadowTest:
         return ShadowTestView.model_validate(self._view_fields())
 
     def detail(self, trace_results: list[TraceResult]) -> ShadowTestDetail:
-        return ShadowTestDetail.model_validate({**self._view_fields(), "trace_results": trace_results})
+        """The test with its results: for an active test all of them, counted as they are now;
+        for a failed one those it counted."""
+        tally = self.tally
+        if self.active:
+            tally = Tally.counting(result.verdict for result in trace_results)
+        elif self.counted is not None:
+            counted = set(self.counted)
+            trace_results = [result for result in trace_results if result.trace_id in counted]
+        return ShadowTestDetail.model_validate({**self._view_fields(tally), "trace_results": trace_results})
 
-    def _view_fields(self) -> dict:
+    def _view_fields(self, tally: Tally | None = None) -> dict:
         return {
             "id": self.id,
             "fix_id": self.fix.id,
             "status": self.status,
             "trace_count": len(self.trace_ids),
             "config": self.config,
-            "results": self.tally.results(self.failure),
+            "results": (tally or self.tally).results(self.failure),
             "created_at": self.created_at,
             "started_at": self.started_at,
             "completed_at": self.completed_at,

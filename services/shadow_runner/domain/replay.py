@@ -10,11 +10,10 @@ documents are given to the model in a system message after the system prompt:
     [doc-id] Title: content
 """
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.contracts.fixes import ConfigChange, Guardrail, PromptUpdate, RetrievalUpdate
+from shared.contracts.fixes import ConfigChange, Guardrail, PromptUpdate, RetrievalUpdate, compiled_pattern
 from shared.contracts.traces import ContextDocument, Trace
 
 MODEL_PARAMETERS = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed")
@@ -101,9 +100,11 @@ def apply_guardrail(answer: str, rule: Guardrail) -> tuple[str, bool]:
 
 
 def violates(answer: str, rule: Guardrail) -> bool:
+    """Whether the answer breaks the rule; a pattern is matched by RE2, in time linear in the
+    answer's length whatever the pattern."""
     if rule.rule == "max_length":
         return len(answer) > rule.max_length
-    found = re.search(rule.pattern, answer, re.IGNORECASE if rule.ignore_case else 0) is not None
+    found = compiled_pattern(rule.pattern, rule.ignore_case).search(answer) is not None
     return found if rule.rule == "block_pattern" else not found
 
 

@@ -4,6 +4,7 @@ a trace and the duty to announce it are written together, without multi-document
 transactions."""
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -14,6 +15,10 @@ from shared.contracts.traces import ListTraces, Trace
 from shared.messaging.mongo import chunks, find_page, store_call
 
 DUPLICATE_KEY = 11000
+WRITE_CHUNK = 20
+"""Traces per insert: each insert is one store call within `STORE_TIMEOUT_SECONDS`, and the
+whole batch within the command's deadline (an insert of hundreds of documents can outlast the
+store timeout on a slow store, which abandons the call while the store finishes it)."""
 INGESTIONS_KEPT_FOR = timedelta(days=7)
 HIDDEN = {"_id": 0, "workspace": 0, "ingestion": 0, "announced": 0}
 FACT_FIELDS = {"workspace": 1, "id": 1, "agentId": 1, "agentName": 1, "customerId": 1, "timestamp": 1,
@@ -45,9 +50,11 @@ class MongoTraceStore:
         await self._ingestions.create_indexes([IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0)])
 
     @store_call
-    async def claim_command(self, workspace: str, command_id: str, fingerprint: str) -> bool:
-        """Records that this command ingests this body; False if the command id was used with
-        another body before."""
+    async def claim_command(
+        self, workspace: str, command_id: str, fingerprint: str
+    ) -> Literal["first", "again", "other body"]:
+        """Records that this command ingests this body: `first` for the first delivery, `again`
+        when the command was seen before with this body, `other body` when with another."""
         now = utc_now()
         key = f"{workspace}/{command_id}"
         try:
@@ -56,34 +63,44 @@ class MongoTraceStore:
             )
         except DuplicateKeyError:
             seen = await self._ingestions.find_one({"_id": key})
-            return seen is None or seen["fingerprint"] == fingerprint
-        return True
+            return "again" if seen is None or seen["fingerprint"] == fingerprint else "other body"
+        return "first"
 
-    @store_call
     async def insert_new(
         self, workspace: str, traces: list[Trace], ingestion: dict
     ) -> tuple[list[str], dict[str, dict]]:
-        """Inserts the traces whose id is free, not announced yet; returns the ids inserted now
-        and, for the others, the `ingestion` record of the command that stored them."""
+        """Inserts the traces whose id is free, not announced yet, `WRITE_CHUNK` at a time;
+        returns the ids inserted now and, for the others, the `ingestion` record of the command
+        that stored them. A store failure part of the way leaves the chunks before it stored."""
         documents = [
             {"_id": trace_key(workspace, trace.id), "workspace": workspace, **trace.model_dump(by_alias=True),
              "ingestion": ingestion, "announced": False}
             for trace in traces
         ]
-        taken: set[int] = set()
+        taken: set[str] = set()
+        for part in chunks(documents, WRITE_CHUNK):
+            taken |= await self._insert_free(part)
+        holders = {}
+        for keys in chunks(sorted(taken)):
+            holders |= await self._ingestions_of(keys)
+        return [trace.id for trace in traces if trace_key(workspace, trace.id) not in taken], holders
+
+    @store_call
+    async def _insert_free(self, documents: list[dict]) -> set[str]:
+        """Inserts the documents whose `_id` is free; returns the `_id`s that were taken."""
         try:
             await self._collection.insert_many(documents, ordered=False)
         except BulkWriteError as error:
             problems = error.details.get("writeErrors", [])
             if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
                 raise
-            taken = {problem["index"] for problem in problems}
-        inserted = [trace.id for index, trace in enumerate(traces) if index not in taken]
-        holders = {}
-        for keys in chunks([documents[index]["_id"] for index in sorted(taken)]):
-            async for document in self._collection.find({"_id": {"$in": keys}}, {"ingestion": 1}):
-                holders[document["_id"].split("/", 1)[1]] = document.get("ingestion", {})
-        return inserted, holders
+            return {documents[problem["index"]]["_id"] for problem in problems}
+        return set()
+
+    @store_call
+    async def _ingestions_of(self, keys: list[str]) -> dict[str, dict]:
+        return {document["_id"].split("/", 1)[1]: document.get("ingestion", {})
+                async for document in self._collection.find({"_id": {"$in": keys}}, {"ingestion": 1})}
 
     @store_call
     async def unannounced(self, limit: int, ingested_before: datetime | None = None) -> list[dict]:
