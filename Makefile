@@ -9,12 +9,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 
 .PHONY: help install run test test-faults bench eval eval-clustering api-key up down lock clean
+.PHONY: help install run test test-faults eval bench api-key up down lock clean
 
 help:
 	@echo "make install                  create .venv with the pinned dependencies (the other targets do it when needed)"
 	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080) until Ctrl-C"
 	@echo "make test                     run unit, integration and end-to-end tests"
 	@echo "make test-faults              break the broker, the store and the model on purpose; nothing lost or doubled"
+	@echo "make eval                     agreement of the automated verdicts with labelled answer pairs"
 	@echo "make bench                    measure, and write docs/benchmarks.md"
 	@echo "make eval                     score the quality of the automatic parts against labelled sets"
 	@echo "make eval-clustering          clustering of the labelled failing traces: ARI, purity, one-offs"
@@ -47,6 +49,9 @@ test: install
 
 test-faults: install
 	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
+
+eval: install
+	$(PY) -m eval.verdicts
 
 bench: install
 	$(PY) -m bench.run

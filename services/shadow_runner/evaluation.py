@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from services.shadow_runner.adapters.chat_model import ChatModel, ModelError
 from services.shadow_runner.domain.model import IssueContext
-from services.shadow_runner.domain.replay import ChatRequest, ReplayError, apply_guardrail, replay_request, user_input
+from services.shadow_runner.domain.replay import (
+    ChatRequest,
+    ReplayError,
+    apply_guardrail,
+    customer_messages,
+    replay_request,
+    user_input,
+)
 from services.shadow_runner.domain.scoring import (
     MalformedJudgement,
     Score,
@@ -96,7 +103,8 @@ class Evaluator:
     ) -> tuple[Score | None, ComparisonMode]:
         if mode == "side_by_side" and self.judge is not None:
             return await self._judge(trace, issue, answer), "side_by_side"
-        score = await asyncio.to_thread(automated_score, trace.output, answer, trace.expected_output, guardrail)
+        score = await asyncio.to_thread(automated_score, trace.output, answer, trace.expected_output, guardrail,
+                                        customer_messages(trace))
         if score is not None and mode == "side_by_side":
             score = Score(score.original, score.fixed, "No judge model is configured, so scored automatically. "
                           + score.explanation)

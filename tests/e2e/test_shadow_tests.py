@@ -108,7 +108,7 @@ async def test_automated_scoring_uses_the_expected_output(api):
     test = await finished(api, (await start_test(api, fix, traces, mode="automated"))["id"])
     assert test["results"]["improved"] == 2
     result = test["traceResults"][0]
-    assert result["scoring"] == "automated" and "reference score" in result["explanation"]
+    assert result["scoring"] == "automated" and "against the expected output" in result["explanation"]
     assert result["fixedScore"] > 0.9 > 0.3 > result["originalScore"]
 
 

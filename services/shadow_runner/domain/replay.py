@@ -113,6 +113,11 @@ def user_input(trace: Trace) -> str:
     return "\n".join(f"{message.role}: {message.content}" for message in trace.input if message.content)
 
 
+def customer_messages(trace: Trace) -> str:
+    """What the customer said (the user messages), for automated scoring: it is not news in an answer."""
+    return "\n".join(message.content for message in trace.input if message.role == "user" and message.content)
+
+
 def _split_system_prompt(trace: Trace) -> tuple[str | None, list[dict[str, Any]]]:
     """The system prompt, and the other messages (a copy of the system prompt among the
     messages, as OpenAI-format logs have it, is dropped: the prompt is sent once)."""

@@ -1,9 +1,10 @@
 """Scoring the original answer against the fixed one, and the verdict.
 
 Two modes:
-- `automated`: deterministic evaluators, averaged. With an `expectedOutput`, a reference score
-  in [0, 1] (`reference_score`); for a guardrail fix, whether each answer keeps the rule
-  (1 or 0). A trace with neither cannot be scored automatically and is `errored`.
+- `automated`: deterministic evaluators, averaged. With an `expectedOutput`, how well each answer
+  states its facts without contradicting any, in [0, 1] (`assess`; docs/scoring.md); for a
+  guardrail fix, whether each answer keeps the rule (1 or 0). A trace with neither cannot be
+  scored automatically and is `errored`.
 - `side_by_side`: an LLM judge reads the issue, the conversation and both answers (in random
   order, as A and B) and scores each in [0, 1] with an explanation (see `judge_messages`).
 
@@ -13,19 +14,15 @@ else `unchanged`.
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 
+from services.shadow_runner.domain.facts import CONTEXT, Fact, check, is_non_answer, read
 from services.shadow_runner.domain.replay import violates
 from shared.contracts.fixes import Guardrail
 
-STOPWORDS = frozenset("""
-a an the and or but if then of to in on at by for with from as is are was were be been being it its this that
-these those i you he she we they me him her us them my your our their do does did have has had can could will
-would shall should may might must so such than too very just also please thank thanks
-""".split())
-NEGATIONS = frozenset({"no", "not", "never", "cannot", "none", "nothing", "without"})
-WORD = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?")
+NON_ANSWER = 0.1
+ASKED_AT_MOST = 4000  # the customer's latest words are what the answer answers
+CONTRADICTED_SPAN = 0.3
 
 
 @dataclass(frozen=True)
@@ -33,6 +30,23 @@ class Score:
     original: float
     fixed: float
     explanation: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One answer against the expected one: its score in [0, 1] and the facts behind it."""
+
+    score: float
+    facts: tuple[Fact, ...]
+    note: str = ""
+
+    def describe(self) -> str:
+        shown = [f.describe() for f in self.facts if not f.is_claim or f.status != "matched"][:6]
+        claims = [f for f in self.facts if f.is_claim and f.weight >= 1]
+        if claims:
+            covered = sum(f.value for f in claims)
+            shown.append(f"says {covered:.1f} of {len(claims)} expected claims in words")
+        return "; ".join(filter(None, [self.note, *shown])) or "nothing to compare"
 
 
 def verdict(original: float, fixed: float, margin: float) -> str:
@@ -44,29 +58,65 @@ def verdict(original: float, fixed: float, margin: float) -> str:
     return "unchanged"
 
 
-def reference_score(answer: str, expected: str) -> float:
-    """How well an answer says what the expected one says, in [0, 1].
+def assess(answer: str, expected: str, question: str | None = None) -> Assessment:
+    """How well an answer tells the customer what the expected answer does, given what they asked.
 
-    Content words (stop words dropped) are compared as an F1 score. The facts an answer turns
-    on, its numbers and its negations, are compared apart as a second F1 score and weigh 60%
-    when the expected answer has any: "within 60 days" against an expected "within 30 days"
-    shares nearly every word and still scores low.
+    Each expected fact and each claim made only in words counts the same; what the question
+    already holds and the words around a fact move the share stated by at most 0.04.
+    - No contradiction: 0.1 + 0.9 × the share stated (all of it: 1; none: 0.1).
+    - Any contradiction: 0.1 + 0.3 × the share of facts stated / (1 + the contradictions). So a
+      wrong answer stays in the failing band whatever words it shares, and two wrong answers
+      differ only by the facts they get right and wrong.
+    - Declining, or not knowing, where an answer was expected: 0.1, like an answer that states
+      nothing; where the expected answer declines, declining scores 0.95 and up, answering 0.05.
+    Extra detail that contradicts nothing costs nothing.
     """
-    answer_words, expected_words = _words(answer), _words(expected)
-    content = _f1(Counter(_stem(w) for w in answer_words if w not in STOPWORDS),
-                  Counter(_stem(w) for w in expected_words if w not in STOPWORDS))
-    expected_facts = _facts(expected_words)
-    if not expected_facts:
-        return round(content, 4)
-    return round(0.4 * content + 0.6 * _f1(_facts(answer_words), expected_facts), 4)
+    said, wanted = read(answer), read(expected)
+    asked = read(question[-ASKED_AT_MOST:]) if question else None
+    if wanted.refuses:
+        if not said.refuses:
+            return Assessment(0.05, (), "answers where the expected answer declines")
+        claims = [f for f in check(said, wanted, asked) if f.is_claim]
+        coverage = sum(f.value for f in claims) / len(claims) if claims else 1.0
+        return Assessment(round(0.95 + 0.05 * coverage, 4), (), "declines, as expected")
+    facts = check(said, wanted, asked)
+    if is_non_answer(said, facts):
+        return Assessment(NON_ANSWER, (), "declines or does not know, where an answer was expected")
+    clashes = sum(1 for f in facts if f.status == "clashes")
+    if clashes:
+        share = _share([f for f in facts if not f.is_claim])
+        return Assessment(round(NON_ANSWER + CONTRADICTED_SPAN * share / (1 + clashes), 4), tuple(facts))
+    return Assessment(round(NON_ANSWER + (1 - NON_ANSWER) * _share(facts), 4), tuple(facts))
 
 
-def automated_score(original: str, fixed: str, expected: str | None, guardrail: Guardrail | None) -> Score | None:
-    """The mean of the evaluators that apply, or None when none does."""
+def _share(facts: list[Fact]) -> float:
+    """The share of the expected facts stated: news counts, and context (what the question holds,
+    the words around a fact) moves the share by at most CONTEXT."""
+    news = [f for f in facts if f.is_news]
+    context = [f for f in facts if not f.is_news]
+    news_share = sum(f.value for f in news) / len(news) if news else None
+    context_share = sum(f.value for f in context) / len(context) if context else None
+    if news_share is None:
+        return 1.0 if context_share is None else context_share
+    if context_share is None:
+        return news_share
+    return (1 - CONTEXT) * news_share + CONTEXT * context_share
+
+
+def reference_score(answer: str, expected: str, question: str | None = None) -> float:
+    """How well an answer says what the expected one says, in [0, 1] (see `assess`)."""
+    return assess(answer, expected, question).score
+
+
+def automated_score(original: str, fixed: str, expected: str | None, guardrail: Guardrail | None,
+                    question: str | None = None) -> Score | None:
+    """The mean of the evaluators that apply, or None when none does. `question` is what the
+    customer asked (their messages), if known: what it already says is not counted as news."""
     parts: list[tuple[float, float, str]] = []
     if expected:
-        before, after = reference_score(original, expected), reference_score(fixed, expected)
-        parts.append((before, after, f"reference score {before:.2f} → {after:.2f} against the expected output"))
+        before, after = assess(original, expected, question), assess(fixed, expected, question)
+        parts.append((before.score, after.score, f"against the expected output, fixed {after.score:.2f} "
+                      f"({after.describe()}); original {before.score:.2f} ({before.describe()})"))
     if guardrail is not None:
         before, after = float(not violates(original, guardrail)), float(not violates(fixed, guardrail))
         kept = {1.0: "keeps", 0.0: "breaks"}
@@ -117,30 +167,3 @@ def parse_judgement(text: str) -> tuple[float, float, str]:
     if not all(0 <= score <= 1 for score in scores) or not explanation:
         raise MalformedJudgement(f"scores must be in [0, 1] with an explanation: {data!r}")
     return scores[0], scores[1], explanation
-
-
-def _words(text: str) -> list[str]:
-    return WORD.findall(text.lower().replace("n't", " not"))
-
-
-def _stem(word: str) -> str:
-    if word.isdigit() or len(word) <= 3:
-        return word
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def _facts(words: list[str]) -> Counter:
-    return Counter(w for w in words if w[0].isdigit() or w in NEGATIONS)
-
-
-def _f1(answer: Counter, expected: Counter) -> float:
-    if not answer and not expected:
-        return 1.0
-    overlap = sum((answer & expected).values())
-    if overlap == 0:
-        return 0.0
-    precision, recall = overlap / sum(answer.values()), overlap / sum(expected.values())
-    return 2 * precision * recall / (precision + recall)
