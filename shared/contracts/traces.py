@@ -1,31 +1,51 @@
 """Commands the traces service answers, the views it returns and the events it emits.
 
 A trace records one agent run: what the model was asked (system prompt, chat messages,
-retrieved context, model and parameters) and what it answered. Traces are immutable.
+retrieved context, model and parameters, the tools it was offered), the tool calls it made
+with their results (see `agent_steps`) and what it answered. Traces are immutable.
 """
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from shared.contracts.agent_steps import (
+    MAX_CALLS_PER_MESSAGE,
+    MAX_STEPS,
+    MAX_TOOLS,
+    ToolCall,
+    ToolCallId,
+    ToolDefinition,
+    ToolStep,
+    reconcile,
+)
 from shared.contracts.common import ContractModel, FreeForm, PageRequest, Timestamp, storable, utc_now
 from shared.contracts.issues import AgentId, AgentName, TraceId
 
 TRACES_SERVICE = "traces"
 MAX_TRACES_PER_BATCH = 500
 MAX_TRACES_PER_LOOKUP = 1000
+MAX_MESSAGES = 1000
 
 Text = Annotated[str, StringConstraints(max_length=200_000)]
 DocumentId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
-class ChatMessage(ContractModel):
-    """A chat message in the OpenAI format; extra fields (tool calls …) are kept as given."""
+def _absent(value: object) -> bool:
+    return value is None
 
-    model_config = ConfigDict(extra="allow")
+
+class ChatMessage(ContractModel):
+    """A chat message in the OpenAI format, field names included (`tool_calls`, `tool_call_id`):
+    an assistant message's tool calls and the id a tool message answers are checked; other
+    extra fields are kept as given."""
+
+    model_config = ConfigDict(extra="allow", alias_generator=None)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Text | None = None
+    tool_calls: list[ToolCall] | None = Field(default=None, max_length=MAX_CALLS_PER_MESSAGE, exclude_if=_absent)
+    tool_call_id: ToolCallId | None = Field(default=None, exclude_if=_absent)
 
     @model_validator(mode="after")
     def _storable_extras(self) -> "ChatMessage":
@@ -61,18 +81,40 @@ class TraceInput(ContractModel):
     timestamp: Timestamp = Field(default_factory=utc_now)
     model: ModelInfo
     system_prompt: Text | None = None
-    input: list[ChatMessage] = Field(min_length=1, max_length=1000)
+    input: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     context: list[ContextDocument] = Field(default=[], max_length=200)
     output: Text
     expected_output: Text | None = None
     status: Literal["ok", "error"] = "ok"
     feedback: Feedback | None = None
     metadata: FreeForm = {}
+    tools: list[ToolDefinition] = Field(default=[], max_length=MAX_TOOLS)
+    steps: list[ToolStep] = Field(default=[], max_length=MAX_STEPS)
+
+    @field_validator("tools")
+    @classmethod
+    def _tools_named_once(cls, tools: list[ToolDefinition]) -> list[ToolDefinition]:
+        names = [tool.function.name for tool in tools]
+        if repeated := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"tool names are given once each: {', '.join(repeated)} repeated")
+        return tools
+
+    @model_validator(mode="after")
+    def _steps_agree_with_input(self) -> Self:
+        self.input, self.steps = reconcile(self.input, self.steps, ChatMessage.model_validate, True, MAX_MESSAGES)
+        return self
 
 
 class Trace(TraceInput):
     id: TraceId
     ingested_at: Timestamp
+
+    @model_validator(mode="after")
+    def _steps_agree_with_input(self) -> Self:
+        """Read leniently: a trace stored before steps existed gets them from its conversation,
+        even when that conversation would not pass today's checks."""
+        self.input, self.steps = reconcile(self.input, self.steps, ChatMessage.model_validate, False, MAX_MESSAGES)
+        return self
 
 
 class TracesCommand(ContractModel):

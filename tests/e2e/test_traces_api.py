@@ -52,6 +52,35 @@ async def test_re_sending_a_trace_leaves_it_as_it_was(api):
     assert all_known.status == 200 and all_known.data == {"created": [], "existing": ["tr_same"]}
 
 
+async def test_a_tool_using_run_sent_as_steps_reads_back_with_its_conversation(api):
+    weather = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                                "parameters": {"type": "object",
+                                                               "properties": {"city": {"type": "string"}}}}}
+    steps = [{"callId": "call_p", "name": "get_weather", "arguments": {"city": "Paris"}, "result": {"celsius": 12},
+              "startedAt": "2025-08-10T11:22:01Z", "endedAt": "2025-08-10T11:22:02Z"},
+             {"name": "get_forecast", "arguments": {"city": "Paris"}, "error": "no such tool"}]
+    sent = trace(id="tr_tools", tools=[weather], steps=steps, output="It is 12°C in Paris.")
+    assert (await api.post("/api/v2/traces", json={"traces": [sent]})).status == 201
+    stored = (await api.get("/api/v2/traces/tr_tools")).data
+    assert stored["tools"] == [{**weather, "function": {**weather["function"], "strict": None}}]
+    assert [(s["callId"], s["name"], s["arguments"], s["result"], s["status"], s["turn"]) for s in stored["steps"]] == [
+        ("call_p", "get_weather", {"city": "Paris"}, {"celsius": 12}, "ok", 0),
+        ("call_2", "get_forecast", {"city": "Paris"}, None, "error", 1)]
+    assert stored["steps"][0]["endedAt"] == "2025-08-10T11:22:02.000Z"
+    def asked(call_id: str, name: str) -> dict:
+        return {"role": "assistant", "content": None, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": '{"city": "Paris"}'}}]}
+
+    assert stored["input"][1:] == [
+        asked("call_p", "get_weather"), {"role": "tool", "tool_call_id": "call_p", "content": '{"celsius": 12}'},
+        asked("call_2", "get_forecast"), {"role": "tool", "tool_call_id": "call_2", "content": "no such tool"}]
+    listed = (await api.get("/api/v2/traces")).data
+    assert listed[0]["steps"] == stored["steps"]
+    unanswered = trace(input=[{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "c", "content": "x"}])
+    refused = await api.post("/api/v2/traces", json={"traces": [unanswered]})
+    assert refused.status == 400 and "answers no earlier tool call" in refused.error["message"]
+
+
 async def test_list_filters_by_agent_status_and_time(api):
     batch = [
         trace(id="tr_a1", agentId="a", timestamp="2025-08-01T00:00:00Z"),
