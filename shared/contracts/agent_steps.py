@@ -120,6 +120,13 @@ class ToolStep(ContractModel):
     failed (`error` saying how). `turn` numbers the model's replies that asked for tools, from 0:
     calls with the same turn were asked for together (parallel calls)."""
 
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"not": {"required": ["arguments", "rawArguments"],
+                 "properties": {"arguments": {"not": {"type": "null"}}, "rawArguments": {"type": "string"}}}},
+        {"if": {"required": ["error", "status"], "properties": {"error": {"type": "string"}}},
+         "then": {"properties": {"status": {"const": "error"}}}},
+    ]})
+
     call_id: ToolCallId | None = None
     name: ToolName
     arguments: Json = None
@@ -177,8 +184,8 @@ def reconcile[M: Message](
     `turn` in one assistant message). Conversation only: the steps are read from the run's tool
     calls and the tool messages that answer them. Both: they must name the same calls, in the
     same order, with the same tools and arguments; what a step lacks (its result, its turn) is
-    taken from the conversation. `strict` (on ingestion) also refuses a conversation whose tool
-    messages answer no earlier call; stored traces are read leniently."""
+    taken from the conversation. `strict` (on ingestion) also refuses a message that breaks its
+    role's rules (`_check_conversation`); stored traces are read leniently."""
     if strict:
         _check_conversation(messages)
     run = messages[_run_start(messages):]
@@ -205,25 +212,16 @@ def _run_start(messages: Sequence[Message]) -> int:
 
 
 def _check_conversation(messages: Sequence[Message]) -> None:
-    asked: set[str] = set()
-    answered: set[str] = set()
+    """Each message's own rules. A conversation as recorded may still answer a call twice, or
+    one it does not show (a truncated log): it is kept as sent, and its steps are read from the
+    first call of each id and the first answer to it."""
     for index, message in enumerate(messages):
         if message.tool_calls and message.role != "assistant":
             raise ValueError(f"input.{index}: only assistant messages have tool_calls")
         if message.tool_call_id is not None and message.role != "tool":
             raise ValueError(f"input.{index}: only tool messages have a tool_call_id")
-        for call in message.tool_calls or ():
-            if call.id in asked:
-                raise ValueError(f"input.{index}: tool call id {call.id} is used twice")
-            asked.add(call.id)
-        if message.role == "tool":
-            if message.tool_call_id is None:
-                raise ValueError(f"input.{index}: a tool message needs the tool_call_id it answers")
-            if message.tool_call_id not in asked:
-                raise ValueError(f"input.{index}: tool_call_id {message.tool_call_id} answers no earlier tool call")
-            if message.tool_call_id in answered:
-                raise ValueError(f"input.{index}: tool call {message.tool_call_id} is answered twice")
-            answered.add(message.tool_call_id)
+        if message.role == "tool" and message.tool_call_id is None:
+            raise ValueError(f"input.{index}: a tool message needs the tool_call_id it answers")
 
 
 def _steps_in(messages: Sequence[Message]) -> list[tuple[ToolStep, ToolCall]]:

@@ -7,7 +7,7 @@ with their results (see `agent_steps`) and what it answered. Traces are immutabl
 
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from shared.contracts.agent_steps import (
     MAX_CALLS_PER_MESSAGE,
@@ -35,12 +35,22 @@ def _absent(value: object) -> bool:
     return value is None
 
 
+_ROLE_RULES = {"allOf": [
+    {"if": {"properties": {"role": {"const": "tool"}}},
+     "then": {"required": ["tool_call_id"], "properties": {"tool_call_id": {"type": "string"}}},
+     "else": {"properties": {"tool_call_id": {"type": "null"}}}},
+    {"if": {"properties": {"role": {"not": {"const": "assistant"}}}},
+     "then": {"properties": {"tool_calls": {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]}}}},
+]}
+
+
 class ChatMessage(ContractModel):
     """A chat message in the OpenAI format, field names included (`tool_calls`, `tool_call_id`):
     an assistant message's tool calls and the id a tool message answers are checked; other
-    extra fields are kept as given."""
+    extra fields are kept as given. Only assistant messages hold tool calls, and only tool
+    messages, which need one, a `tool_call_id` (`_ROLE_RULES` says so in the schema)."""
 
-    model_config = ConfigDict(extra="allow", alias_generator=None)
+    model_config = ConfigDict(extra="allow", alias_generator=None, json_schema_extra=_ROLE_RULES)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Text | None = None
@@ -90,14 +100,6 @@ class TraceInput(ContractModel):
     metadata: FreeForm = {}
     tools: list[ToolDefinition] = Field(default=[], max_length=MAX_TOOLS)
     steps: list[ToolStep] = Field(default=[], max_length=MAX_STEPS)
-
-    @field_validator("tools")
-    @classmethod
-    def _tools_named_once(cls, tools: list[ToolDefinition]) -> list[ToolDefinition]:
-        names = [tool.function.name for tool in tools]
-        if repeated := sorted({name for name in names if names.count(name) > 1}):
-            raise ValueError(f"tool names are given once each: {', '.join(repeated)} repeated")
-        return tools
 
     @model_validator(mode="after")
     def _steps_agree_with_input(self) -> Self:

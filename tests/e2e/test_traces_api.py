@@ -76,9 +76,13 @@ async def test_a_tool_using_run_sent_as_steps_reads_back_with_its_conversation(a
         asked("call_2", "get_forecast"), {"role": "tool", "tool_call_id": "call_2", "content": "no such tool"}]
     listed = (await api.get("/api/v2/traces")).data
     assert listed[0]["steps"] == stored["steps"]
-    unanswered = trace(input=[{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "c", "content": "x"}])
-    refused = await api.post("/api/v2/traces", json={"traces": [unanswered]})
-    assert refused.status == 400 and "answers no earlier tool call" in refused.error["message"]
+    cut_short = [{"role": "user", "content": "Hi"}, {"role": "tool", "tool_call_id": "c", "content": "x"}]
+    assert (await api.post("/api/v2/traces", json={"traces": [trace(id="tr_cut", input=cut_short)]})).status == 201
+    kept = (await api.get("/api/v2/traces/tr_cut")).data
+    assert kept["input"] == cut_short and kept["steps"] == []
+    toolless = trace(input=[{"role": "user", "content": "Hi"}, {"role": "tool", "content": "x"}])
+    refused = await api.post("/api/v2/traces", json={"traces": [toolless]})
+    assert refused.status == 400 and "a tool message needs the tool_call_id it answers" in refused.error["message"]
 
 
 async def test_list_filters_by_agent_status_and_time(api):

@@ -104,20 +104,32 @@ def test_steps_given_with_the_conversation_must_agree_and_take_what_they_lack_fr
         trace(input=CONVERSATION, steps=steps[:2]))
 
 
-def test_a_conversation_whose_tool_messages_answer_nothing_is_refused_naming_the_message():
+def test_a_message_breaking_its_roles_rules_is_refused_naming_it():
     asked = {"role": "assistant", "content": None, "tool_calls": [call("call_1", "get_weather", {"city": "Paris"})]}
     user = {"role": "user", "content": "Weather?"}
     cases = {
-        "input.1: tool_call_id call_9 answers no earlier tool call":
-            [user, {"role": "tool", "tool_call_id": "call_9", "content": "12"}],
         "input.2: a tool message needs the tool_call_id it answers": [user, asked, {"role": "tool", "content": "12"}],
         "input.0: only assistant messages have tool_calls": [{**user, "tool_calls": asked["tool_calls"]}],
         "input.0: only tool messages have a tool_call_id": [{**user, "tool_call_id": "call_1"}],
-        "input.2: tool call id call_1 is used twice": [user, asked, asked],
-        "input.3: tool call call_1 is answered twice": [user, asked, *[{"role": "tool", "tool_call_id": "call_1"}] * 2],
     }
     for message, conversation in cases.items():
         assert message in refusal(trace(input=conversation)), message
+
+
+def test_a_conversation_as_logged_is_kept_and_its_steps_read_from_first_calls_and_answers():
+    asked = {"role": "assistant", "content": None, "tool_calls": [call("call_1", "get_weather", {"city": "Paris"})]}
+    user = {"role": "user", "content": "Weather?"}
+    cases = {
+        "answers a call it does not show": ([user, {"role": "tool", "tool_call_id": "call_9", "content": "12"}], []),
+        "uses a call id twice": ([user, asked, asked, {"role": "tool", "tool_call_id": "call_1", "content": "12"}],
+                                 [("call_1", "12")]),
+        "answers a call twice": ([user, asked, *({"role": "tool", "tool_call_id": "call_1", "content": text}
+                                                 for text in ("12", "13"))], [("call_1", "12")]),
+    }
+    for case, (conversation, steps) in cases.items():
+        kept = validated(trace(input=conversation))
+        assert kept.to_wire()["input"] == conversation, case
+        assert [(step.call_id, step.result) for step in kept.steps] == steps, case
 
 
 def test_tool_calls_and_definitions_take_the_forms_people_log_them_in():
@@ -132,7 +144,7 @@ def test_tool_calls_and_definitions_take_the_forms_people_log_them_in():
         "name": "get_weather", "description": "Weather", "parameters": {"type": "object"}, "strict": None}}]
     assert stored["input"][1]["tool_calls"] == [call("call_1", "get_weather", '{"city": "Paris"}')]
     assert stored["steps"][0]["arguments"] == {"city": "Paris"} and stored["steps"][0]["result"] is None
-    assert "tool names are given once each: get_weather repeated" in refusal(trace(tools=[flat, WEATHER_TOOL]))
+    assert [tool.function.name for tool in validated(trace(tools=[flat, WEATHER_TOOL])).tools] == ["get_weather"] * 2
     assert "unknown field" in refusal(trace(tools=[{**flat, "parameter": {}}]))
 
 
