@@ -1,0 +1,97 @@
+// A shadow test: live progress while it runs (polling), its counts and improvement rate, and
+// each trace's original and fixed answers side by side with a word-level diff, regressions first.
+
+import { get, patch } from "./api.js";
+import { badge, h, replace, when } from "./dom.js";
+import { wordDiff } from "./diff.js";
+import { percent } from "./fix.js";
+import { fail } from "./notice.js";
+
+const POLL_MS = 1000;
+const ORDER = { regressed: 0, errored: 1, unchanged: 2, improved: 3 };
+const VERDICTS = ["improved", "unchanged", "regressed", "errored"];
+
+export async function showShadowTest(view, testId) {
+  const path = `/api/shadow-tests/${encodeURIComponent(testId)}`;
+  const { data: first } = await get(path);
+  const body = h("div", { className: "test-body" });
+  replace(view,
+    h("p", { className: "crumbs" }, h("a", { href: "#/issues" }, "Issues"), " / ",
+      h("a", { href: `#/fixes/${encodeURIComponent(first.fixId)}` }, `fix ${first.fixId}`), " / ", first.id),
+    h("h1", { tabindex: "-1" }, "Shadow test"), body);
+  let timer = null;
+  let shown = "";
+  const render = (test) => {
+    const signature = `${test.status}:${test.traceResults.length}`;
+    if (signature !== shown) { shown = signature; replace(body, testView(test, path, () => poll())); }
+  };
+  const poll = async () => {
+    clearTimeout(timer);
+    try {
+      const { data } = await get(path);
+      render(data);
+      if (running(data)) timer = setTimeout(poll, POLL_MS);
+    } catch (error) {
+      fail(error);
+      timer = setTimeout(poll, POLL_MS * 3);
+    }
+  };
+  render(first);
+  if (running(first)) timer = setTimeout(poll, POLL_MS);
+  return () => clearTimeout(timer);
+}
+
+const running = (test) => test.status === "pending" || test.status === "running";
+
+function testView(test, path, refresh) {
+  const done = test.traceResults.length;
+  const stop = h("button", { type: "button", className: "danger" }, "Stop this test");
+  stop.addEventListener("click", async () => {
+    try { await patch(path, { status: "failed", results: { error: "Stopped from the console" } }); refresh(); }
+    catch (error) { fail(error); }
+  });
+  const results = [...test.traceResults].sort((a, b) => ORDER[a.verdict] - ORDER[b.verdict]);
+  return [
+    h("dl", { className: "meta" },
+      h("div", {}, h("dt", {}, "Status"), h("dd", { id: "test-status" }, badge(test.status))),
+      h("div", {}, h("dt", {}, "Scoring"), h("dd", {}, test.config.comparisonMode.replaceAll("_", " "))),
+      h("div", {}, h("dt", {}, "Created"), h("dd", {}, when(test.createdAt))),
+      h("div", {}, h("dt", {}, "Started"), h("dd", {}, when(test.startedAt))),
+      h("div", {}, h("dt", {}, "Completed"), h("dd", {}, when(test.completedAt)))),
+    h("div", { className: "progress" },
+      h("label", { for: "test-progress" }, `${done} of ${test.traceCount} traces done`),
+      h("progress", { id: "test-progress", max: test.traceCount, value: done }, `${done} of ${test.traceCount}`),
+      running(test) ? stop : null),
+    test.results.error ? h("p", { className: "notice notice-error" }, `Stopped: ${test.results.error}`) : null,
+    h("ul", { className: "verdict-counts", "aria-label": "Verdicts" }, VERDICTS.map((verdict) =>
+      h("li", {}, badge(verdict), " ", h("strong", { "data-count": verdict }, String(test.results[verdict]))))),
+    h("p", { className: "rate" }, "Improvement rate: ",
+      h("strong", { id: "improvement-rate" }, percent(test.results.improvementRate)),
+      h("span", { className: "muted" }, " (improved ÷ scored traces; errored traces are not scored)")),
+    h("h2", {}, "Per trace, regressions first"),
+    results.length ? results.map(resultView) : h("p", { className: "empty" }, "No trace finished yet."),
+  ];
+}
+
+function resultView(result) {
+  const parts = result.fixedOutput === null ? [] : wordDiff(result.originalOutput, result.fixedOutput);
+  const side = (keep) => parts.filter((part) => part.op === "same" || part.op === keep).map((part) =>
+    part.op === "same" ? part.text
+      : h(part.op === "del" ? "del" : "ins", {},
+        h("span", { className: "visually-hidden" }, part.op === "del" ? "[removed: " : "[added: "), part.text,
+        h("span", { className: "visually-hidden" }, "]")));
+  return h("article", { className: `result card verdict-${result.verdict}`, "data-trace": result.traceId },
+    h("h3", {}, badge(result.verdict), " ", result.traceId),
+    h("p", { className: "scores" }, `Score ${score(result.originalScore)} → ${score(result.fixedScore)}`,
+      h("span", { className: "muted" }, ` · ${result.scoring.replaceAll("_", " ")} · ${result.latencyMs} ms`)),
+    h("div", { className: "side-by-side" },
+      h("section", { "aria-label": "Original answer" }, h("h4", {}, "Original answer"),
+        h("p", { className: "answer original" }, result.fixedOutput === null ? result.originalOutput : side("del"))),
+      h("section", { "aria-label": "Fixed answer" }, h("h4", {}, "With the fix"),
+        h("p", { className: "answer fixed" }, result.fixedOutput === null ? "no answer (errored)" : side("ins")))),
+    h("p", { className: "explanation" }, h("strong", {}, "Why: "), result.explanation));
+}
+
+function score(value) {
+  return value === null || value === undefined ? "—" : value.toFixed(2);
+}
