@@ -74,7 +74,8 @@ async def test_a_wrong_key_is_refused_with_a_clear_message(page, shots):
 async def test_the_whole_loop_from_the_board_to_a_side_by_side_diff(page, api, shots):
     run = uuid.uuid4().hex[:8]
     traces = [a_trace(run, n) for n in range(3)]
-    assert (await api.post("/api/v2/traces", json={"traces": traces})).status == 201
+    control = a_trace(run, 9, question="Is my blender under warranty?", recorded="The warranty lasts 12 months.")
+    assert (await api.post("/api/v2/traces", json={"traces": [*traces, control]})).status == 201
     title = f"Refund window cited wrongly {run}"
     issue = await api.create_issue(title=title, agentId="agent_support", severity="critical",
                                    description="Cites the outdated 60-day refund window",
@@ -108,11 +109,15 @@ async def test_the_whole_loop_from_the_board_to_a_side_by_side_diff(page, api, s
     await expect(page.locator(".moves")).to_contain_text("only a fix in testing can be applied")
     await page.screenshot(path=shots / "fix.png", full_page=True)
 
+    await page.get_by_label("Control traces").fill(control["id"])
     await page.get_by_role("button", name="Start shadow test").click()
     await expect(page.get_by_role("heading", name="Shadow test", exact=True)).to_be_visible()
     await expect(page.locator("#test-status")).to_have_text("✔ completed", timeout=60_000)
     await expect(page.locator("[data-count=improved]")).to_have_text("3")
-    await expect(page.locator("#improvement-rate")).to_have_text("100%")
+    await expect(page.locator("[data-count=regressed]")).to_have_text("1")
+    await expect(page.locator("#improvement-rate")).to_have_text("75%")
+    await expect(page.locator("article.result").first).to_have_attribute("data-trace", control["id"])
+    await expect(page.locator("article.result").first.locator("h3")).to_contain_text("▼ regressed")
     result = page.locator(f"article.result[data-trace='{traces[0]['id']}']")
     await expect(result).to_contain_text("improved")
     await expect(result.locator(".original del").first).to_be_visible()
@@ -175,3 +180,54 @@ async def test_the_board_filters_and_pages_as_the_api_does(page, api, shots):
     await expect(page.locator("tbody tr").last.locator("td[data-label=Severity]")).to_contain_text("critical")
     await page.set_viewport_size(PHONE)
     await page.screenshot(path=shots / "board-phone.png", full_page=True)
+
+
+async def test_fix_moves_follow_the_state_machine_and_a_stale_page_is_explained(page, api):
+    issue = await api.create_issue(title=f"Curt answers {uuid.uuid4().hex[:6]}")
+    fix = await api.create_fix(issue["id"])
+    await sign_in(page, api.key)
+    await page.goto(f"/#/fixes/{fix['id']}")
+    moves = page.locator(".moves")
+    await expect(moves.get_by_role("button")).to_have_text(["Move to proposed", "Move to rejected"])
+    await expect(moves.locator(".forbidden")).to_contain_text("applied: only a fix in testing can be applied")
+    await page.get_by_role("button", name="Move to proposed").click()
+    await expect(page.get_by_role("status")).to_contain_text("The fix is proposed now.")
+    await expect(page.locator(".meta")).to_contain_text("proposed")
+
+    assert (await api.patch(f"/api/fixes/{fix['id']}", json={"status": "rejected"})).status == 200
+    await page.get_by_role("button", name="Move to testing").click()
+    await expect(page.get_by_role("status")).to_contain_text("Someone changed this fix after you opened it")
+    await expect(moves).to_contain_text("rejected is final")
+    assert (await api.get(f"/api/fixes/{fix['id']}")).data["status"] == "rejected"
+
+
+async def test_the_console_is_usable_with_the_keyboard_alone(page, api):
+    issue = await api.create_issue(title=f"Keyboard reachable {uuid.uuid4().hex[:6]}")
+    await page.goto("/")
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.keyboard.type(api.key)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Issues", level=1)).to_be_focused()
+    link = page.get_by_role("link", name=issue["title"])
+    for _ in range(40):
+        if await link.evaluate("element => element === document.activeElement"):
+            break
+        await page.keyboard.press("Tab")
+    await expect(link).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name=issue["title"], level=1)).to_be_focused()
+
+
+async def test_the_word_diff_marks_whole_phrases(page, stack):
+    await page.goto("/console/index.html")
+    diff = await page.evaluate("""async () => {
+        const { wordDiff } = await import("/console/diff.js");
+        return [wordDiff("Yes, our policy allows returns within 60 days.", "No. Returns are accepted within 30 days."),
+                wordDiff("same text", "same text"), wordDiff("", "new"), wordDiff("a x b", "a b")];
+    }""")
+    assert diff[0] == [{"op": "del", "text": "Yes, our policy allows returns"},
+                       {"op": "ins", "text": "No. Returns are accepted"}, {"op": "same", "text": " within "},
+                       {"op": "del", "text": "60"}, {"op": "ins", "text": "30"}, {"op": "same", "text": " days."}]
+    assert diff[1] == [{"op": "same", "text": "same text"}]
+    assert diff[2] == [{"op": "ins", "text": "new"}]
+    assert diff[3] == [{"op": "same", "text": "a "}, {"op": "del", "text": "x "}, {"op": "same", "text": "b"}]

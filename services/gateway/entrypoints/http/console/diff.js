@@ -16,18 +16,40 @@ export function wordDiff(before, after) {
       lengths[i][j] = a[i] === b[j] ? lengths[i + 1][j + 1] + 1 : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
     }
   }
-  const parts = [];
-  const push = (op, text) => {
-    const last = parts[parts.length - 1];
-    if (last && last.op === op) last.text += text; else parts.push({ op, text });
-  };
+  const steps = [];
   let i = 0, j = 0;
   while (i < a.length && j < b.length) {
-    if (a[i] === b[j]) { push("same", a[i]); i++; j++; }
-    else if (lengths[i + 1][j] >= lengths[i][j + 1]) push("del", a[i++]);
-    else push("ins", b[j++]);
+    if (a[i] === b[j]) { steps.push({ op: "same", text: a[i] }); i++; j++; }
+    else if (lengths[i + 1][j] >= lengths[i][j + 1]) steps.push({ op: "del", text: a[i++] });
+    else steps.push({ op: "ins", text: b[j++] });
   }
-  while (i < a.length) push("del", a[i++]);
-  while (j < b.length) push("ins", b[j++]);
+  while (i < a.length) steps.push({ op: "del", text: a[i++] });
+  while (j < b.length) steps.push({ op: "ins", text: b[j++] });
+  return joined(steps);
+}
+
+// Runs of changes become one removal then one insertion; a space alone between two changes
+// belongs to both, so "Yes, our policy" reads as one removed phrase, not three words.
+function joined(steps) {
+  const parts = [];
+  let removed = "", added = "";
+  const flush = () => {
+    if (removed) parts.push({ op: "del", text: removed });
+    if (added) parts.push({ op: "ins", text: added });
+    removed = added = "";
+  };
+  steps.forEach((step, index) => {
+    const between = step.op === "same" && /^\s+$/.test(step.text) && (removed || added)
+      && steps[index + 1] && steps[index + 1].op !== "same";
+    if (between) { removed += step.text; added += step.text; }
+    else if (step.op === "del") removed += step.text;
+    else if (step.op === "ins") added += step.text;
+    else {
+      flush();
+      const last = parts[parts.length - 1];
+      if (last && last.op === "same") last.text += step.text; else parts.push({ op: "same", text: step.text });
+    }
+  });
+  flush();
   return parts;
 }

@@ -18,7 +18,7 @@ const STATUSES = ["draft", "proposed", "testing", "applied", "rejected"];
 const WHY_NOT = {
   draft: "a fix never goes back to draft",
   proposed: "only a draft is proposed, or a fix in testing sent back",
-  testing: "only a proposed fix goes into testing (starting a shadow test does that too)",
+  testing: "only a proposed fix goes into testing; starting a shadow test moves it there",
   applied: "only a fix in testing can be applied: test it first",
   rejected: "",
 };
@@ -87,8 +87,9 @@ function movesView(fix, etag, path, reload) {
   return h("div", { className: "moves" },
     allowed.length ? h("div", { className: "buttons" }, buttons)
       : h("p", {}, `${fix.status} is final: the fix does not move any more.`),
-    forbidden.length && allowed.length ? h("p", { className: "hint" }, `Not possible from ${fix.status}: `,
-      forbidden.map((status) => `${status} (${WHY_NOT[status]})`).join("; "), ".") : null);
+    forbidden.length && allowed.length ? h("div", { className: "hint" }, `Not possible from ${fix.status}:`,
+      h("ul", { className: "forbidden" }, forbidden.map((status) => h("li", {}, h("strong", {}, status), ": ",
+        WHY_NOT[status])))) : null);
 }
 
 function startForm(fix, issue) {
