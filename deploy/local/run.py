@@ -168,6 +168,7 @@ def announce(config: LocalConfig, env: dict[str, str], ops_ports: dict[str, int]
     key_note = "from INIT_API_KEY" if config.init_api_key else f"in {config.api_key_file}"
     ops = ", ".join(f"{name} :{port}" for name, port in ops_ports.items())
     print(f"\nready: http://localhost:{config.gateway_port}   API key ({key_note}): {env['INIT_API_KEY']}\n"
+          f"console: http://localhost:{config.gateway_port}/ (sign in with that key)\n"
           f"health and metrics (/healthz, /readyz, /metrics): {ops}\n", flush=True)
 
 

@@ -48,6 +48,7 @@ async def test_an_init_api_key_is_announced_and_opens_the_api(shared, http):
     banner = await shared.ready()
     key = shared.env["INIT_API_KEY"]
     assert f"API key (from INIT_API_KEY): {key}" in banner
+    assert f"console: http://localhost:{shared.env['GATEWAY_PORT']}/ (sign in with that key)" in banner
     assert (await Api(http, shared.base_url, key).get("/api/v2/issues")).status == 200
 
 
