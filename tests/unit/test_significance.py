@@ -1,5 +1,8 @@
+import json
 import math
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +202,11 @@ def test_the_statistics_travel_as_the_documented_camel_case_shape():
     assert wire["significance"]["method"] == "sign_test" and wire["significance"]["pValue"] == 0.03125
     assert wire["control"]["errored"] == 1 and "significance" in wire["control"]
     assert ShadowStatistics.model_validate(wire) == outcome
+
+
+def test_the_example_in_the_docs_is_what_the_module_computes():
+    document = (Path(__file__).resolve().parents[2] / "docs" / "statistics.md").read_text()
+    example = json.loads(re.search(r"ShadowStatistics -->\n```json\n(.*?)```", document, re.S).group(1))
+    issue = Sample(9, 8, 2, 1, (0.5, 0.6, 0.45, 0.5, 0.55, 0.9, 0.3, 0.5, 0.6) + (0.0,) * 8 + (-0.5, -0.2))
+    control = Sample(1, 23, 1, 0, (0.1,) + (0.0,) * 23 + (-0.4,))
+    assert statistics(issue, control).to_wire() == example
