@@ -180,3 +180,48 @@ class ReplayRequested(ContractModel):
     routing_key: ClassVar[str] = "replay.requested"
     shadow_test_id: str
     trace_id: str
+
+
+Recommendation = Literal["ship", "reject", "inconclusive"]
+Interval = tuple[float, float]
+
+
+class Significance(ContractModel):
+    """How sure a test's counts are (docs/statistics.md). `pValue`: two-sided exact sign test of
+    improved against regressed traces, 1.0 when none moved either way. `improvementRateCi95`:
+    Wilson 95% interval of improved / scored traces. `meanScoreChange`: the mean of fixed minus
+    original score over traces scored both times, with its 95% paired-bootstrap interval. Each
+    figure is null where it is undefined: no scored trace, or an interval from one score change."""
+
+    method: Literal["sign_test"] = "sign_test"
+    p_value: Annotated[float, Field(ge=0, le=1)]
+    improvement_rate_ci95: Interval | None
+    mean_score_change: float | None
+    mean_score_change_ci95: Interval | None
+
+
+class ControlResults(ContractModel):
+    """The control traces (answered well before the fix, outside the issue), counted and tested
+    apart from the issue's traces."""
+
+    improved: int = 0
+    unchanged: int = 0
+    regressed: int = 0
+    errored: int = 0
+    improvement_rate: float | None = None
+    significance: Significance
+
+
+class ShadowStatistics(ContractModel):
+    """What a completed test's `results` say beyond the counts. `recommendation`: `ship` when the
+    issue's traces improved significantly more often than they regressed and the controls did
+    not regress significantly; `reject` when the issue's traces or the controls regressed
+    significantly more often than they improved; else `inconclusive`, with `minimumTraces`: how
+    many issue traces a test would need to decide if the proportions seen held (null when none
+    would). `control` is null when the test replayed no controls."""
+
+    significance: Significance
+    recommendation: Recommendation
+    recommendation_reason: str
+    minimum_traces: int | None = None
+    control: ControlResults | None = None
