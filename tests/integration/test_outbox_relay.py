@@ -15,6 +15,7 @@ from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import BROKER_ERRORS, BrokerUnavailable
 from shared.messaging.topology import Topology
+from tests.support.infrastructure import broker_endpoint, through
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -72,8 +73,8 @@ async def test_a_publish_not_confirmed_in_time_is_a_broker_outage(amqp, namespac
 
 
 async def test_what_a_publish_raises_while_the_broker_is_away_counts_as_a_broker_error(amqp, namespace):
-    with TcpProxy("127.0.0.1", 5672) as proxy:
-        connection = await aio_pika.connect_robust(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+    with TcpProxy(*broker_endpoint(amqp)) as proxy:
+        connection = await aio_pika.connect_robust(through(amqp, proxy.port))
         publisher = EventPublisher(connection, Topology(namespace), "issues")
         await publisher.start()
         await publisher.publish(event("before", "issue.updated"))

@@ -16,6 +16,7 @@ from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
 from shared.messaging.subscriptions import EventSubscriber, Subscription, routes_to
 from shared.messaging.topology import Topology
+from tests.support.infrastructure import broker_endpoint, through
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -105,11 +106,10 @@ def retries(logs: list[dict]) -> list[dict]:
     return [entry for entry in logs if entry["log_level"] == "warning" and "retry_in_s" in entry]
 
 
-async def test_a_process_waits_for_the_broker_at_start_up_then_connects():
-    with TcpProxy("127.0.0.1", 5672) as proxy, capture_logs() as logs:
+async def test_a_process_waits_for_the_broker_at_start_up_then_connects(amqp):
+    with TcpProxy(*broker_endpoint(amqp)) as proxy, capture_logs() as logs:
         proxy.cut()
-        connecting = asyncio.create_task(connect(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", "waiting",
-                                                 retry_interval=0.1))
+        connecting = asyncio.create_task(connect(through(amqp, proxy.port), "waiting", retry_interval=0.1))
         await eventually(lambda: len(retries(logs)) >= 3, 5, "a few refused attempts")
         assert not connecting.done()
         proxy.restore()
@@ -119,12 +119,11 @@ async def test_a_process_waits_for_the_broker_at_start_up_then_connects():
     assert {entry["retry_in_s"] for entry in retries(logs)} == {0.1}
 
 
-async def test_waiting_for_the_broker_ends_when_asked_to_stop():
-    with TcpProxy("127.0.0.1", 5672) as proxy, capture_logs() as logs:
+async def test_waiting_for_the_broker_ends_when_asked_to_stop(amqp):
+    with TcpProxy(*broker_endpoint(amqp)) as proxy, capture_logs() as logs:
         proxy.cut()
         stop = asyncio.Event()
-        connecting = asyncio.create_task(connect(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", "stopping",
-                                                 retry_interval=30, stop=stop))
+        connecting = asyncio.create_task(connect(through(amqp, proxy.port), "stopping", retry_interval=30, stop=stop))
         await eventually(lambda: retries(logs), 5, "the first refused attempt")
         stop.set()
         assert await asyncio.wait_for(connecting, 5) is None
