@@ -5,8 +5,15 @@ import asyncio
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractRobustConnection
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_fixed
 
 log = structlog.get_logger(__name__)
+
+UNREACHABLE = (ConnectionError, OSError, aio_pika.exceptions.AMQPError)
+
+
+class _StopRequested(Exception):
+    pass
 
 
 async def connect(
@@ -18,17 +25,27 @@ async def connect(
     Once open, the connection re-establishes itself and every channel, queue and consumer
     declared through it after the broker comes back.
     """
-    while True:
-        try:
-            connection = await aio_pika.connect_robust(
-                url, client_properties={"connection_name": name}, reconnect_interval=1.0
-            )
-        except (ConnectionError, OSError, aio_pika.exceptions.AMQPError) as error:
-            log.warning("broker unreachable, retrying", error=str(error), retry_in_s=retry_interval)
-            if await stopped_within(stop, retry_interval):
-                return None
-            continue
-        return _with_logged_outages(connection)
+
+    async def wait_unless_stopped(seconds: float) -> None:
+        if await stopped_within(stop, seconds):
+            raise _StopRequested
+
+    def log_retry(state: RetryCallState) -> None:
+        log.warning("broker unreachable, retrying", error=str(state.outcome.exception()), retry_in_s=retry_interval)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(UNREACHABLE),
+        wait=wait_fixed(retry_interval),
+        sleep=wait_unless_stopped,
+        before_sleep=log_retry,
+    )
+    try:
+        connection = await retrying(
+            aio_pika.connect_robust, url, client_properties={"connection_name": name}, reconnect_interval=1.0
+        )
+    except _StopRequested:
+        return None
+    return _with_logged_outages(connection)
 
 
 async def stopped_within(stop: asyncio.Event | None, seconds: float) -> bool:

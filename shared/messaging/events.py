@@ -4,6 +4,7 @@ import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 
 from shared.contracts.envelope import Envelope
+from shared.messaging.rpc import BrokerUnavailable
 from shared.messaging.topology import Topology, declare_events_exchange
 
 
@@ -11,7 +12,8 @@ class EventPublisher:
     """Publishes persistent messages and waits for the broker's confirm of each.
 
     The routing key is the event type (`issue.created` ...). A publish that raises was not
-    confirmed, and the caller keeps the event to publish again.
+    confirmed, and the caller keeps the event to publish again; one whose confirm does not come
+    within `timeout` raises `BrokerUnavailable`.
     """
 
     def __init__(self, connection: AbstractRobustConnection, topology: Topology, service: str):
@@ -24,6 +26,12 @@ class EventPublisher:
         self._exchange = await declare_events_exchange(self._channel, self._topology, self._service)
 
     async def publish(self, envelope: Envelope, timeout: float = 5.0) -> None:
+        try:
+            await self._publish(envelope, timeout)
+        except TimeoutError as error:
+            raise BrokerUnavailable(f"the broker did not confirm {envelope.type} within {timeout:g}s") from error
+
+    async def _publish(self, envelope: Envelope, timeout: float) -> None:
         await self._exchange.publish(
             aio_pika.Message(
                 envelope.to_bytes(),

@@ -11,9 +11,18 @@ outage or a lost notification left behind.
 Delivery is at least once: a relay that dies between the broker's confirm and removing the
 event from the store publishes it again after restart. Consumers dedupe by `message_id` and
 order by the `version` the payloads carry.
+
+A publish that fails with a broker error (`BROKER_ERRORS`: the broker is away, or did not
+confirm in time) leaves the events in the outbox, and every sweep tries again until the broker
+is back. A publish that fails with any other error is a bug that retrying as is cannot mend:
+it is logged as an error (with the event's correlation id and the exception), the events stay
+in the outbox, and the aggregate is parked: the sweep leaves it alone for `park_for` seconds,
+then tries once more (and parks it again if it fails again). A `notify` for the aggregate (a
+new change written to it) tries it at once.
 """
 
 import asyncio
+import time
 import uuid
 import zlib
 from datetime import datetime, timedelta
@@ -68,6 +77,7 @@ class OutboxRelay:
         workers: int = 4,
         sweep_interval: float = 2.0,
         grace: float = 5.0,
+        park_for: float = 60.0,
     ):
         self._store = store
         self._publisher = publisher
@@ -76,10 +86,16 @@ class OutboxRelay:
         self._queued: set[str] = set()
         self._sweep_interval = sweep_interval
         self._grace = timedelta(seconds=grace)
+        self._park_for = park_for
+        self._parked_until: dict[str, float] = {}
 
     def notify(self, aggregate_id: str) -> None:
-        """Publish this aggregate's pending events soon. Each aggregate waits at most once in
-        the queues, and always for the same worker."""
+        """Publish this aggregate's pending events soon, even if it is parked. Each aggregate
+        waits at most once in the queues, and always for the same worker."""
+        self._parked_until.pop(aggregate_id, None)
+        self._enqueue(aggregate_id)
+
+    def _enqueue(self, aggregate_id: str) -> None:
         if aggregate_id in self._queued:
             return
         self._queued.add(aggregate_id)
@@ -112,9 +128,25 @@ class OutboxRelay:
             await asyncio.sleep(self._sweep_interval)
             try:
                 for aggregate_id in await self._store.aggregates_with_pending_outbox(utc_now() - self._grace, 500):
-                    self.notify(aggregate_id)
+                    if not self._parked(aggregate_id):
+                        self._enqueue(aggregate_id)
             except Exception as error:
                 log.warning("outbox sweep failed; will retry", error=repr(error))
+
+    def _parked(self, aggregate_id: str) -> bool:
+        until = self._parked_until.get(aggregate_id)
+        if until is None:
+            return False
+        if time.monotonic() < until:
+            return True
+        del self._parked_until[aggregate_id]
+        return False
+
+    def _park(self, aggregate_id: str, envelope: Envelope, error: Exception) -> None:
+        self._parked_until[aggregate_id] = time.monotonic() + self._park_for
+        log.error("event publish failed with an unexpected error; left in the outbox and parked",
+                  aggregate_id=aggregate_id, event_type=envelope.type, event_id=envelope.message_id,
+                  correlation_id=envelope.correlation_id, retry_in_s=self._park_for, exc_info=error)
 
     async def _relay(self, aggregate_id: str) -> None:
         more = True
@@ -129,7 +161,11 @@ class OutboxRelay:
                     await self._publisher.publish(envelope)
                 except BROKER_ERRORS as error:
                     log.warning("event publish failed; left in the outbox", aggregate_id=aggregate_id,
-                                error=repr(error))
+                                correlation_id=envelope.correlation_id, error=repr(error))
+                    failed = True
+                    break
+                except Exception as error:
+                    self._park(aggregate_id, envelope, error)
                     failed = True
                     break
                 published.append(envelope.message_id)

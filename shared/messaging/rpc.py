@@ -42,20 +42,24 @@ START_BY_HEADER = "x-start-by"
 DEADLINE_HEADER = "x-deadline"
 CORRELATION_HEADER = "x-correlation-id"
 
-BROKER_ERRORS = (
-    aio_pika.exceptions.AMQPError,
-    aiormq.exceptions.AMQPError,
-    ConnectionError,
-    RuntimeError,
-    TimeoutError,
-)
-
-
 REPLY_QUEUE_EXPIRES_MS = 60_000
 
 
 class BrokerUnavailable(Exception):
-    """The broker did not take the command: it was not executed."""
+    """The broker did not take the message, or did not confirm it in time: a command was not
+    executed; an event is to be published again."""
+
+
+BROKER_ERRORS = (
+    aio_pika.exceptions.AMQPError,
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,  # a RuntimeError: the channel is closed or reconnecting
+    ConnectionError,
+    BrokerUnavailable,
+)
+"""What the broker or the connection to it raises while it is away: worth retrying as it is.
+Anything else a publish raises is a bug, not an outage. A confirm that does not come in time is
+raised as `BrokerUnavailable` by the code that waited for it."""
 
 
 class ServiceNotRunning(Exception):
@@ -117,7 +121,7 @@ class RpcClient:
                 await self._exchange.publish(message, routing_key=service, mandatory=True, timeout=timeout)
             except aio_pika.exceptions.PublishError as error:
                 raise ServiceNotRunning(f"no queue is bound for the {service} service") from error
-            except BROKER_ERRORS as error:
+            except (TimeoutError, *BROKER_ERRORS) as error:
                 raise BrokerUnavailable(f"the message broker did not take the command: {error!r}") from error
             remaining = timeout - (time.monotonic() - started)
             try:

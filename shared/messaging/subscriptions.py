@@ -15,7 +15,6 @@ Events arrive at least once and not always in order: handlers must ignore what t
 already applied (by `message_id` or by the aggregate's `version`).
 """
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Contended, Unavailable
@@ -33,6 +33,7 @@ from shared.messaging.topology import Topology, declare_events_exchange, declare
 
 log = structlog.get_logger(__name__)
 
+FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 
 type EventHandler = Callable[[Any, Envelope], Awaitable[None]]
@@ -111,25 +112,35 @@ class EventSubscriber:
             correlation_id=envelope.correlation_id, event_id=envelope.message_id, event_type=envelope.type
         ):
             started = time.monotonic()
-            backoff = 0.1
-            while True:
-                try:
-                    await route.handler(event, envelope)
-                    break
-                except (Unavailable, Contended) as error:
-                    if self._stopping:
-                        await message.nack(requeue=True)
-                        return
-                    log.warning("event not handled yet; retrying", error=str(error), retry_in_s=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                except Exception:
-                    log.exception("event handler failed; requeued", redelivered=message.redelivered)
-                    await message.nack(requeue=True)
-                    MESSAGES_HANDLED.labels(self.queue_name, "event", "failed").inc()
-                    return
+            try:
+                await self._retrying()(route.handler, event, envelope)
+            except (Unavailable, Contended):
+                await message.nack(requeue=True)  # still failing when asked to stop
+                return
+            except Exception:
+                log.exception("event handler failed; requeued", redelivered=message.redelivered)
+                await message.nack(requeue=True)
+                MESSAGES_HANDLED.labels(self.queue_name, "event", "failed").inc()
+                return
             await message.ack()
             elapsed = time.monotonic() - started
             MESSAGES_HANDLED.labels(self.queue_name, "event", "ok").inc()
             MESSAGE_SECONDS.labels(self.queue_name).observe(elapsed)
             log.info("event handled", queue=self.queue_name, duration_ms=round(elapsed * 1000, 2))
+
+    def _retrying(self) -> AsyncRetrying:
+        """Retries the handler in place while the store is away or the document keeps changing:
+        after 0.1s, then twice as long each time up to 5s, until it works or the subscriber stops
+        (then the last error is raised). Any other error is raised at once."""
+        return AsyncRetrying(
+            retry=retry_if_exception_type((Unavailable, Contended)),
+            wait=wait_exponential(multiplier=FIRST_BACKOFF_SECONDS, max=MAX_BACKOFF_SECONDS),
+            stop=lambda _state: self._stopping,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    log.warning("event not handled yet; retrying", error=str(state.outcome.exception()),
+                retry_in_s=state.next_action.sleep)

@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
+import pytest
 
 from services.issues.domain.model import Issue
 from shared.contracts.envelope import Envelope
@@ -12,7 +13,10 @@ from shared.contracts.issues import CreateIssue, IssuePatch
 from shared.messaging.events import EventPublisher
 from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxRelay
+from shared.messaging.rpc import BROKER_ERRORS, BrokerUnavailable
 from shared.messaging.topology import Topology
+from tests.support.infrastructure import broker_endpoint, through
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
 T0 = datetime.now(UTC) - timedelta(minutes=1)
@@ -57,3 +61,34 @@ async def test_events_left_by_a_crash_are_published_in_order_by_the_next_relay(i
     await eventually(outbox_empty, 5, "the outbox to empty")
     running.cancel()
     await connection.close()
+
+
+async def test_a_publish_not_confirmed_in_time_is_a_broker_outage(amqp, namespace):
+    connection = await aio_pika.connect_robust(amqp)
+    publisher = EventPublisher(connection, Topology(namespace), "issues")
+    await publisher.start()
+    with pytest.raises(BrokerUnavailable):
+        await publisher.publish(event("unconfirmed", "issue.updated"), timeout=0)
+    await connection.close()
+
+
+async def test_what_a_publish_raises_while_the_broker_is_away_counts_as_a_broker_error(amqp, namespace):
+    with TcpProxy(*broker_endpoint(amqp)) as proxy:
+        connection = await aio_pika.connect_robust(through(amqp, proxy.port))
+        publisher = EventPublisher(connection, Topology(namespace), "issues")
+        await publisher.start()
+        await publisher.publish(event("before", "issue.updated"))
+        proxy.cut()
+        errors = []
+
+        async def three_publishes_failed():
+            try:
+                await publisher.publish(event("during", "issue.updated"), timeout=1)
+            except Exception as error:
+                errors.append(error)
+            return len(errors) >= 3
+
+        await eventually(three_publishes_failed, 10, "publishes to fail while the broker is away")
+        assert [error for error in errors if not isinstance(error, BROKER_ERRORS)] == []
+        proxy.restore()
+        await connection.close()
