@@ -3,8 +3,11 @@
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cachetools import TTLCache
 
 from services.gateway.domain.api_keys import (
     DEFAULT_WORKSPACE,
@@ -42,13 +45,14 @@ class Authenticator:
 
     Each refused key spends a token of its client address's bucket in `failures`; an address
     with none left is answered `TooManyFailures` before the store is asked, except for keys
-    already remembered (so valid callers behind the same address go on).
+    already remembered (so valid callers behind the same address go on). At most `max_keys`
+    keys are remembered, each for `cache_seconds`; past that the least recently used goes.
     """
 
-    def __init__(self, store: ApiKeyStore, cache_seconds: float, failures: TokenBuckets):
+    def __init__(self, store: ApiKeyStore, cache_seconds: float, failures: TokenBuckets,
+                 max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic):
         self._store = store
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache: TTLCache[str, Principal] = TTLCache(maxsize=max_keys, ttl=cache_seconds, timer=clock)
         self._failures = failures
 
     async def authenticate(self, authorization: str | None, client: str) -> Principal:
@@ -59,8 +63,8 @@ class Authenticator:
         well_formed = scheme.lower() == "bearer" and is_well_formed(secret)
         key_hash = hash_key(secret)
         cached = self._cache.get(key_hash) if well_formed else None
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
+        if cached is not None:
+            return cached
         throttled = self._failures.peek(client)
         if not throttled.allowed:
             raise TooManyFailures(throttled.retry_after_seconds)
@@ -68,9 +72,7 @@ class Authenticator:
         if principal is None:
             self._failures.take(client)
             raise Unauthorized("Invalid API key")
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_hash] = (principal, time.monotonic() + self._cache_seconds)
+        self._cache[key_hash] = principal
         return principal
 
 
