@@ -10,7 +10,7 @@ from aiohttp import web
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.domain.rate_limits import TokenBuckets
-from services.gateway.entrypoints.http import cases, fixes, health, issues, openapi, shadow_tests, traces
+from services.gateway.entrypoints.http import health, openapi, routes
 from services.gateway.entrypoints.http.cases import deprecation_headers
 from services.gateway.entrypoints.http.keys import CONNECTED, RATE_LIMITS, READINESS_CHECKS, SETTINGS, Connected
 from services.gateway.entrypoints.http.middlewares import (
@@ -42,11 +42,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app.on_response_prepare.append(add_rate_limit_headers)
     health.add_routes(app)
     openapi.add_routes(app)
-    issues.add_routes(app)
-    cases.add_routes(app)
-    fixes.add_routes(app)
-    traces.add_routes(app)
-    shadow_tests.add_routes(app)
+    routes.add_routes(app)
     return app
 
 

@@ -37,9 +37,3 @@ async def update_fix(request: web.Request) -> web.Response:
 def path(request: web.Request) -> dict[str, str]:
     return {"fixId": request.match_info["fix_id"]}
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/fixes", list_fixes, allow_head=False)
-    app.router.add_post("/api/fixes", create_fix)
-    app.router.add_get("/api/fixes/{fix_id}", get_fix, allow_head=False)
-    app.router.add_patch("/api/fixes/{fix_id}", update_fix)

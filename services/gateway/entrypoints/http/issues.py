@@ -43,10 +43,3 @@ async def delete_issue(request: web.Request) -> web.Response:
 def path(request: web.Request) -> dict[str, str]:
     return {"issueId": request.match_info["issue_id"]}
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v2/issues", list_issues, allow_head=False)
-    app.router.add_post("/api/v2/issues", create_issue)
-    app.router.add_get("/api/v2/issues/{issue_id}", get_issue, allow_head=False)
-    app.router.add_patch("/api/v2/issues/{issue_id}", update_issue)
-    app.router.add_delete("/api/v2/issues/{issue_id}", delete_issue)

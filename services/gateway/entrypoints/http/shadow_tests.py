@@ -44,10 +44,3 @@ async def execute_shadow(request: web.Request) -> web.Response:
     command = validated(ExecuteShadow, await json_body(request))
     return responses.ok(await send(request, command, timeout=request.app[SETTINGS].shadow_execution_timeout_seconds))
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/shadow-tests", list_shadow_tests, allow_head=False)
-    app.router.add_post("/api/shadow-tests", create_shadow_test)
-    app.router.add_get("/api/shadow-tests/{shadow_test_id}", get_shadow_test, allow_head=False)
-    app.router.add_patch("/api/shadow-tests/{shadow_test_id}", update_shadow_test)
-    app.router.add_post("/api/shadow-execution", execute_shadow)
