@@ -5,7 +5,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from cachetools import TTLCache
 
@@ -18,10 +18,11 @@ from services.gateway.domain.api_keys import (
     issue_key,
 )
 from services.gateway.domain.rate_limits import TokenBuckets
+from services.gateway.ports import ApiKeyStore, CommandChannel, KeyStore
 from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
-from shared.messaging.rpc import BrokerUnavailable, Command, ReplyTimeout, RpcClient, ServiceNotRunning
+from shared.messaging.rpc import BrokerUnavailable, Command, ReplyTimeout, ServiceNotRunning
 
 
 class Unauthorized(ExpectedError):
@@ -34,10 +35,6 @@ class TooManyFailures(ExpectedError):
     def __init__(self, retry_after_seconds: int):
         super().__init__(f"Too many failed authentications from this address; retry in {retry_after_seconds}s")
         self.retry_after_seconds = retry_after_seconds
-
-
-class ApiKeyStore(Protocol):
-    async def find(self, key_hash: str) -> Principal | None: ...
 
 
 class Authenticator:
@@ -80,7 +77,7 @@ class Authenticator:
 class CommandBus:
     """Sends a command to the service that owns it and returns the data of its reply."""
 
-    rpc: RpcClient
+    channel: CommandChannel
     timeout: float
 
     async def send(
@@ -101,7 +98,7 @@ class CommandBus:
             payload=command.to_wire(),
         )
         try:
-            reply = await self.rpc.call(command.service, envelope, timeout)
+            reply = await self.channel.call(command.service, envelope, timeout)
         except (BrokerUnavailable, ServiceNotRunning) as error:
             raise Unavailable(f"The {command.service} service is unavailable: {error}") from error
         except ReplyTimeout as error:
@@ -118,10 +115,6 @@ def _command_id(idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return uuid.uuid4().hex
     return "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
-
-
-class KeyStore(ApiKeyStore, Protocol):
-    async def add(self, key_hash: str, principal: Principal) -> Principal: ...
 
 
 async def create_api_key(store: KeyStore, workspace: str, owner: str | None = None) -> IssuedKey:

@@ -4,16 +4,17 @@ import re
 
 from pydantic.alias_generators import to_camel
 
-from services.gateway.entrypoints.http.app import create_app
+from services.gateway import bootstrap
 from services.gateway.entrypoints.http.openapi import REDOC_PATH, openapi_document
 from services.gateway.settings import GatewaySettings
+from tests.unit.gateway_fakes import AnsweringChannel, FakeAdapters, InMemoryKeyStore
 
 THE_DESCRIPTION_ITSELF = {("get", "/api/openapi.json"), ("get", "/api/docs"), ("get", REDOC_PATH)}
 
 
 def served() -> set[tuple[str, str]]:
     """Every method and path the application routes, path parameters named as the document names them."""
-    app = create_app(GatewaySettings())
+    app = bootstrap.build(GatewaySettings(), FakeAdapters(InMemoryKeyStore(), AnsweringChannel(lambda *_: None)))
     return {
         (route.method.lower(), re.sub(r"\{(\w+)\}", lambda name: "{" + to_camel(name[1]) + "}",
                                       route.resource.canonical))
@@ -34,4 +35,4 @@ def test_every_documented_operation_is_served():
 
 
 def test_the_description_itself_is_served_undocumented():
-    assert THE_DESCRIPTION_ITSELF <= served() and not THE_DESCRIPTION_ITSELF & documented()
+    assert served() >= THE_DESCRIPTION_ITSELF and not THE_DESCRIPTION_ITSELF & documented()
