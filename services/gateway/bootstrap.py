@@ -12,11 +12,12 @@ import structlog
 from aiohttp import web
 
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
+from services.gateway.domain.api_keys import IssuedKey
 from services.gateway.domain.rate_limits import TokenBuckets
 from services.gateway.entrypoints.http import server
 from services.gateway.entrypoints.http.app import create_app
 from services.gateway.entrypoints.http.keys import CONNECTED, READINESS_CHECKS, SETTINGS, Connected
-from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
+from services.gateway.handlers import Authenticator, CommandBus, create_api_key, ensure_initial_key
 from services.gateway.ports import CommandChannel, KeyStore
 from services.gateway.settings import GatewaySettings
 from shared.logging import configure_logging
@@ -128,6 +129,17 @@ async def _connect(app: web.Application, adapters: Adapters) -> None:
     connected.authenticator = Authenticator(keys, settings.api_key_cache_seconds, failures)
     connected.bus = CommandBus(channel, settings.rpc_timeout_seconds)
     log.info("service started", namespace=settings.bus_namespace)
+
+
+async def create_key(settings: GatewaySettings, workspace: str, owner: str | None) -> IssuedKey:
+    """A new API key for `workspace`, written straight into the store (`cli create-key`)."""
+    mongo = mongo_client(settings, f"{SERVICE}-cli")
+    try:
+        store = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
+        await store.ensure_indexes()
+        return await create_api_key(store, workspace, owner)
+    finally:
+        await mongo.close()
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from aiohttp import web
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.keys import SETTINGS
-from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, path_params, query_params, validated
 from shared.contracts.common import ContractModel
 from shared.contracts.traces import GetTrace, IngestTraces, ListTraces
 
@@ -24,7 +24,7 @@ async def ingest_traces(request: web.Request) -> web.Response:
 
 
 async def get_trace(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, validated(GetTrace, {"traceId": request.match_info["trace_id"]}, "path")))
+    return responses.ok(await send(request, validated(GetTrace, path_params(request), "path")))
 
 
 async def list_traces(request: web.Request) -> web.Response:
