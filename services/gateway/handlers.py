@@ -3,8 +3,11 @@
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+
+from cachetools import TTLCache
 
 from services.gateway.domain.api_keys import (
     DEFAULT_WORKSPACE,
@@ -15,10 +18,11 @@ from services.gateway.domain.api_keys import (
     issue_key,
 )
 from services.gateway.domain.rate_limits import TokenBuckets
+from services.gateway.ports import ApiKeyStore, CommandChannel, KeyStore
 from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
-from shared.messaging.rpc import BrokerUnavailable, Command, ReplyTimeout, RpcClient, ServiceNotRunning
+from shared.messaging.rpc import BrokerUnavailable, Command, ReplyTimeout, ServiceNotRunning
 
 
 class Unauthorized(ExpectedError):
@@ -33,22 +37,19 @@ class TooManyFailures(ExpectedError):
         self.retry_after_seconds = retry_after_seconds
 
 
-class ApiKeyStore(Protocol):
-    async def find(self, key_hash: str) -> Principal | None: ...
-
-
 class Authenticator:
     """Maps `Authorization: Bearer thk_…` to a principal, remembering answers for a while.
 
     Each refused key spends a token of its client address's bucket in `failures`; an address
     with none left is answered `TooManyFailures` before the store is asked, except for keys
-    already remembered (so valid callers behind the same address go on).
+    already remembered (so valid callers behind the same address go on). At most `max_keys`
+    keys are remembered, each for `cache_seconds`; past that the least recently used goes.
     """
 
-    def __init__(self, store: ApiKeyStore, cache_seconds: float, failures: TokenBuckets):
+    def __init__(self, store: ApiKeyStore, cache_seconds: float, failures: TokenBuckets,
+                 max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic):
         self._store = store
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._cache: TTLCache[str, Principal] = TTLCache(maxsize=max_keys, ttl=cache_seconds, timer=clock)
         self._failures = failures
 
     async def authenticate(self, authorization: str | None, client: str) -> Principal:
@@ -59,8 +60,8 @@ class Authenticator:
         well_formed = scheme.lower() == "bearer" and is_well_formed(secret)
         key_hash = hash_key(secret)
         cached = self._cache.get(key_hash) if well_formed else None
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
+        if cached is not None:
+            return cached
         throttled = self._failures.peek(client)
         if not throttled.allowed:
             raise TooManyFailures(throttled.retry_after_seconds)
@@ -68,9 +69,7 @@ class Authenticator:
         if principal is None:
             self._failures.take(client)
             raise Unauthorized("Invalid API key")
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key_hash] = (principal, time.monotonic() + self._cache_seconds)
+        self._cache[key_hash] = principal
         return principal
 
 
@@ -78,7 +77,7 @@ class Authenticator:
 class CommandBus:
     """Sends a command to the service that owns it and returns the data of its reply."""
 
-    rpc: RpcClient
+    channel: CommandChannel
     timeout: float
 
     async def send(
@@ -99,7 +98,7 @@ class CommandBus:
             payload=command.to_wire(),
         )
         try:
-            reply = await self.rpc.call(command.service, envelope, timeout)
+            reply = await self.channel.call(command.service, envelope, timeout)
         except (BrokerUnavailable, ServiceNotRunning) as error:
             raise Unavailable(f"The {command.service} service is unavailable: {error}") from error
         except ReplyTimeout as error:
@@ -116,10 +115,6 @@ def _command_id(idempotency_key: str | None) -> str:
     if idempotency_key is None:
         return uuid.uuid4().hex
     return "idem-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
-
-
-class KeyStore(ApiKeyStore, Protocol):
-    async def add(self, key_hash: str, principal: Principal) -> Principal: ...
 
 
 async def create_api_key(store: KeyStore, workspace: str, owner: str | None = None) -> IssuedKey:

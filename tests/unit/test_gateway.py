@@ -9,16 +9,13 @@ from services.gateway.entrypoints.http.requests import validated
 from services.gateway.handlers import Authenticator, TooManyFailures, Unauthorized, _command_id
 from shared.contracts.errors import InvalidRequest
 from shared.contracts.issues import CreateIssue, ListIssues
+from tests.unit.gateway_fakes import InMemoryKeyStore
 
 
-class CountingStore:
-    def __init__(self, principals):
-        self.principals = principals
-        self.lookups = 0
-
-    async def find(self, key_hash):
-        self.lookups += 1
-        return self.principals.get(key_hash)
+def counting_store(principals) -> InMemoryKeyStore:
+    store = InMemoryKeyStore()
+    store.principals.update(principals)
+    return store
 
 
 def test_validation_names_every_field_with_its_wire_name():
@@ -48,7 +45,7 @@ def test_issued_keys_look_right_and_only_their_hash_is_kept():
 
 async def test_authentication_accepts_a_known_key_and_caches_it():
     issued = issue_key("acme")
-    store = CountingStore({hash_key(issued.secret): issued.principal})
+    store = counting_store({hash_key(issued.secret): issued.principal})
     auth = Authenticator(store, cache_seconds=60, failures=TokenBuckets(10, 1))
     assert await auth.authenticate(f"Bearer {issued.secret}", "10.0.0.1") == issued.principal
     assert await auth.authenticate(f"bearer {issued.secret}", "10.0.0.1") == issued.principal
@@ -59,7 +56,7 @@ async def test_authentication_accepts_a_known_key_and_caches_it():
     "header", [None, "", "Bearer", "Basic abc", "Bearer thk_short", "Bearer thk_unknownunknownunknown"]
 )
 async def test_authentication_rejects_missing_malformed_and_unknown_keys(header):
-    auth = Authenticator(CountingStore({}), cache_seconds=60, failures=TokenBuckets(10, 1))
+    auth = Authenticator(counting_store({}), cache_seconds=60, failures=TokenBuckets(10, 1))
     with pytest.raises(Unauthorized):
         await auth.authenticate(header, "10.0.0.1")
 
@@ -74,7 +71,7 @@ class Clock:
 
 async def test_an_address_that_keeps_failing_is_refused_before_the_store_is_asked():
     issued = issue_key("acme")
-    store = CountingStore({hash_key(issued.secret): issued.principal})
+    store = counting_store({hash_key(issued.secret): issued.principal})
     clock = Clock()
     auth = Authenticator(store, cache_seconds=3600, failures=TokenBuckets(3, 0.5, clock=clock))
     good = f"Bearer {issued.secret}"
@@ -124,3 +121,52 @@ def test_if_match_names_versions_compared_strongly(values, versions):
 def test_a_malformed_if_match_matches_no_version(values):
     request = make_mocked_request("PATCH", "/api/v2/issues/iss_1", headers=CIMultiDict(("If-Match", v) for v in values))
     assert expected_versions(request) == []
+
+
+KEYS_REMEMBERED = 10_000
+
+
+def many_keys(count: int) -> tuple[list[str], InMemoryKeyStore]:
+    issued = [issue_key("acme") for _ in range(count)]
+    return [f"Bearer {key.secret}" for key in issued], counting_store({hash_key(k.secret): k.principal for k in issued})
+
+
+async def test_a_full_key_cache_forgets_its_least_recently_used_keys_one_at_a_time():
+    headers, store = many_keys(KEYS_REMEMBERED + 2)
+    auth = Authenticator(store, cache_seconds=3600, failures=TokenBuckets(10, 1))
+    for header in headers:
+        await auth.authenticate(header, "10.0.0.1")
+    assert store.lookups == KEYS_REMEMBERED + 2
+    for header in headers[2:]:
+        await auth.authenticate(header, "10.0.0.1")
+    assert store.lookups == KEYS_REMEMBERED + 2, "every key but the two oldest is still remembered"
+    await auth.authenticate(headers[0], "10.0.0.1")
+    assert store.lookups == KEYS_REMEMBERED + 3
+
+
+async def test_a_remembered_key_behind_a_throttled_address_goes_on_while_other_keys_fill_the_cache():
+    good = issue_key("acme")
+    headers, store = many_keys(KEYS_REMEMBERED + 1)
+    store.principals[hash_key(good.secret)] = good.principal
+    auth = Authenticator(store, cache_seconds=3600, failures=TokenBuckets(1, 0.001))
+    assert await auth.authenticate(f"Bearer {good.secret}", "10.0.0.1") == good.principal
+    with pytest.raises(Unauthorized):
+        await auth.authenticate("Bearer thk_guess00000000000000000000", "10.0.0.1")
+    for count, header in enumerate(headers):
+        await auth.authenticate(header, "10.0.0.2")
+        if count % 100 == 0:
+            assert await auth.authenticate(f"Bearer {good.secret}", "10.0.0.1") == good.principal
+    assert await auth.authenticate(f"Bearer {good.secret}", "10.0.0.1") == good.principal
+
+
+async def test_a_remembered_key_is_asked_for_again_once_its_time_is_up():
+    headers, store = many_keys(1)
+    clock = Clock()
+    auth = Authenticator(store, cache_seconds=30, failures=TokenBuckets(10, 1), clock=clock)
+    await auth.authenticate(headers[0], "10.0.0.1")
+    clock.now += 29
+    await auth.authenticate(headers[0], "10.0.0.1")
+    assert store.lookups == 1
+    clock.now += 1
+    await auth.authenticate(headers[0], "10.0.0.1")
+    assert store.lookups == 2

@@ -8,21 +8,12 @@ import argparse
 import asyncio
 import sys
 
-from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.handlers import create_api_key
+from services.gateway import bootstrap
 from services.gateway.settings import GatewaySettings
-from shared.messaging.mongo import mongo_client
 
 
 async def _create_key(workspace: str, owner: str | None) -> None:
-    settings = GatewaySettings()
-    mongo = mongo_client(settings, "gateway-cli")
-    try:
-        store = MongoApiKeyStore(mongo[settings.mongodb_database]["api_keys"])
-        await store.ensure_indexes()
-        issued = await create_api_key(store, workspace, owner)
-    finally:
-        await mongo.close()
+    issued = await bootstrap.create_key(GatewaySettings(), workspace, owner)
     print(f"workspace: {issued.principal.workspace}")
     print(f"key id:    {issued.principal.key_id}")
     print("API key (shown once, keep it secret):")

@@ -9,8 +9,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from services.gateway.entrypoints.http import issues
-
 DEPRECATED_ON = datetime(2025, 8, 1, tzinfo=UTC)
 SUNSET_ON = datetime(2027, 6, 30, tzinfo=UTC)
 CASES = "/api/v2/cases"
@@ -36,10 +34,3 @@ async def deprecation_headers(request: web.Request, handler) -> web.StreamRespon
         _mark(response, request.path)
     return response
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get(CASES, issues.list_issues, allow_head=False)
-    app.router.add_post(CASES, issues.create_issue)
-    app.router.add_get(CASES + "/{issue_id}", issues.get_issue, allow_head=False)
-    app.router.add_patch(CASES + "/{issue_id}", issues.update_issue)
-    app.router.add_delete(CASES + "/{issue_id}", issues.delete_issue)

@@ -5,7 +5,7 @@ from aiohttp import web
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.preconditions import etag, expected_versions
-from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, path_params, query_params, validated
 from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
 
 
@@ -22,24 +22,15 @@ async def create_fix(request: web.Request) -> web.Response:
 
 
 async def get_fix(request: web.Request) -> web.Response:
-    result = await send(request, validated(GetFix, path(request), where="path"))
+    result = await send(request, validated(GetFix, path_params(request), where="path"))
     return responses.ok(result["fix"], headers=etag(result["version"]))
 
 
 async def update_fix(request: web.Request) -> web.Response:
     condition = expected_versions(request)
     patch = validated(FixPatch, await json_body(request))
-    command = validated(UpdateFix, path(request) | {"patch": patch, "expectedVersions": condition}, where="path")
+    command = validated(UpdateFix, path_params(request) | {"patch": patch, "expectedVersions": condition}, where="path")
     result = await send(request, command)
     return responses.ok(result["fix"], headers=etag(result["version"]))
 
 
-def path(request: web.Request) -> dict[str, str]:
-    return {"fixId": request.match_info["fix_id"]}
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/fixes", list_fixes, allow_head=False)
-    app.router.add_post("/api/fixes", create_fix)
-    app.router.add_get("/api/fixes/{fix_id}", get_fix, allow_head=False)
-    app.router.add_patch("/api/fixes/{fix_id}", update_fix)

@@ -5,7 +5,7 @@ from aiohttp import web
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.preconditions import etag, expected_versions
-from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, path_params, query_params, validated
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 
 
@@ -22,31 +22,22 @@ async def create_issue(request: web.Request) -> web.Response:
 
 
 async def get_issue(request: web.Request) -> web.Response:
-    result = await send(request, validated(GetIssue, path(request), where="path"))
+    result = await send(request, validated(GetIssue, path_params(request), where="path"))
     return responses.ok(result["issue"], headers=etag(result["version"]))
 
 
 async def update_issue(request: web.Request) -> web.Response:
     condition = expected_versions(request)
     patch = validated(IssuePatch, await json_body(request))
-    command = validated(UpdateIssue, path(request) | {"patch": patch, "expectedVersions": condition}, where="path")
+    fields = path_params(request) | {"patch": patch, "expectedVersions": condition}
+    command = validated(UpdateIssue, fields, where="path")
     result = await send(request, command)
     return responses.ok(result["issue"], headers=etag(result["version"]))
 
 
 async def delete_issue(request: web.Request) -> web.Response:
     condition = expected_versions(request)
-    await send(request, validated(DeleteIssue, path(request) | {"expectedVersions": condition}, where="path"))
+    await send(request, validated(DeleteIssue, path_params(request) | {"expectedVersions": condition}, where="path"))
     return responses.message("Issue deleted successfully")
 
 
-def path(request: web.Request) -> dict[str, str]:
-    return {"issueId": request.match_info["issue_id"]}
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/v2/issues", list_issues, allow_head=False)
-    app.router.add_post("/api/v2/issues", create_issue)
-    app.router.add_get("/api/v2/issues/{issue_id}", get_issue, allow_head=False)
-    app.router.add_patch("/api/v2/issues/{issue_id}", update_issue)
-    app.router.add_delete("/api/v2/issues/{issue_id}", delete_issue)

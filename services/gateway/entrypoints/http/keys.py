@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
 
 from services.gateway.domain.api_keys import Principal
@@ -15,7 +14,6 @@ from services.gateway.settings import GatewaySettings
 class Connected:
     """What the gateway has once the store and the broker answer (None until then)."""
 
-    connection: AbstractRobustConnection | None = None
     authenticator: Authenticator | None = None
     bus: CommandBus | None = None
     failure: BaseException | None = None

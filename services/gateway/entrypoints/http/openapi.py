@@ -1,9 +1,9 @@
-"""The OpenAPI 3.1 description of the API, generated from the pydantic contracts the gateway
-validates with (so the two cannot drift), served at `/api/openapi.json` with a browsable page
-at `/api/docs`, whose reference is rendered by Redoc served from the gateway itself (no CDN)."""
+"""The OpenAPI 3.1 description of the API, generated from the route table the application is
+routed from (`routes.ROUTES`) and the pydantic contracts the gateway validates with, so none of
+them can drift; served at `/api/openapi.json` with a browsable page at `/api/docs`, whose
+reference is rendered by Redoc served from the gateway itself (no CDN)."""
 
 import html
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,21 +16,13 @@ from pydantic.json_schema import models_json_schema
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.middlewares import REQUEST_ID
 from services.gateway.entrypoints.http.requests import IDEMPOTENCY_KEY
+from services.gateway.entrypoints.http.routes import ROUTES, Route
 from shared.contracts.common import ContractModel, storable_json_schema
 from shared.contracts.errors import ErrorBody
-from shared.contracts.fixes import CHANGES_BY_TYPE, CreateFix, FixDetail, FixId, FixPatch, FixView, ListFixes
-from shared.contracts.issues import CreateIssue, IssueDetail, IssueId, IssuePatch, IssueSummary, ListIssues
-from shared.contracts.shadow_tests import (
-    CreateShadowTest,
-    ExecuteShadow,
-    ListShadowTests,
-    ShadowExecution,
-    ShadowTestDetail,
-    ShadowTestId,
-    ShadowTestPatch,
-    ShadowTestView,
-)
-from shared.contracts.traces import IngestTraces, ListTraces, Trace, TraceId
+from shared.contracts.fixes import CHANGES_BY_TYPE, FixId
+from shared.contracts.issues import IssueId
+from shared.contracts.shadow_tests import ShadowTestId
+from shared.contracts.traces import TraceId
 
 REDOC = Path(__file__).parent / "static" / "redoc-2.5.4.standalone.js"
 REDOC_PATH = "/api/docs/" + REDOC.name
@@ -53,76 +45,11 @@ PRECONDITION_FAILED = ("The resource changed since it was read: If-Match names n
                        "(PRECONDITION_FAILED); read it again")
 
 
-class IngestedTraces(ContractModel):
-    created: list[str]
-    existing: list[str]
-
-
 class Pagination(ContractModel):
     page: int
     limit: int
     total: int
     has_more: bool
-
-
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str
-    summary: str
-    tag: str
-    response: type[BaseModel] | None = None
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    listing: bool = False
-    status: str = "200"
-    extra_statuses: tuple[str, ...] = ()
-    deprecated: bool = False
-    path_params: dict[str, str] = field(default_factory=dict)
-    etag: bool = False
-    if_match: bool = False
-
-
-def _issue_operations(base: str, tag: str, deprecated: bool) -> list[Operation]:
-    one = {"issueId": "The issue's id (`iss_…`)"}
-    return [
-        Operation("get", base, "List issues", tag, IssueSummary, query=ListIssues, listing=True, deprecated=deprecated),
-        Operation("post", base, "Create an issue", tag, IssueSummary, body=CreateIssue, status="201",
-                  deprecated=deprecated, etag=True),
-        Operation("get", base + "/{issueId}", "Get an issue", tag, IssueDetail, path_params=one, deprecated=deprecated,
-                  etag=True),
-        Operation("patch", base + "/{issueId}", "Update an issue", tag, IssueSummary, body=IssuePatch, path_params=one,
-                  deprecated=deprecated, etag=True, if_match=True),
-        Operation("delete", base + "/{issueId}", "Delete an issue", tag, path_params=one, deprecated=deprecated,
-                  if_match=True),
-    ]
-
-
-OPERATIONS = [
-    *_issue_operations("/api/v2/issues", "Issues", deprecated=False),
-    Operation("get", "/api/fixes", "List fixes", "Fixes", FixView, query=ListFixes, listing=True),
-    Operation("post", "/api/fixes", "Create a fix", "Fixes", FixDetail, body=CreateFix, status="201", etag=True),
-    Operation("get", "/api/fixes/{fixId}", "Get a fix", "Fixes", FixDetail, path_params={"fixId": "The fix's id"},
-              etag=True),
-    Operation("patch", "/api/fixes/{fixId}", "Update a fix", "Fixes", FixView, body=FixPatch,
-              path_params={"fixId": "The fix's id"}, etag=True, if_match=True),
-    Operation("post", "/api/v2/traces", "Ingest a batch of traces", "Traces", IngestedTraces, body=IngestTraces,
-              status="201", extra_statuses=("200",)),
-    Operation("get", "/api/v2/traces", "List traces", "Traces", Trace, query=ListTraces, listing=True),
-    Operation("get", "/api/v2/traces/{traceId}", "Get a trace", "Traces", Trace,
-              path_params={"traceId": "The trace's id"}),
-    Operation("get", "/api/shadow-tests", "List shadow tests", "Shadow tests", ShadowTestView,
-              query=ListShadowTests, listing=True),
-    Operation("post", "/api/shadow-tests", "Create a shadow test", "Shadow tests", ShadowTestView,
-              body=CreateShadowTest, status="201"),
-    Operation("get", "/api/shadow-tests/{shadowTestId}", "Get a shadow test with its per-trace results",
-              "Shadow tests", ShadowTestDetail, path_params={"shadowTestId": "The shadow test's id"}),
-    Operation("patch", "/api/shadow-tests/{shadowTestId}", "Stop a shadow test as failed", "Shadow tests",
-              ShadowTestView, body=ShadowTestPatch, path_params={"shadowTestId": "The shadow test's id"}),
-    Operation("post", "/api/shadow-execution", "Replay one trace against a fix, synchronously (30 s)",
-              "Shadow tests", ShadowExecution, body=ExecuteShadow, extra_statuses=("502",)),
-    *_issue_operations("/api/v2/cases", "Cases (deprecated)", deprecated=True),
-]
 
 
 PATH_PARAMETERS = {name: TypeAdapter(kind).json_schema() for name, kind in
@@ -133,7 +60,7 @@ PATH_PARAMETERS = {name: TypeAdapter(kind).json_schema() for name, kind in
 def openapi_document() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], str]] = [(ErrorBody, "serialization"), (Pagination, "serialization")]
     models += [(changes, "validation") for changes in CHANGES_BY_TYPE.values()]
-    for operation in OPERATIONS:
+    for operation in ROUTES:
         if operation.response:
             models.append((operation.response, "serialization"))
         for request_model in (operation.body, operation.query):
@@ -149,7 +76,7 @@ def openapi_document() -> dict[str, Any]:
     _storable_free_form(schemas)
 
     paths: dict[str, dict] = {}
-    for operation in OPERATIONS:
+    for operation in ROUTES:
         paths.setdefault(operation.path, {})[operation.method] = _operation(operation, ref, schemas)
     return {
         "openapi": "3.1.0",
@@ -161,7 +88,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],
-        "tags": [{"name": name} for name in dict.fromkeys(operation.tag for operation in OPERATIONS)],
+        "tags": [{"name": name} for name in dict.fromkeys(operation.tag for operation in ROUTES)],
         "paths": {**paths, **_operations_paths()},
         "components": {
             "schemas": schemas,
@@ -170,7 +97,7 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-def _operation(operation: Operation, ref, schemas: dict) -> dict:
+def _operation(operation: Route, ref, schemas: dict) -> dict:
     spec: dict[str, Any] = {
         "summary": operation.summary,
         "tags": [operation.tag],
@@ -277,7 +204,7 @@ RESPONSE_HEADERS = {
 }
 
 
-def _success(operation: Operation, ref) -> dict:
+def _success(operation: Route, ref) -> dict:
     if operation.response is None:
         body = {"type": "object", "required": ["success", "message"],
                 "properties": {"success": {"const": True}, "message": {"type": "string"}}}
@@ -328,7 +255,7 @@ async def serve_docs(_request: web.Request) -> web.Response:
     rows = "".join(
         f"<tr><td><code>{operation.method.upper()}</code></td><td><code>{html.escape(operation.path)}</code></td>"
         f"<td>{html.escape(operation.summary)}{' (deprecated)' if operation.deprecated else ''}</td></tr>"
-        for operation in OPERATIONS
+        for operation in ROUTES
     )
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Agent reliability API</title>

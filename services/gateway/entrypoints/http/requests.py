@@ -5,6 +5,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
 from services.gateway.entrypoints.http import strict_json
 from shared.contracts.errors import ErrorDetail, InvalidRequest, invalid_request
@@ -20,6 +21,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("Request body must be a JSON object")
     return body
+
+
+def path_params(request: web.Request) -> dict[str, str]:
+    """The path's parameters by their wire names (the router names them in snake_case, see `routes.Route`)."""
+    return {to_camel(name): value for name, value in request.match_info.items()}
 
 
 def query_params(request: web.Request) -> dict[str, str]:

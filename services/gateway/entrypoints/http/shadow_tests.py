@@ -5,7 +5,7 @@ from aiohttp import web
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.keys import SETTINGS
-from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, path_params, query_params, validated
 from shared.contracts.shadow_tests import (
     CreateShadowTest,
     ExecuteShadow,
@@ -14,10 +14,6 @@ from shared.contracts.shadow_tests import (
     ShadowTestPatch,
     UpdateShadowTest,
 )
-
-
-def path(request: web.Request) -> dict[str, str]:
-    return {"shadowTestId": request.match_info["shadow_test_id"]}
 
 
 async def list_shadow_tests(request: web.Request) -> web.Response:
@@ -32,22 +28,16 @@ async def create_shadow_test(request: web.Request) -> web.Response:
 
 
 async def get_shadow_test(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, validated(GetShadowTest, path(request), where="path")))
+    return responses.ok(await send(request, validated(GetShadowTest, path_params(request), where="path")))
 
 
 async def update_shadow_test(request: web.Request) -> web.Response:
     patch = validated(ShadowTestPatch, await json_body(request))
-    return responses.ok(await send(request, validated(UpdateShadowTest, path(request) | {"patch": patch}, "path")))
+    command = validated(UpdateShadowTest, path_params(request) | {"patch": patch}, "path")
+    return responses.ok(await send(request, command))
 
 
 async def execute_shadow(request: web.Request) -> web.Response:
     command = validated(ExecuteShadow, await json_body(request))
     return responses.ok(await send(request, command, timeout=request.app[SETTINGS].shadow_execution_timeout_seconds))
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/shadow-tests", list_shadow_tests, allow_head=False)
-    app.router.add_post("/api/shadow-tests", create_shadow_test)
-    app.router.add_get("/api/shadow-tests/{shadow_test_id}", get_shadow_test, allow_head=False)
-    app.router.add_patch("/api/shadow-tests/{shadow_test_id}", update_shadow_test)
-    app.router.add_post("/api/shadow-execution", execute_shadow)

@@ -5,8 +5,14 @@ from aiohttp import web
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.keys import SETTINGS
-from services.gateway.entrypoints.http.requests import idempotency_key, json_body, query_params, validated
+from services.gateway.entrypoints.http.requests import idempotency_key, json_body, path_params, query_params, validated
+from shared.contracts.common import ContractModel
 from shared.contracts.traces import GetTrace, IngestTraces, ListTraces
+
+
+class IngestedTraces(ContractModel):
+    created: list[str]
+    existing: list[str]
 
 
 async def ingest_traces(request: web.Request) -> web.Response:
@@ -18,14 +24,9 @@ async def ingest_traces(request: web.Request) -> web.Response:
 
 
 async def get_trace(request: web.Request) -> web.Response:
-    return responses.ok(await send(request, validated(GetTrace, {"traceId": request.match_info["trace_id"]}, "path")))
+    return responses.ok(await send(request, validated(GetTrace, path_params(request), "path")))
 
 
 async def list_traces(request: web.Request) -> web.Response:
     return responses.page(await send(request, validated(ListTraces, query_params(request), where="query")))
 
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_post("/api/v2/traces", ingest_traces)
-    app.router.add_get("/api/v2/traces", list_traces, allow_head=False)
-    app.router.add_get("/api/v2/traces/{trace_id}", get_trace, allow_head=False)
