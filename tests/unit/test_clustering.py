@@ -87,8 +87,11 @@ def seat_traces(agent="travel-assistant"):
     ]
 
 
-def outcome_of(states, traces, embedder, settings=None):
-    return cluster_traces(states, traces, embedder, settings or ClusteringSettings())
+THREE = ClusteringSettings(min_cluster_size=3)
+
+
+def outcome_of(states, traces, embedder, settings=THREE):
+    return cluster_traces(states, traces, embedder, settings)
 
 
 def test_a_trace_fails_with_status_error_or_a_feedback_score_below_the_threshold():
@@ -157,7 +160,7 @@ def test_a_closed_issue_takes_no_trace_by_assignment_but_a_matching_trace_reopen
     state.set_status(issue.key, "closed")
     comeback = refund_traces()[3]
     vectors = embed_aspects(embedder, [aspect_texts(comeback)])[0]
-    assert matching_closed_issue(state, vectors, digest_of(comeback).terms, ClusteringSettings()).id == issue.key
+    assert matching_closed_issue(state, vectors, digest_of(comeback).terms, THREE).id == issue.key
 
     outcome = outcome_of(states, [comeback], embedder)["support-bot"]
     assert outcome.assigned == []
@@ -223,7 +226,7 @@ def test_the_state_survives_a_round_trip_through_a_document(embedder):
 def test_the_longest_waiting_traces_are_dropped_beyond_max_pending(embedder):
     states = {}
     traces = [failing(f"u{n}", *texts) for n, texts in enumerate(UNRELATED)]
-    outcome = outcome_of(states, traces, embedder, ClusteringSettings(max_pending=3))["support-bot"]
+    outcome = outcome_of(states, traces, embedder, ClusteringSettings(min_cluster_size=3, max_pending=3))["support-bot"]
     assert outcome.dropped == ["u0", "u1"] and outcome.pending == ["u2", "u3", "u4"]
 
 

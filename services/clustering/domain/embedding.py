@@ -14,10 +14,11 @@ from typing import Protocol
 
 import numpy as np
 
-from services.clustering.domain.model import Trace
+from services.clustering.domain.model import Message, Trace
 
 ASPECTS = ("question", "tool_errors", "answer", "feedback")
 MAX_ASPECT_CHARS = 4000
+JSON_PUNCTUATION = re.compile(r'[{}\[\]"]|\\[nt"]')
 TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
 
 
@@ -46,11 +47,21 @@ class AspectVectors:
         return cls(np.asarray(data["matrix"], dtype=np.float32), np.asarray(data["present"], dtype=bool))
 
 
+def failed_tool_results(trace: Trace) -> list[Message]:
+    return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)]
+
+
+def tool_error(message: Message) -> str:
+    """Which tool failed, and how, without the JSON punctuation every tool result shares: two
+    tools failing alike are two failures, and `{"error": "` says nothing about either."""
+    text = " ".join(JSON_PUNCTUATION.sub(" ", message.content).split())
+    return f"{message.tool_name}: {text}" if message.tool_name else text
+
+
 def aspect_texts(trace: Trace) -> dict[str, str]:
+    """The embedded texts of a trace, by aspect."""
     question = "\n".join(m.content for m in trace.messages if m.role == "user" and m.content.strip())
-    tool_errors = "\n".join(
-        m.content for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)
-    )
+    tool_errors = "\n".join(tool_error(m) for m in failed_tool_results(trace))
     texts = {
         "question": question,
         "tool_errors": tool_errors,

@@ -1,11 +1,15 @@
 """How alike two failing traces are, and how alike a trace is to an issue.
 
 Each trace has up to five aspects: four embedded ones (see `embedding.py`) and the lexical one
-(see `lexical.py`). The similarity of two traces is the mean, over the aspects both have, of
-the cosine between their aspect vectors (the lexical one weighted by `lexical_weight`); 0 when
-they share none. An issue sums its members' vectors aspect by aspect and counts their words;
-a trace's similarity to it is the same mean, taken against those sums: the centroid's
-direction.
+(see `lexical.py`). The similarity of two traces is the weighted mean, over the aspects both
+have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`, `LEXICAL_WEIGHT`); 0 when
+they share none. Before comparing, the question, answer and feedback vectors lose the agent's
+background (the mean of its failing traces' vectors, see `Vocabulary.background`): what every
+failure of an agent shares (its domain, its tone) says nothing about which failure it is, as a
+word every trace uses weighs nothing in the lexical aspect. A cosine of 0 then means "as alike
+as two of the agent's failing traces usually are". An issue sums its members' vectors aspect
+by aspect and counts their words; a trace's similarity to it is the same mean, taken against
+those sums (less the background): the centroid's direction.
 """
 
 from collections import Counter
@@ -18,19 +22,29 @@ from services.clustering.domain.embedding import ASPECTS, AspectVectors, unit_ro
 from services.clustering.domain.labels import Vocabulary
 
 LEXICAL_WEIGHT = 1.0
+ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0])  # question, tool errors, answer, feedback: the user's own words
+CENTRED = np.array([1.0, 0.0, 1.0, 1.0])  # tool errors are few and already specific: not centred
 
 
 def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
     return np.where(shared > 0, total / np.where(shared == 0, 1, shared), 0.0)
 
 
+def centred(matrices: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
+    """Traces' aspect vectors (n × aspects × dimension) less the agent's background, as unit vectors."""
+    background = vocabulary.background()
+    if background is None:
+        return matrices
+    return unit_rows(matrices - CENTRED[None, :, None] * background[None])
+
+
 def pairwise(vectors: list[AspectVectors], terms: list[tuple[str, ...]], vocabulary: Vocabulary) -> np.ndarray:
-    matrices = np.stack([each.matrix for each in vectors])
+    matrices = centred(np.stack([each.matrix for each in vectors]), vocabulary)
     present = np.stack([each.present for each in vectors]).astype(np.float64)
     total = np.zeros((len(vectors), len(vectors)))
     shared = np.zeros_like(total)
     for column in range(len(ASPECTS)):
-        both = np.outer(present[:, column], present[:, column])
+        both = np.outer(present[:, column], present[:, column]) * ASPECT_WEIGHTS[column]
         total += both * (matrices[:, column] @ matrices[:, column].T)
         shared += both
     words, has_words = lexical.pairwise(terms, vocabulary)
@@ -47,7 +61,10 @@ class Centroid:
     counts: np.ndarray
     words: Counter = field(default_factory=Counter)
     size: int = 0
+    entry_sum: float = 0.0
+    entry_count: int = 0
     _unit: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _unit_at: int = field(default=-1, repr=False, compare=False)
     _lexical: tuple[int, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -68,6 +85,16 @@ class Centroid:
         self.size += 1
         self._unit = self._lexical = None
 
+    def record_entry(self, similarity: float) -> None:
+        """How similar a member was to the issue when it entered (leave one out for founders)."""
+        self.entry_sum += similarity
+        self.entry_count += 1
+
+    @property
+    def cohesion(self) -> float | None:
+        """The mean similarity of the members when they entered; None for an issue made elsewhere."""
+        return self.entry_sum / self.entry_count if self.entry_count else None
+
     def without(self, vectors: AspectVectors, terms: tuple[str, ...]) -> "Centroid":
         return Centroid(
             self.sums - vectors.matrix * vectors.present[:, None],
@@ -77,10 +104,13 @@ class Centroid:
         )
 
     def similarities(self, members: list[tuple[AspectVectors, tuple[str, ...]]], vocabulary: Vocabulary) -> np.ndarray:
-        if self._unit is None:
-            self._unit = unit_rows(self.sums)
-        matrices = np.stack([vectors.matrix for vectors, _ in members])
-        shared = np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)
+        background = vocabulary.background()
+        if self._unit is None or self._unit_at != vocabulary.documents:
+            sums = self.sums if background is None else self.sums - CENTRED[:, None] * self.counts[:, None] * background
+            self._unit = unit_rows(sums)
+            self._unit_at = vocabulary.documents
+        matrices = centred(np.stack([vectors.matrix for vectors, _ in members]), vocabulary)
+        shared = (np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)) * ASPECT_WEIGHTS[None, :]
         cosines = np.einsum("nad,ad->na", matrices, self._unit)
         total, count = (cosines * shared).sum(axis=1), shared.sum(axis=1).astype(np.float64)
         if self._lexical is None or self._lexical[0] != vocabulary.documents:
@@ -99,6 +129,8 @@ class Centroid:
             "counts": self.counts.tolist(),
             "words": dict(self.words),
             "size": self.size,
+            "entrySum": self.entry_sum,
+            "entryCount": self.entry_count,
         }
 
     @classmethod
@@ -108,4 +140,6 @@ class Centroid:
             np.asarray(data["counts"], dtype=np.int64),
             Counter(data["words"]),
             int(data["size"]),
+            float(data.get("entrySum", 0.0)),
+            int(data.get("entryCount", 0)),
         )
