@@ -21,9 +21,7 @@ def records(name: str) -> list[dict]:
 def messages_of(conversation: list[dict]) -> tuple[Message, ...]:
     """The conversation without its system prompt; a tool result names the tool that was called."""
     called = {
-        call["id"]: call["function"]["name"]
-        for message in conversation
-        for call in message.get("tool_calls") or []
+        call["id"]: call["function"]["name"] for message in conversation for call in message.get("tool_calls") or []
     }
     return tuple(
         Message(m["role"], m.get("content") or "", called.get(m.get("tool_call_id")))

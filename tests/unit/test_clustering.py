@@ -1,15 +1,17 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
-from services.clustering.domain.clustering import digest_of, matching_closed_issue
+from services.clustering.domain.clustering import admits, digest_of, matching_closed_issue
 from services.clustering.domain.embedding import aspect_texts, embed_aspects
 from services.clustering.domain.model import ClusteringSettings, Message, Trace, is_failing
 from services.clustering.domain.severity import severity_for
-from services.clustering.domain.state import AgentState
+from services.clustering.domain.similarity import Centroid
+from services.clustering.domain.state import AgentState, IssueProfile
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -260,3 +262,55 @@ def test_settings_reject_thresholds_out_of_range():
         ClusteringSettings(similarity_threshold=0)
     with pytest.raises(ValueError):
         ClusteringSettings(min_cluster_size=1)
+
+
+SIGN_OFF = (
+    " Is there anything else I can help you with today? Thank you for shopping with Northwind Outfitters,"
+    " we are always happy to help with orders, returns and refunds!"
+)
+
+
+def test_what_every_failure_of_an_agent_says_does_not_make_them_one_issue(embedder):
+    unrelated = [failing(f"u{n}", q, a + SIGN_OFF, c, minutes=n) for n, (q, a, c) in enumerate(UNRELATED)]
+    refunds = [failing(f"rw{n}", q, a + SIGN_OFF, c, minutes=20 + n) for n, (q, a, c) in enumerate(REFUND_WINDOW)]
+    outcome = outcome_of({}, [*unrelated, *refunds], embedder, ClusteringSettings())["support-bot"]
+    assert [issue.trace_ids for issue in outcome.proposed] == [["rw0", "rw1", "rw2", "rw3"]]
+    assert outcome.pending == ["u0", "u1", "u2", "u3", "u4"]
+
+
+def test_a_tool_error_says_which_tool_failed_without_json_punctuation():
+    trace = Trace(
+        "t",
+        "billing-agent",
+        None,
+        START,
+        (
+            Message("user", "What is my balance?"),
+            Message("tool", '{"error": "KeyError: \'workspace_id\'"}', tool_name="get_balance"),
+            Message("tool", '{"balance": 12}', tool_name="get_plan"),
+        ),
+        "Error: KeyError 'workspace_id'",
+        status="error",
+    )
+    assert aspect_texts(trace)["tool_errors"] == "get_balance: error : KeyError: 'workspace_id'"
+    assert digest_of(trace).tool_errors == '{"error": "KeyError: \'workspace_id\'"}'
+
+
+def test_a_trace_an_issues_members_would_not_recognise_does_not_join_it():
+    tight = IssueProfile("iss", "open", Centroid.empty(4))
+    for similarity in (0.8, 0.7, 0.75):
+        tight.centroid.record_entry(similarity)
+    settings = ClusteringSettings(similarity_threshold=0.2)
+    assert admits(tight, 0.45, settings)
+    assert not admits(tight, 0.44, settings)
+    made_elsewhere = IssueProfile("manual", "open", Centroid.empty(4))
+    assert admits(made_elsewhere, 0.2, settings) and not admits(made_elsewhere, 0.19, settings)
+
+
+def test_the_background_and_cohesion_survive_a_round_trip(embedder):
+    states = {}
+    outcome_of(states, refund_traces(), embedder)
+    document = json.loads(json.dumps(states["support-bot"].to_document(), default=str))
+    restored = AgentState.from_document(document)
+    assert np.allclose(restored.vocabulary.background(), states["support-bot"].vocabulary.background())
+    assert restored.issues[0].centroid.cohesion == pytest.approx(states["support-bot"].issues[0].centroid.cohesion)
