@@ -278,7 +278,7 @@ def test_what_every_failure_of_an_agent_says_does_not_make_them_one_issue(embedd
     assert outcome.pending == ["u0", "u1", "u2", "u3", "u4"]
 
 
-def test_a_tool_error_says_which_tool_failed_without_json_punctuation():
+def test_a_tool_error_says_which_tool_failed_and_what_it_said_without_json_keys():
     trace = Trace(
         "t",
         "billing-agent",
@@ -292,7 +292,7 @@ def test_a_tool_error_says_which_tool_failed_without_json_punctuation():
         "Error: KeyError 'workspace_id'",
         status="error",
     )
-    assert aspect_texts(trace)["tool_errors"] == "get_balance: error : KeyError: 'workspace_id'"
+    assert aspect_texts(trace)["tool_errors"] == "get_balance: KeyError: 'workspace_id'"
     assert digest_of(trace).tool_errors == '{"error": "KeyError: \'workspace_id\'"}'
 
 

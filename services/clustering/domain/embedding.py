@@ -7,6 +7,7 @@ Two traces are compared aspect by aspect, over the aspects both have (see `simil
 so a missing comment neither counts against a trace nor for it.
 """
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,10 +52,23 @@ def failed_tool_results(trace: Trace) -> list[Message]:
     return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)]
 
 
+def json_values(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [text for each in value.values() for text in json_values(each)]
+    if isinstance(value, list):
+        return [text for each in value for text in json_values(each)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
+
+
 def tool_error(message: Message) -> str:
-    """Which tool failed, and how, without the JSON punctuation every tool result shares: two
-    tools failing alike are two failures, and `{"error": "` says nothing about either."""
-    text = " ".join(JSON_PUNCTUATION.sub(" ", message.content).split())
+    """Which tool failed, and what it said: the values of a JSON result without its keys and
+    punctuation, which every tool result of a kind shares (`{"error": "`) and which say
+    nothing about the failure."""
+    try:
+        text = " ".join(json_values(json.loads(message.content)))
+    except ValueError:
+        text = JSON_PUNCTUATION.sub(" ", message.content)
+    text = " ".join(text.split())
     return f"{message.tool_name}: {text}" if message.tool_name else text
 
 
