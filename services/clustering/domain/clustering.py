@@ -63,13 +63,13 @@ class BatchOutcome:
 
 
 def digest_of(trace: Trace) -> Digest:
-    """What is kept to label a cluster: the aspects' texts, the tool errors as the tools said them."""
+    """What is kept to label a cluster: the aspects' texts (the tool errors as the tools said
+    them), and the terms of what is embedded."""
     texts = {aspect: text[:DIGEST_CHARS] for aspect, text in aspect_texts(trace).items()}
-    texts["tool_errors"] = "\n".join(m.content for m in failed_tool_results(trace))[:DIGEST_CHARS]
     return Digest(
         texts["question"],
         texts["answer"],
-        texts["tool_errors"],
+        "\n".join(m.content for m in failed_tool_results(trace))[:DIGEST_CHARS],
         texts["feedback"],
         trace.status,
         terms_of(*texts.values()),
