@@ -95,7 +95,7 @@ def matching_closed_issue(
     """The closed issue this trace's failure is (by the same similarity as joining an open
     one), if any: when it comes back, the issue has regressed."""
     issue, score = nearest(state, [issue for issue in state.issues if issue.closed], [(vectors, terms)])
-    return issue if issue is not None and score >= settings.similarity_threshold else None
+    return issue if issue is not None and admits(issue, score, settings) else None
 
 
 def cluster_batch(

@@ -6,7 +6,7 @@ have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`, `LEXICAL_WEI
 they share none. Before comparing, the question, answer and feedback vectors lose the agent's
 background (the mean of its failing traces' vectors, see `Vocabulary.background`): what every
 failure of an agent shares (its domain, its tone) says nothing about which failure it is, as a
-word every trace uses weighs nothing in the lexical aspect. A cosine of 0 then means "as alike
+word every trace uses weighs little in the lexical aspect. A cosine of 0 then means "as alike
 as two of the agent's failing traces usually are". An issue sums its members' vectors aspect
 by aspect and counts their words; a trace's similarity to it is the same mean, taken against
 those sums (less the background): the centroid's direction.
