@@ -1,7 +1,6 @@
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
@@ -264,20 +263,6 @@ def test_settings_reject_thresholds_out_of_range():
         ClusteringSettings(min_cluster_size=1)
 
 
-SIGN_OFF = (
-    " Is there anything else I can help you with today? Thank you for shopping with Northwind Outfitters,"
-    " we are always happy to help with orders, returns and refunds!"
-)
-
-
-def test_what_every_failure_of_an_agent_says_does_not_make_them_one_issue(embedder):
-    unrelated = [failing(f"u{n}", q, a + SIGN_OFF, c, minutes=n) for n, (q, a, c) in enumerate(UNRELATED)]
-    refunds = [failing(f"rw{n}", q, a + SIGN_OFF, c, minutes=20 + n) for n, (q, a, c) in enumerate(REFUND_WINDOW)]
-    outcome = outcome_of({}, [*unrelated, *refunds], embedder, ClusteringSettings())["support-bot"]
-    assert [issue.trace_ids for issue in outcome.proposed] == [["rw0", "rw1", "rw2", "rw3"]]
-    assert outcome.pending == ["u0", "u1", "u2", "u3", "u4"]
-
-
 def test_a_tool_error_says_which_tool_failed_and_what_it_said_without_json_keys():
     trace = Trace(
         "t",
@@ -307,10 +292,10 @@ def test_a_trace_an_issues_members_would_not_recognise_does_not_join_it():
     assert admits(made_elsewhere, 0.2, settings) and not admits(made_elsewhere, 0.19, settings)
 
 
-def test_the_background_and_cohesion_survive_a_round_trip(embedder):
+def test_an_issues_cohesion_survives_a_round_trip(embedder):
     states = {}
     outcome_of(states, refund_traces(), embedder)
     document = json.loads(json.dumps(states["support-bot"].to_document(), default=str))
     restored = AgentState.from_document(document)
-    assert np.allclose(restored.vocabulary.background(), states["support-bot"].vocabulary.background())
     assert restored.issues[0].centroid.cohesion == pytest.approx(states["support-bot"].issues[0].centroid.cohesion)
+    assert restored.issues[0].centroid.cohesion > 0

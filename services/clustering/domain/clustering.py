@@ -116,7 +116,7 @@ def cluster_batch(
             outcome.ignored.append(trace.id)
             continue
         digest = digest_of(trace)
-        state.vocabulary.add(digest.terms, vectors.matrix, vectors.present)
+        state.vocabulary.add(digest.terms)
         state.pending.append(PendingTrace(trace.id, trace.customer_id, trace.timestamp, vectors, digest))
         waiting.add(trace.id)
     if len(state.pending) >= settings.min_cluster_size:

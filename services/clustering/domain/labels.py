@@ -13,7 +13,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from services.clustering.domain.model import Digest
@@ -29,7 +28,6 @@ TITLE_QUESTION_CHARS = 90
 SIGNATURE_CHARS = 80
 MAX_TITLE = 200
 TAGS = 5
-BACKGROUND_PRIOR = 5
 
 
 def terms_of(*texts: str) -> tuple[str, ...]:
@@ -46,49 +44,14 @@ def terms_of(*texts: str) -> tuple[str, ...]:
 
 @dataclass
 class Vocabulary:
-    """What is usual in an agent's failing traces (persisted with the state): in how many of
-    them each term occurs, and the sum of their unit vectors per embedded aspect, whose shrunk
-    mean (`background`) similarity takes away before comparing (see `similarity.py`)."""
+    """In how many of an agent's failing traces each term occurs (persisted with the state)."""
 
     documents: int = 0
     frequencies: Counter = field(default_factory=Counter)
-    aspect_sums: np.ndarray | None = None
-    aspect_counts: np.ndarray | None = None
 
-    def add(self, terms: tuple[str, ...], vectors: np.ndarray | None = None, present: np.ndarray | None = None) -> None:
+    def add(self, terms: tuple[str, ...]) -> None:
         self.documents += 1
         self.frequencies.update(terms)
-        if vectors is None:
-            return
-        if self.aspect_sums is None:
-            self.aspect_sums = np.zeros(vectors.shape)
-            self.aspect_counts = np.zeros(vectors.shape[0])
-        self.aspect_sums += vectors * present[:, None]
-        self.aspect_counts += present
-
-    def to_document(self) -> dict:
-        document = {"documents": self.documents, "frequencies": dict(self.frequencies)}
-        if self.aspect_sums is not None:
-            document |= {"aspectSums": self.aspect_sums.tolist(), "aspectCounts": self.aspect_counts.tolist()}
-        return document
-
-    @classmethod
-    def from_document(cls, document: dict) -> "Vocabulary":
-        sums, counts = document.get("aspectSums"), document.get("aspectCounts")
-        return cls(
-            document["documents"],
-            Counter(document["frequencies"]),
-            None if sums is None else np.asarray(sums, dtype=np.float64),
-            None if counts is None else np.asarray(counts, dtype=np.float64),
-        )
-
-    def background(self) -> np.ndarray | None:
-        """Per aspect, the sum of the agent's vectors over (their count + `BACKGROUND_PRIOR`):
-        the mean, faded in over the agent's first traces so that the first failures of a new
-        agent, often of one kind, are not taken for what is usual."""
-        if self.aspect_sums is None:
-            return None
-        return self.aspect_sums / (self.aspect_counts + BACKGROUND_PRIOR)[:, None]
 
 
 def distinctive_terms(members: list[Digest], vocabulary: Vocabulary, count: int = TAGS) -> list[str]:

@@ -45,8 +45,8 @@ class ClusteringSettings:
     """
 
     enabled: bool = True
-    similarity_threshold: float = 0.2
-    cluster_similarity: float = 0.1
+    similarity_threshold: float = 0.35
+    cluster_similarity: float = 0.3
     min_cluster_size: int = 4
     feedback_threshold: float = 0.5
     max_pending: int = 1000

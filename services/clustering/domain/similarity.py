@@ -2,14 +2,10 @@
 
 Each trace has up to five aspects: four embedded ones (see `embedding.py`) and the lexical one
 (see `lexical.py`). The similarity of two traces is the weighted mean, over the aspects both
-have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`, `LEXICAL_WEIGHT`); 0 when
-they share none. Before comparing, the question, answer and feedback vectors lose the agent's
-background (the mean of its failing traces' vectors, see `Vocabulary.background`): what every
-failure of an agent shares (its domain, its tone) says nothing about which failure it is, as a
-word every trace uses weighs little in the lexical aspect. A cosine of 0 then means "as alike
-as two of the agent's failing traces usually are". An issue sums its members' vectors aspect
-by aspect and counts their words; a trace's similarity to it is the same mean, taken against
-those sums (less the background): the centroid's direction.
+have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`: the feedback comment, the
+user's own statement of what went wrong, weighs double; `LEXICAL_WEIGHT`); 0 when they share
+none. An issue sums its members' vectors aspect by aspect and counts their words; a trace's
+similarity to it is the same mean, taken against those sums: the centroid's direction.
 """
 
 from collections import Counter
@@ -23,23 +19,14 @@ from services.clustering.domain.labels import Vocabulary
 
 LEXICAL_WEIGHT = 1.0
 ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0])  # question, tool errors, answer, feedback: the user's own words
-CENTRED = np.array([1.0, 0.0, 1.0, 1.0])  # tool errors are few and already specific: not centred
 
 
 def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
     return np.where(shared > 0, total / np.where(shared == 0, 1, shared), 0.0)
 
 
-def centred(matrices: np.ndarray, vocabulary: Vocabulary) -> np.ndarray:
-    """Traces' aspect vectors (n × aspects × dimension) less the agent's background, as unit vectors."""
-    background = vocabulary.background()
-    if background is None:
-        return matrices
-    return unit_rows(matrices - CENTRED[None, :, None] * background[None])
-
-
 def pairwise(vectors: list[AspectVectors], terms: list[tuple[str, ...]], vocabulary: Vocabulary) -> np.ndarray:
-    matrices = centred(np.stack([each.matrix for each in vectors]), vocabulary)
+    matrices = np.stack([each.matrix for each in vectors])
     present = np.stack([each.present for each in vectors]).astype(np.float64)
     total = np.zeros((len(vectors), len(vectors)))
     shared = np.zeros_like(total)
@@ -64,7 +51,6 @@ class Centroid:
     entry_sum: float = 0.0
     entry_count: int = 0
     _unit: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _unit_at: int = field(default=-1, repr=False, compare=False)
     _lexical: tuple[int, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -104,12 +90,9 @@ class Centroid:
         )
 
     def similarities(self, members: list[tuple[AspectVectors, tuple[str, ...]]], vocabulary: Vocabulary) -> np.ndarray:
-        background = vocabulary.background()
-        if self._unit is None or self._unit_at != vocabulary.documents:
-            sums = self.sums if background is None else self.sums - CENTRED[:, None] * self.counts[:, None] * background
-            self._unit = unit_rows(sums)
-            self._unit_at = vocabulary.documents
-        matrices = centred(np.stack([vectors.matrix for vectors, _ in members]), vocabulary)
+        if self._unit is None:
+            self._unit = unit_rows(self.sums)
+        matrices = np.stack([vectors.matrix for vectors, _ in members])
         shared = (np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)) * ASPECT_WEIGHTS[None, :]
         cosines = np.einsum("nad,ad->na", matrices, self._unit)
         total, count = (cosines * shared).sum(axis=1), shared.sum(axis=1).astype(np.float64)

@@ -1,6 +1,7 @@
 """What clustering remembers of an agent between batches, in a form that can be stored:
 the failing traces waiting for company, the issues with their centroids, and the vocabulary."""
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
@@ -87,7 +88,7 @@ class AgentState:
                 for p in self.pending
             ],
             "issues": [{"id": i.id, "status": i.status, "centroid": i.centroid.to_lists()} for i in self.issues],
-            "vocabulary": self.vocabulary.to_document(),
+            "vocabulary": {"documents": self.vocabulary.documents, "frequencies": dict(self.vocabulary.frequencies)},
         }
 
     @classmethod
@@ -105,5 +106,5 @@ class AgentState:
                 for p in document["pending"]
             ],
             issues=[IssueProfile(i["id"], i["status"], Centroid.from_lists(i["centroid"])) for i in document["issues"]],
-            vocabulary=Vocabulary.from_document(document["vocabulary"]),
+            vocabulary=Vocabulary(document["vocabulary"]["documents"], Counter(document["vocabulary"]["frequencies"])),
         )
