@@ -64,6 +64,17 @@ def timing(traces: list[Trace], embedder, settings: ClusteringSettings, batch_si
     )
 
 
+def one_mode_per_agent(traces: list[Trace], labels: dict[str, str | None], pick: int) -> list[Trace]:
+    """Each agent's traces of its `pick`-th mode (by name, wrapping round) and its one-offs: a
+    failure that dominates its agent's failures, as for an agent with one problem."""
+    modes: dict[str, list[str]] = {}
+    for trace in traces:
+        if labels[trace.id] is not None:
+            modes.setdefault(trace.agent_id, []).append(labels[trace.id])
+    kept = {agent: sorted(set(names))[pick % len(set(names))] for agent, names in modes.items()}
+    return [t for t in traces if labels[t.id] is None or labels[t.id] == kept.get(t.agent_id)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.clustering", description=__doc__)
     parser.add_argument("--set", choices=[*SETS, "all"], default="all")
@@ -73,6 +84,9 @@ def main() -> None:
     parser.add_argument("--cluster-similarity", type=float, help="average pairwise similarity to form a cluster")
     parser.add_argument("--min-cluster-size", type=int)
     parser.add_argument("--timing", action="store_true", help="measure throughput against the bare model")
+    parser.add_argument(
+        "--one-mode-per-agent", type=int, metavar="PICK", help="keep one mode per agent (the PICK-th by name)"
+    )
     args = parser.parse_args()
     settings = ClusteringSettings()
     overrides = {
@@ -85,6 +99,9 @@ def main() -> None:
     print(f"settings: {settings}; model loaded, RSS {rss_mib():.0f} MiB")
     for name in SETS if args.set == "all" else [args.set]:
         traces, labels = labelled(name)
+        if args.one_mode_per_agent is not None:
+            traces = one_mode_per_agent(traces, labels, args.one_mode_per_agent)
+            labels = {t.id: labels[t.id] for t in traces}
         print_report(
             f"{name} ({len(traces)} traces, arrival order)",
             score(run(traces, embedder, settings, args.batch_size), labels),

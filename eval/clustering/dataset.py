@@ -18,6 +18,18 @@ def records(name: str) -> list[dict]:
         return [json.loads(line) for line in lines if line.strip()]
 
 
+def messages_of(conversation: list[dict]) -> tuple[Message, ...]:
+    """The conversation without its system prompt; a tool result names the tool that was called."""
+    called = {
+        call["id"]: call["function"]["name"] for message in conversation for call in message.get("tool_calls") or []
+    }
+    return tuple(
+        Message(m["role"], m.get("content") or "", called.get(m.get("tool_call_id")))
+        for m in conversation
+        if m["role"] != "system"
+    )
+
+
 def as_trace(record: dict) -> Trace:
     feedback = record.get("feedback") or {}
     return Trace(
@@ -25,7 +37,7 @@ def as_trace(record: dict) -> Trace:
         agent_id=record["agentId"],
         customer_id=record.get("customerId"),
         timestamp=datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")),
-        messages=tuple(Message(m["role"], m.get("content") or "") for m in record["input"] if m["role"] != "system"),
+        messages=messages_of(record["input"]),
         output=record["output"],
         status=record.get("status", "ok"),
         feedback_score=feedback.get("score"),

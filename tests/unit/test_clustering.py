@@ -5,11 +5,12 @@ import pytest
 
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
-from services.clustering.domain.clustering import digest_of, matching_closed_issue
+from services.clustering.domain.clustering import admits, digest_of, matching_closed_issue
 from services.clustering.domain.embedding import aspect_texts, embed_aspects
 from services.clustering.domain.model import ClusteringSettings, Message, Trace, is_failing
 from services.clustering.domain.severity import severity_for
-from services.clustering.domain.state import AgentState
+from services.clustering.domain.similarity import Centroid
+from services.clustering.domain.state import AgentState, IssueProfile
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -87,8 +88,11 @@ def seat_traces(agent="travel-assistant"):
     ]
 
 
-def outcome_of(states, traces, embedder, settings=None):
-    return cluster_traces(states, traces, embedder, settings or ClusteringSettings())
+THREE = ClusteringSettings(min_cluster_size=3)
+
+
+def outcome_of(states, traces, embedder, settings=THREE):
+    return cluster_traces(states, traces, embedder, settings)
 
 
 def test_a_trace_fails_with_status_error_or_a_feedback_score_below_the_threshold():
@@ -157,7 +161,7 @@ def test_a_closed_issue_takes_no_trace_by_assignment_but_a_matching_trace_reopen
     state.set_status(issue.key, "closed")
     comeback = refund_traces()[3]
     vectors = embed_aspects(embedder, [aspect_texts(comeback)])[0]
-    assert matching_closed_issue(state, vectors, digest_of(comeback).terms, ClusteringSettings()).id == issue.key
+    assert matching_closed_issue(state, vectors, digest_of(comeback).terms, THREE).id == issue.key
 
     outcome = outcome_of(states, [comeback], embedder)["support-bot"]
     assert outcome.assigned == []
@@ -223,7 +227,7 @@ def test_the_state_survives_a_round_trip_through_a_document(embedder):
 def test_the_longest_waiting_traces_are_dropped_beyond_max_pending(embedder):
     states = {}
     traces = [failing(f"u{n}", *texts) for n, texts in enumerate(UNRELATED)]
-    outcome = outcome_of(states, traces, embedder, ClusteringSettings(max_pending=3))["support-bot"]
+    outcome = outcome_of(states, traces, embedder, ClusteringSettings(min_cluster_size=3, max_pending=3))["support-bot"]
     assert outcome.dropped == ["u0", "u1"] and outcome.pending == ["u2", "u3", "u4"]
 
 
@@ -257,3 +261,41 @@ def test_settings_reject_thresholds_out_of_range():
         ClusteringSettings(similarity_threshold=0)
     with pytest.raises(ValueError):
         ClusteringSettings(min_cluster_size=1)
+
+
+def test_a_tool_error_says_which_tool_failed_and_what_it_said_without_json_keys():
+    trace = Trace(
+        "t",
+        "billing-agent",
+        None,
+        START,
+        (
+            Message("user", "What is my balance?"),
+            Message("tool", '{"error": "KeyError: \'workspace_id\'"}', tool_name="get_balance"),
+            Message("tool", '{"balance": 12}', tool_name="get_plan"),
+        ),
+        "Error: KeyError 'workspace_id'",
+        status="error",
+    )
+    assert aspect_texts(trace)["tool_errors"] == "get_balance: KeyError: 'workspace_id'"
+    assert digest_of(trace).tool_errors == '{"error": "KeyError: \'workspace_id\'"}'
+
+
+def test_a_trace_an_issues_members_would_not_recognise_does_not_join_it():
+    tight = IssueProfile("iss", "open", Centroid.empty(4))
+    for similarity in (0.8, 0.7, 0.75):
+        tight.centroid.record_entry(similarity)
+    settings = ClusteringSettings(similarity_threshold=0.2)
+    assert admits(tight, 0.45, settings)
+    assert not admits(tight, 0.44, settings)
+    made_elsewhere = IssueProfile("manual", "open", Centroid.empty(4))
+    assert admits(made_elsewhere, 0.2, settings) and not admits(made_elsewhere, 0.19, settings)
+
+
+def test_an_issues_cohesion_survives_a_round_trip(embedder):
+    states = {}
+    outcome_of(states, refund_traces(), embedder)
+    document = json.loads(json.dumps(states["support-bot"].to_document(), default=str))
+    restored = AgentState.from_document(document)
+    assert restored.issues[0].centroid.cohesion == pytest.approx(states["support-bot"].issues[0].centroid.cohesion)
+    assert restored.issues[0].centroid.cohesion > 0

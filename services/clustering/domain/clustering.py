@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
 from services.clustering.domain.confidence import cluster_confidence
-from services.clustering.domain.embedding import AspectVectors, aspect_texts
+from services.clustering.domain.embedding import AspectVectors, aspect_texts, failed_tool_results
 from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
 from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
 from services.clustering.domain.severity import severity_for
@@ -20,6 +20,7 @@ from services.clustering.domain.similarity import Centroid, pairwise
 from services.clustering.domain.state import AgentState, IssueProfile, PendingTrace
 
 DIGEST_CHARS = 1500
+COHESION_RATIO = 0.6
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,13 @@ class BatchOutcome:
 
 
 def digest_of(trace: Trace) -> Digest:
+    """What is kept to label a cluster: the aspects' texts (the tool errors as the tools said
+    them), and the terms of what is embedded."""
     texts = {aspect: text[:DIGEST_CHARS] for aspect, text in aspect_texts(trace).items()}
     return Digest(
         texts["question"],
         texts["answer"],
-        texts["tool_errors"],
+        "\n".join(m.content for m in failed_tool_results(trace))[:DIGEST_CHARS],
         texts["feedback"],
         trace.status,
         terms_of(*texts.values()),
@@ -92,7 +95,7 @@ def matching_closed_issue(
     """The closed issue this trace's failure is (by the same similarity as joining an open
     one), if any: when it comes back, the issue has regressed."""
     issue, score = nearest(state, [issue for issue in state.issues if issue.closed], [(vectors, terms)])
-    return issue if issue is not None and score >= settings.similarity_threshold else None
+    return issue if issue is not None and admits(issue, score, settings) else None
 
 
 def cluster_batch(
@@ -127,12 +130,21 @@ def cluster_batch(
     return outcome
 
 
+def admits(issue: IssueProfile, score: float, settings: ClusteringSettings) -> bool:
+    """Similar enough to the issue: at least `similarity_threshold`, and at least
+    `COHESION_RATIO` of how similar its members were when they entered it, so that a tight
+    issue does not take a trace its members would not recognise."""
+    cohesion = issue.centroid.cohesion
+    return score >= max(settings.similarity_threshold, COHESION_RATIO * (cohesion or 0.0))
+
+
 def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome) -> None:
     placements = outcome.regressed if issue.closed else outcome.assigned
     if issue.closed:
         issue.status = "open"
     for member in members:
         issue.centroid.add(member.vectors, member.digest.terms)
+        issue.centroid.record_entry(similarity)
         placements.append(Placement(member.trace_id, issue.id, round(similarity, 3)))
 
 
@@ -145,7 +157,7 @@ def _place(
     for candidate in candidates:
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
             issue, score = nearest(state, issues, [candidate.sighting])
-            if issue is not None and score >= settings.similarity_threshold:
+            if issue is not None and admits(issue, score, settings):
                 _join(issue, [candidate], score, outcome)
                 break
         else:
@@ -179,7 +191,8 @@ def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: Cluster
         centroid = Centroid.of([member.sighting for member in group])
         scores = [centroid.without(*m.sighting).similarities([m.sighting], vocabulary)[0] for m in group]
         worst = int(np.argmin(scores))
-        if scores[worst] >= settings.similarity_threshold:
+        others = (sum(scores) - scores[worst]) / (len(scores) - 1)
+        if scores[worst] >= max(settings.similarity_threshold, COHESION_RATIO * others):
             break
         group.pop(worst)
     return group
@@ -195,14 +208,22 @@ def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutc
         sightings = [member.sighting for member in group]
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
             issue, score = nearest(state, issues, sightings)
-            if issue is not None and score >= settings.similarity_threshold:
+            if issue is not None and admits(issue, score, settings):
                 _join(issue, group, score, outcome)
                 break
         else:
             proposed = _propose(state, group, settings)
-            state.issues.append(IssueProfile(proposed.key, "open", Centroid.of(sightings)))
+            centroid = Centroid.of(sightings)
+            for value in _entries(centroid, sightings, state.vocabulary):
+                centroid.record_entry(value)
+            state.issues.append(IssueProfile(proposed.key, "open", centroid))
             outcome.proposed.append(proposed)
     return [pending for pending in state.pending if pending.trace_id not in grouped]
+
+
+def _entries(centroid: Centroid, sightings: list, vocabulary: Vocabulary) -> list[float]:
+    """Each member's similarity to the centroid of the others (leave one out)."""
+    return [float(centroid.without(*each).similarities([each], vocabulary)[0]) for each in sightings]
 
 
 def issue_key(agent_id: str, trace_ids: list[str]) -> str:

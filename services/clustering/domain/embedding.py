@@ -7,6 +7,7 @@ Two traces are compared aspect by aspect, over the aspects both have (see `simil
 so a missing comment neither counts against a trace nor for it.
 """
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from services.clustering.domain.model import Trace
+from services.clustering.domain.model import Message, Trace
 
 ASPECTS = ("question", "tool_errors", "answer", "feedback")
 MAX_ASPECT_CHARS = 4000
+JSON_PUNCTUATION = re.compile(r'[{}\[\]"]|\\[nt"]')
 TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
 
 
@@ -46,11 +48,34 @@ class AspectVectors:
         return cls(np.asarray(data["matrix"], dtype=np.float32), np.asarray(data["present"], dtype=bool))
 
 
+def failed_tool_results(trace: Trace) -> list[Message]:
+    return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)]
+
+
+def json_values(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [text for each in value.values() for text in json_values(each)]
+    if isinstance(value, list):
+        return [text for each in value for text in json_values(each)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
+
+
+def tool_error(message: Message) -> str:
+    """Which tool failed, and what it said: the values of a JSON result without its keys and
+    punctuation, which every tool result of a kind shares (`{"error": "`) and which say
+    nothing about the failure."""
+    try:
+        text = " ".join(json_values(json.loads(message.content)))
+    except ValueError:
+        text = JSON_PUNCTUATION.sub(" ", message.content)
+    text = " ".join(text.split())
+    return f"{message.tool_name}: {text}" if message.tool_name else text
+
+
 def aspect_texts(trace: Trace) -> dict[str, str]:
+    """The embedded texts of a trace, by aspect."""
     question = "\n".join(m.content for m in trace.messages if m.role == "user" and m.content.strip())
-    tool_errors = "\n".join(
-        m.content for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)
-    )
+    tool_errors = "\n".join(tool_error(m) for m in failed_tool_results(trace))
     texts = {
         "question": question,
         "tool_errors": tool_errors,

@@ -6,8 +6,11 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Message:
+    """`tool_name`: on a tool message, the tool whose result it is (from the assistant's call)."""
+
     role: str
     content: str
+    tool_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,9 @@ class ClusteringSettings:
     """
 
     enabled: bool = True
-    similarity_threshold: float = 0.4
+    similarity_threshold: float = 0.35
     cluster_similarity: float = 0.3
-    min_cluster_size: int = 3
+    min_cluster_size: int = 4
     feedback_threshold: float = 0.5
     max_pending: int = 1000
 

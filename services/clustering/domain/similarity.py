@@ -1,11 +1,11 @@
 """How alike two failing traces are, and how alike a trace is to an issue.
 
 Each trace has up to five aspects: four embedded ones (see `embedding.py`) and the lexical one
-(see `lexical.py`). The similarity of two traces is the mean, over the aspects both have, of
-the cosine between their aspect vectors (the lexical one weighted by `lexical_weight`); 0 when
-they share none. An issue sums its members' vectors aspect by aspect and counts their words;
-a trace's similarity to it is the same mean, taken against those sums: the centroid's
-direction.
+(see `lexical.py`). The similarity of two traces is the weighted mean, over the aspects both
+have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`: the feedback comment, the
+user's own statement of what went wrong, weighs double; `LEXICAL_WEIGHT`); 0 when they share
+none. An issue sums its members' vectors aspect by aspect and counts their words; a trace's
+similarity to it is the same mean, taken against those sums: the centroid's direction.
 """
 
 from collections import Counter
@@ -18,6 +18,7 @@ from services.clustering.domain.embedding import ASPECTS, AspectVectors, unit_ro
 from services.clustering.domain.labels import Vocabulary
 
 LEXICAL_WEIGHT = 1.0
+ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0])  # question, tool errors, answer, feedback: the user's own words
 
 
 def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
@@ -30,7 +31,7 @@ def pairwise(vectors: list[AspectVectors], terms: list[tuple[str, ...]], vocabul
     total = np.zeros((len(vectors), len(vectors)))
     shared = np.zeros_like(total)
     for column in range(len(ASPECTS)):
-        both = np.outer(present[:, column], present[:, column])
+        both = np.outer(present[:, column], present[:, column]) * ASPECT_WEIGHTS[column]
         total += both * (matrices[:, column] @ matrices[:, column].T)
         shared += both
     words, has_words = lexical.pairwise(terms, vocabulary)
@@ -47,6 +48,8 @@ class Centroid:
     counts: np.ndarray
     words: Counter = field(default_factory=Counter)
     size: int = 0
+    entry_sum: float = 0.0
+    entry_count: int = 0
     _unit: np.ndarray | None = field(default=None, repr=False, compare=False)
     _lexical: tuple[int, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
@@ -68,6 +71,16 @@ class Centroid:
         self.size += 1
         self._unit = self._lexical = None
 
+    def record_entry(self, similarity: float) -> None:
+        """How similar a member was to the issue when it entered (leave one out for founders)."""
+        self.entry_sum += similarity
+        self.entry_count += 1
+
+    @property
+    def cohesion(self) -> float | None:
+        """The mean similarity of the members when they entered; None for an issue made elsewhere."""
+        return self.entry_sum / self.entry_count if self.entry_count else None
+
     def without(self, vectors: AspectVectors, terms: tuple[str, ...]) -> "Centroid":
         return Centroid(
             self.sums - vectors.matrix * vectors.present[:, None],
@@ -80,7 +93,7 @@ class Centroid:
         if self._unit is None:
             self._unit = unit_rows(self.sums)
         matrices = np.stack([vectors.matrix for vectors, _ in members])
-        shared = np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)
+        shared = (np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)) * ASPECT_WEIGHTS[None, :]
         cosines = np.einsum("nad,ad->na", matrices, self._unit)
         total, count = (cosines * shared).sum(axis=1), shared.sum(axis=1).astype(np.float64)
         if self._lexical is None or self._lexical[0] != vocabulary.documents:
@@ -99,6 +112,8 @@ class Centroid:
             "counts": self.counts.tolist(),
             "words": dict(self.words),
             "size": self.size,
+            "entrySum": self.entry_sum,
+            "entryCount": self.entry_count,
         }
 
     @classmethod
@@ -108,4 +123,6 @@ class Centroid:
             np.asarray(data["counts"], dtype=np.int64),
             Counter(data["words"]),
             int(data["size"]),
+            float(data.get("entrySum", 0.0)),
+            int(data.get("entryCount", 0)),
         )
