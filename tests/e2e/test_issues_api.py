@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from deploy.local.processes import wait_until
 from tests.conftest import workspace_api
+from tests.support.service_logs import COMMAND_HANDLED, REQUEST_HANDLED, records
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -318,13 +319,14 @@ async def test_same_idempotency_key_in_two_workspaces_creates_two(api, stack, mo
 async def test_request_id_is_echoed_and_reaches_the_service_logs(api, stack):
     response = await api.get("/api/v2/issues", headers={"X-Request-Id": "trace-me-123"})
     assert response.headers["X-Request-Id"] == "trace-me-123"
-    def handled_by_issues() -> bool:
-        return any(line.get("correlation_id") == "trace-me-123" and line.get("event") == "command handled"
-                   for line in stack.log_lines("issues"))
-
-    wait_until(handled_by_issues, 10, "the issues service to log the request's correlation id")
-    gateway_lines = [line for line in stack.log_lines("gateway") if line.get("correlation_id") == "trace-me-123"]
-    assert [line["event"] for line in gateway_lines] == ["request handled"]
+    handled = await eventually(lambda: records(stack.log_lines("issues"), correlation_id="trace-me-123",
+                                               event=COMMAND_HANDLED),
+                               10, "the issues service to log the request's correlation id")
+    assert [(line["level"], line["command_type"], line["outcome"]) for line in handled] == [
+        ("info", "issues.list_issues", "ok")]
+    gateway_lines = records(stack.log_lines("gateway"), correlation_id="trace-me-123")
+    assert [(line["event"], line["level"], line["path"], line["status"]) for line in gateway_lines] == [
+        (REQUEST_HANDLED, "info", "/api/v2/issues", 200)]
     assert all(api.key not in str(line) for line in stack.log_lines("gateway"))
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from deploy.local.processes import embedded_mongo, free_port, service
 from tests.support.local_run import LocalRun
+from tests.support.service_logs import SERVICE_STARTED, START_UP_FAILED, file_records, parsed, records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(sys.platform != "linux", reason="finds processes in /proc")]
 
@@ -24,7 +25,8 @@ def listener(port: int) -> socket.socket:
 
 def assert_nothing_started(run: LocalRun) -> None:
     assert run.children() == [], run.output
-    assert '"service started"' not in run.output and "ready " not in run.output
+    assert records(parsed(run.output), event=SERVICE_STARTED) == []
+    assert not [line for line in run.output.splitlines() if line.startswith("ready")], "something said it was ready"
     assert not (run.var_dir / "mongo").exists(), "the store was started"
 
 
@@ -107,6 +109,7 @@ def test_the_gateway_exits_non_zero_and_says_why_when_its_start_up_fails(mongo, 
         assert gateway.popen.wait(30) == 1
     finally:
         gateway.stop()
-    text = log.read_text()
-    assert '"event": "start-up failed; stopping"' in text
-    assert "INIT_API_KEY must look like thk_" in text
+    logged = file_records(log)
+    failures = records(logged, event=START_UP_FAILED, level="error")
+    assert len(failures) == 1 and "INIT_API_KEY" in failures[0]["error"], logged
+    assert records(logged, event=SERVICE_STARTED) == []
