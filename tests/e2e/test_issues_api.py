@@ -5,7 +5,7 @@ import re
 import pytest
 
 from tests.conftest import workspace_api
-from tests.support.service_logs import COMMAND_HANDLED, REQUEST_HANDLED, records
+from tests.support.output import COMMAND_HANDLED, REQUEST_HANDLED, records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e

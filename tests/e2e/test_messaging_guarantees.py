@@ -10,7 +10,7 @@ from shared.messaging.topology import Topology
 from tests.conftest import running_stack, workspace_api
 from tests.support.infrastructure import broker_endpoint, through
 from tests.support.metrics import sample
-from tests.support.service_logs import COMMAND_HANDLED, records
+from tests.support.output import COMMAND_HANDLED, records
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 

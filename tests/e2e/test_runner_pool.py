@@ -5,7 +5,7 @@ import pytest
 
 from deploy.local.demo_model import Fault
 from tests.e2e.test_shadow_tests import a_trace, finished, marker, setup, start_test
-from tests.support.service_logs import TRACE_REPLAYED, records
+from tests.support.output import TRACE_REPLAYED, records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e

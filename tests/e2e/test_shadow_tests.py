@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from deploy.local.demo_model import GROUNDED, RIGHT, SILENCED, WRONG, Fault
-from tests.support.service_logs import REPLAY_SKIPPED, TRACE_REPLAYED, records
+from tests.support.output import REPLAY_SKIPPED, TRACE_REPLAYED, records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
