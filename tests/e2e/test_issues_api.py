@@ -251,17 +251,21 @@ async def test_unknown_routes_and_wrong_methods(api):
     assert known_without_key.status == 401
 
 
+async def assert_not_found_by_any_call(api, issue_id: str) -> None:
+    """Reading, changing and deleting the issue all answer 404, naming it."""
+    url = f"/api/v2/issues/{issue_id}"
+    for call in (api.get(url), api.patch(url, json={"title": "changed"}), api.delete(url)):
+        response = await call
+        assert response.status == 404
+        assert response.error == {"code": "NOT_FOUND", "message": f"Issue {issue_id} not found"}
+
+
 async def test_delete_then_gone_everywhere(api):
     created = await api.create_issue()
     response = await api.delete(f"/api/v2/issues/{created['id']}")
     assert response.status == 200
     assert response.body == {"success": True, "message": "Issue deleted successfully"}
-    for call in (api.get(f"/api/v2/issues/{created['id']}"),
-                 api.patch(f"/api/v2/issues/{created['id']}", json={"title": "again"}),
-                 api.delete(f"/api/v2/issues/{created['id']}")):
-        gone = await call
-        assert gone.status == 404
-        assert gone.error == {"code": "NOT_FOUND", "message": f"Issue {created['id']} not found"}
+    await assert_not_found_by_any_call(api, created["id"])
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 0
 
 
@@ -281,12 +285,7 @@ async def test_workspaces_cannot_see_each_other(api, stack, mongo_client, http):
 
     assert [issue["id"] for issue in (await api.get("/api/v2/issues")).data] == [mine["id"]]
     assert [issue["id"] for issue in (await other.get("/api/v2/issues")).data] == [theirs["id"]]
-    for call in (other.get(f"/api/v2/issues/{mine['id']}"),
-                 other.patch(f"/api/v2/issues/{mine['id']}", json={"title": "hijacked"}),
-                 other.delete(f"/api/v2/issues/{mine['id']}")):
-        response = await call
-        assert response.status == 404
-        assert response.error == {"code": "NOT_FOUND", "message": f"Issue {mine['id']} not found"}
+    await assert_not_found_by_any_call(other, mine["id"])
     assert (await api.get(f"/api/v2/issues/{mine['id']}")).data["title"] == "mine"
 
 
