@@ -12,16 +12,26 @@ from deploy.local.processes import SERVICES, Process, free_port, service, wait_u
 STARTED = '"event": "service started"'
 
 
-@dataclass
-class Stack:
-    log_dir: Path
+class StartedWith:
+    """What the environment that every process of a run is started with says about the run."""
+
     env: dict[str, str]
-    processes: dict[str, Process] = field(default_factory=dict)
-    ops_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
         return self.env["BUS_NAMESPACE"]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
+
+
+@dataclass
+class Stack(StartedWith):
+    log_dir: Path
+    env: dict[str, str]
+    processes: dict[str, Process] = field(default_factory=dict)
+    ops_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def database(self) -> str:
@@ -30,10 +40,6 @@ class Stack:
     @property
     def amqp_url(self) -> str:
         return self.env["AMQP_URL"]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
     def log_path(self, name: str) -> Path:
         return self.log_dir / f"{self.namespace}-{name}.log"

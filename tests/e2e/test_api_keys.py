@@ -8,6 +8,7 @@ import pytest
 
 from deploy.local.processes import ROOT
 from tests.support.api import Api
+from tests.support.output import said
 
 pytestmark = pytest.mark.e2e
 
@@ -30,9 +31,10 @@ async def test_a_bad_workspace_name_is_refused(stack):
         sys.executable, "-m", "deploy.local.api_key", "--workspace", "Not Valid!",
         cwd=ROOT, env={**os.environ, **stack.env}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    _, stderr = await process.communicate()
+    stdout, stderr = await process.communicate()
     assert process.returncode == 2
-    assert "workspace name" in stderr.decode()
+    said(stderr.decode(), "workspace")
+    assert "thk_" not in stdout.decode()
 
 
 async def test_the_initial_key_opens_the_default_workspace(stack, http, mongo_client):

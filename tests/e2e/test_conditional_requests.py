@@ -37,17 +37,26 @@ async def test_twenty_clients_appending_a_tag_each_keep_all_twenty(api, base):
     assert set(refusals) <= {"PRECONDITION_FAILED"}
 
 
-@pytest.mark.parametrize("base", ISSUES)
-async def test_an_issue_carries_an_etag_that_every_change_moves(api, base):
-    created = await api.post(base, json={"title": "t", "description": "d", "agentId": "a", "severity": "low"})
+async def created_read_and_changed(api, collection: str, body: dict, change: dict):
+    """Creates a resource in `collection`, reads it, and changes it with the ETag it read:
+    the ETag is strong, read as created, moved by the change and read as moved. The resource's
+    URL, the read and the change."""
+    created = await api.post(collection, json=body)
     assert created.status == 201 and STRONG_ETAG.match(created.headers["ETag"])
-    url = f"{base}/{created.data['id']}"
+    url = f"{collection}/{created.data['id']}"
     read = await api.get(url)
     assert read.headers["ETag"] == created.headers["ETag"]
-    patched = await api.patch(url, json={"title": "new"}, headers={"If-Match": read.headers["ETag"]})
-    assert patched.status == 200 and patched.data["title"] == "new"
-    assert STRONG_ETAG.match(patched.headers["ETag"]) and patched.headers["ETag"] != read.headers["ETag"]
-    assert (await api.get(url)).headers["ETag"] == patched.headers["ETag"]
+    changed = await api.patch(url, json=change, headers={"If-Match": read.headers["ETag"]})
+    assert changed.status == 200 and {key: changed.data[key] for key in change} == change
+    assert STRONG_ETAG.match(changed.headers["ETag"]) and changed.headers["ETag"] != read.headers["ETag"]
+    assert (await api.get(url)).headers["ETag"] == changed.headers["ETag"]
+    return url, read, changed
+
+
+@pytest.mark.parametrize("base", ISSUES)
+async def test_an_issue_carries_an_etag_that_every_change_moves(api, base):
+    body = {"title": "t", "description": "d", "agentId": "a", "severity": "low"}
+    url, _, patched = await created_read_and_changed(api, base, body, {"title": "new"})
     unconditional = await api.patch(url, json={"title": "newer"})
     assert unconditional.status == 200 and unconditional.headers["ETag"] != patched.headers["ETag"]
 
@@ -118,21 +127,12 @@ async def test_a_delete_with_a_stale_if_match_is_412_and_the_issue_stays(api, ba
 
 async def test_a_fix_carries_an_etag_and_a_stale_if_match_is_412(api):
     issue = await api.create_issue()
-    created = await api.post("/api/fixes", json={"issueId": issue["id"], "type": "config_change", "description": "d",
-                                                 "changes": {"temperature": 0.1}})
-    assert created.status == 201 and STRONG_ETAG.match(created.headers["ETag"])
-    url = f"/api/fixes/{created.data['id']}"
-    read = await api.get(url)
-    assert read.headers["ETag"] == created.headers["ETag"]
-
-    proposed = await api.patch(url, json={"status": "proposed"}, headers={"If-Match": read.headers["ETag"]})
-    assert proposed.status == 200 and proposed.data["status"] == "proposed"
-    assert proposed.headers["ETag"] != read.headers["ETag"]
-    assert (await api.get(url)).headers["ETag"] == proposed.headers["ETag"]
+    body = {"issueId": issue["id"], "type": "config_change", "description": "d", "changes": {"temperature": 0.1}}
+    url, read, proposed = await created_read_and_changed(api, "/api/fixes", body, {"status": "proposed"})
 
     refused = await api.patch(url, json={"status": "rejected"}, headers={"If-Match": read.headers["ETag"]})
     assert refused.status == 412 and refused.error["code"] == "PRECONDITION_FAILED"
-    assert refused.error["message"].startswith(f"Fix {created.data['id']} changed since it was read")
+    assert refused.error["message"].startswith(f"Fix {proposed.data['id']} changed since it was read")
     assert f"current ETag is {proposed.headers['ETag']}" in refused.error["message"]
     assert (await api.get(url)).data["status"] == "proposed"
 

@@ -67,7 +67,9 @@ async def test_deleting_an_issue_detaches_its_fixes(api):
     assert (await api.get("/api/fixes", params={"issueId": issue["id"]})).data == []
 
 
-async def test_a_fix_for_an_issue_deleted_meanwhile_cannot_be_created(api):
+async def test_a_fix_for_a_deleted_issue_cannot_be_created(api):
+    """The issue is gone before the fix is asked for; an issue deleted while its fix is being
+    created is tests/unit/test_fix_creation_races.py."""
     issue = await api.create_issue()
     await api.delete(f"/api/v2/issues/{issue['id']}")
     response = await api.post("/api/fixes", json={"issueId": issue["id"], "type": "config_change",

@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from deploy.local.processes import wait_until
 from tests.conftest import workspace_api
+from tests.support.output import COMMAND_HANDLED, REQUEST_HANDLED, records
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -250,17 +251,21 @@ async def test_unknown_routes_and_wrong_methods(api):
     assert known_without_key.status == 401
 
 
+async def assert_not_found_by_any_call(api, issue_id: str) -> None:
+    """Reading, changing and deleting the issue all answer 404, naming it."""
+    url = f"/api/v2/issues/{issue_id}"
+    for call in (api.get(url), api.patch(url, json={"title": "changed"}), api.delete(url)):
+        response = await call
+        assert response.status == 404
+        assert response.error == {"code": "NOT_FOUND", "message": f"Issue {issue_id} not found"}
+
+
 async def test_delete_then_gone_everywhere(api):
     created = await api.create_issue()
     response = await api.delete(f"/api/v2/issues/{created['id']}")
     assert response.status == 200
     assert response.body == {"success": True, "message": "Issue deleted successfully"}
-    for call in (api.get(f"/api/v2/issues/{created['id']}"),
-                 api.patch(f"/api/v2/issues/{created['id']}", json={"title": "again"}),
-                 api.delete(f"/api/v2/issues/{created['id']}")):
-        gone = await call
-        assert gone.status == 404
-        assert gone.error == {"code": "NOT_FOUND", "message": f"Issue {created['id']} not found"}
+    await assert_not_found_by_any_call(api, created["id"])
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 0
 
 
@@ -280,12 +285,7 @@ async def test_workspaces_cannot_see_each_other(api, stack, mongo_client, http):
 
     assert [issue["id"] for issue in (await api.get("/api/v2/issues")).data] == [mine["id"]]
     assert [issue["id"] for issue in (await other.get("/api/v2/issues")).data] == [theirs["id"]]
-    for call in (other.get(f"/api/v2/issues/{mine['id']}"),
-                 other.patch(f"/api/v2/issues/{mine['id']}", json={"title": "hijacked"}),
-                 other.delete(f"/api/v2/issues/{mine['id']}")):
-        response = await call
-        assert response.status == 404
-        assert response.error == {"code": "NOT_FOUND", "message": f"Issue {mine['id']} not found"}
+    await assert_not_found_by_any_call(other, mine["id"])
     assert (await api.get(f"/api/v2/issues/{mine['id']}")).data["title"] == "mine"
 
 
@@ -318,13 +318,14 @@ async def test_same_idempotency_key_in_two_workspaces_creates_two(api, stack, mo
 async def test_request_id_is_echoed_and_reaches_the_service_logs(api, stack):
     response = await api.get("/api/v2/issues", headers={"X-Request-Id": "trace-me-123"})
     assert response.headers["X-Request-Id"] == "trace-me-123"
-    def handled_by_issues() -> bool:
-        return any(line.get("correlation_id") == "trace-me-123" and line.get("event") == "command handled"
-                   for line in stack.log_lines("issues"))
-
-    wait_until(handled_by_issues, 10, "the issues service to log the request's correlation id")
-    gateway_lines = [line for line in stack.log_lines("gateway") if line.get("correlation_id") == "trace-me-123"]
-    assert [line["event"] for line in gateway_lines] == ["request handled"]
+    handled = await eventually(lambda: records(stack.log_lines("issues"), correlation_id="trace-me-123",
+                                               event=COMMAND_HANDLED),
+                               10, "the issues service to log the request's correlation id")
+    assert [(line["level"], line["command_type"], line["outcome"]) for line in handled] == [
+        ("info", "issues.list_issues", "ok")]
+    gateway_lines = records(stack.log_lines("gateway"), correlation_id="trace-me-123")
+    assert [(line["event"], line["level"], line["path"], line["status"]) for line in gateway_lines] == [
+        (REQUEST_HANDLED, "info", "/api/v2/issues", 200)]
     assert all(api.key not in str(line) for line in stack.log_lines("gateway"))
 
 

@@ -9,6 +9,8 @@ from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
 from tests.conftest import running_stack, workspace_api
 from tests.support.infrastructure import broker_endpoint, through
+from tests.support.metrics import sample
+from tests.support.output import COMMAND_HANDLED, records
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -96,9 +98,8 @@ async def test_a_command_redelivered_after_its_consumer_died_is_applied_once(api
     reply = await eventually(lambda: replies.get(fail=False), 15, "the reply after redelivery")
     await reply.ack()
     assert Reply.from_bytes(reply.body).ok
-    handled = [line for line in stack.log_lines("issues")
-               if line.get("command_id") == "redeliver-1" and line.get("event") == "command handled"]
-    assert [line["redelivered"] for line in handled] == [True]
+    handled = records(stack.log_lines("issues"), command_id="redeliver-1", event=COMMAND_HANDLED)
+    assert [(line["level"], line["outcome"], line["redelivered"]) for line in handled] == [("info", "ok", True)]
     listed = await api.get("/api/v2/issues")
     assert [issue["title"] for issue in listed.data] == ["redelivered"]
     await connection.close()
@@ -169,11 +170,12 @@ async def test_no_reply_in_time_is_504_and_the_command_never_runs_later(slow_sta
     assert response.status == 504
     assert response.error["code"] == "TIMEOUT"
 
-    def discarded():
-        return any(line.get("event") == "command expired before it started; discarded unexecuted"
-                   for line in slow_stack.log_lines("issues"))
+    async def discarded():
+        return await sample(http, f"http://127.0.0.1:{slow_stack.ops_ports['issues']}/metrics",
+                            "messages_handled_total", kind="command", outcome="expired",
+                            queue=f"{slow_stack.namespace}.issues.commands") == 1
 
-    await eventually(discarded, 15, "the issues service to discard the expired command")
+    await eventually(discarded, 15, "the issues service to count the expired command as discarded")
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 0
 
 

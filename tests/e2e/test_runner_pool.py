@@ -5,14 +5,14 @@ import pytest
 
 from deploy.local.demo_model import Fault
 from tests.e2e.test_shadow_tests import a_trace, finished, marker, setup, start_test
+from tests.support.output import TRACE_REPLAYED, records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 
 def replayed_by(stack, key: str, test_id: str) -> list[str]:
-    return [line["trace_id"] for line in stack.log_lines(key)
-            if line.get("event") == "trace replayed" and line.get("shadow_test_id") == test_id]
+    return [line["trace_id"] for line in records(stack.log_lines(key), event=TRACE_REPLAYED, shadow_test_id=test_id)]
 
 
 @pytest.fixture

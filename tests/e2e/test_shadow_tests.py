@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from deploy.local.demo_model import GROUNDED, RIGHT, SILENCED, WRONG, Fault
-from deploy.local.processes import wait_until
+from tests.support.output import REPLAY_SKIPPED, TRACE_REPLAYED, records
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -194,13 +194,8 @@ async def test_failing_a_test_stops_its_remaining_traces(api, fake_model, stack)
     assert stopped.status == 200 and stopped.data["status"] == "failed"
     assert stopped.data["results"]["error"] == "Upstream model returned 429"
 
-    def every_job_seen():
-        lines = [line for line in stack.log_lines("shadow_runner")
-                 if line.get("shadow_test_id") == created["id"] and line.get("event") in
-                 ("trace replayed", "replay skipped; the test is no longer active")]
-        return len({line["trace_id"] for line in lines}) == 6
-
-    wait_until(every_job_seen, 30, "every replay of the failed test to be handled")
+    await eventually(lambda: replays_handled(stack, created["id"]) == 6, 30,
+                     "every replay of the failed test to be handled")
     final = (await api.get(f"/api/shadow-tests/{created['id']}")).data
     assert final["status"] == "failed" and len(final["traceResults"]) < 6
     again = await api.patch(f"/api/shadow-tests/{created['id']}", json={"status": "failed"})
@@ -210,10 +205,11 @@ async def test_failing_a_test_stops_its_remaining_traces(api, fake_model, stack)
 
 
 def replays_handled(stack, test_id: str) -> int:
-    lines = [line for line in stack.log_lines("shadow_runner")
-             if line.get("shadow_test_id") == test_id and line.get("event") in
-             ("trace replayed", "replay skipped; the test is no longer active")]
-    return len({line["trace_id"] for line in lines})
+    """How many of the test's traces the runner replayed or skipped, by its log."""
+    lines = stack.log_lines("shadow_runner")
+    handled = [*records(lines, shadow_test_id=test_id, event=TRACE_REPLAYED),
+               *records(lines, shadow_test_id=test_id, event=REPLAY_SKIPPED)]
+    return len({line["trace_id"] for line in handled})
 
 
 async def stopped_as_results_arrive(api, fake_model, stack, size: int = 12) -> tuple[dict, dict]:
@@ -231,7 +227,8 @@ async def stopped_as_results_arrive(api, fake_model, stack, size: int = 12) -> t
     await eventually(some_result, 20, "a first result", interval=0.01)
     stopped = await api.patch(f"/api/shadow-tests/{test_id}", json={"status": "failed", "results": {"error": "stop"}})
     assert stopped.status == 200, stopped.body
-    wait_until(lambda: replays_handled(stack, test_id) == size, 30, "every replay of the stopped test to be handled")
+    await eventually(lambda: replays_handled(stack, test_id) == size, 30,
+                     "every replay of the stopped test to be handled")
     return stopped.data, (await api.get(f"/api/shadow-tests/{test_id}")).data
 
 

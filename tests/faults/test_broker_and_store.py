@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import running_stack, workspace_api
 from tests.support.infrastructure import DEFAULT_AMQP_URL
+from tests.support.output import BROKER_RESTORED, records
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -67,7 +68,7 @@ async def test_restarting_rabbitmq_under_a_stream_of_creates(stack, api):
     await asyncio.wait_for(asyncio.gather(breaker(), *(client(w) for w in range(4))), timeout=180)
 
     for name in stack.processes:
-        assert any(line.get("event") == "broker connection restored" for line in stack.log_lines(name)), name
+        assert records(stack.log_lines(name), event=BROKER_RESTORED, level="info"), name
     created = {title: body["data"]["id"] for title, status, body in answers if status == 201}
     failed = [(status, body) for _, status, body in answers if status != 201]
     assert all(body["success"] is False and body["error"]["code"] in CLEAR_ERRORS for _, body in failed), failed

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import model_settings, running_stack, workspace_api
 from tests.e2e.test_shadow_tests import a_trace, marker, setup
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.faults
 
@@ -50,9 +51,12 @@ async def test_a_catastrophic_pattern_in_one_workspace_does_not_stall_anothers_e
     a_trace_ = {**a_trace(a, 0), "output": HOSTILE_OUTPUT}
     _, a_fix = await setup(attacker, [a_trace_], changes={**guardrail, "pattern": CATASTROPHIC}, fix_type="guardrail")
     attack = asyncio.create_task(timed_execution(attacker, a_fix, a_trace_["id"]))
-    while not fake_model.calls_about(f"[{a}]"):
+
+    def attack_reached_the_model():
         assert not attack.done(), attack.result()
-        await asyncio.sleep(0.005)
+        return fake_model.calls_about(f"[{a}]")
+
+    await eventually(attack_reached_the_model, 30, "the attacker's replay to reach the model", interval=0.005)
 
     latency, response = await timed_execution(victim, b_fix, b_trace["id"])
     assert response.status == 200, response.body

@@ -13,7 +13,8 @@ import pytest
 
 from deploy.local.processes import free_port
 from tests.support.api import Api
-from tests.support.local_run import LocalRun
+from tests.support.local_run import BANNER, LocalRun
+from tests.support.output import said
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.faults, pytest.mark.skipif(sys.platform != "linux", reason="finds processes in /proc")]
@@ -74,7 +75,7 @@ async def test_make_api_key_finds_the_store_of_its_var_dir_not_what_answers_on_a
     finally:
         decoy.close()
     assert made.returncode == 0, made.stderr
-    assert f"is served on port {shared.env['EMBEDDED_MONGO_PORT']}" in made.stderr
+    said(made.stderr, shared.env["EMBEDDED_MONGO_PORT"], "EMBEDDED_MONGO_PORT", str(decoy_port))
     assert (await Api(http, shared.base_url, last_line(made.stdout)).get("/api/v2/issues")).status == 200
 
 
@@ -102,7 +103,7 @@ async def test_a_stop_signal_ends_everything_within_ten_seconds_even_with_a_hung
     code = await asyncio.to_thread(run.process.popen.wait, 10)
     await all_gone(run, max(0.1, 10 - (time.monotonic() - started)))
     assert code == 0
-    assert f"{signal.Signals(signum).name}: stopping" in run.output
+    said(run.output, signal.Signals(signum).name)
 
 
 async def test_ready_waits_for_every_service_not_just_the_gateway(local_runs, http):
@@ -114,7 +115,7 @@ async def test_ready_waits_for_every_service_not_just_the_gateway(local_runs, ht
     os.kill(fixes, signal.SIGSTOP)
 
     def note_once_the_gateway_is_ready() -> str | None:
-        assert "\nready: " not in run.output, "ready while the fixes service is not"
+        assert BANNER not in run.output, "ready while the fixes service is not"
         return next((line for line in run.output.splitlines()
                      if line.startswith("not ready after") and "gateway" not in line), None)
 
@@ -131,8 +132,8 @@ async def test_a_service_that_fails_at_start_up_stops_everything_and_is_never_re
     run = local_runs(REPLAY_CONCURRENCY="0")
     code = await asyncio.to_thread(run.run_to_end, 60)
     assert code == 1
-    assert "make run: shadow_runner exited with code 1; stopping everything" in run.output
-    assert "\nready: " not in run.output
+    said(run.output, "shadow_runner", "1")
+    assert BANNER not in run.output
     await all_gone(run, 10)
 
 
@@ -144,5 +145,5 @@ async def test_a_service_killed_while_running_stops_everything(local_runs):
     os.kill(run.child("traces"), signal.SIGKILL)
     code = await asyncio.to_thread(run.process.popen.wait, 15)
     assert code == 1
-    assert "make run: traces was killed by SIGKILL; stopping everything" in run.output
+    said(run.output, "traces", "SIGKILL")
     await all_gone(run, 5)

@@ -44,12 +44,10 @@ class Remote:
 
 
 @pytest.fixture
-async def tests_store(mongo_client):
-    database = mongo_client[f"it_{uuid.uuid4().hex[:10]}"]
-    store = MongoShadowTests(database["shadow_tests"], database["shadow_test_results"])
+async def tests_store(scratch_database):
+    store = MongoShadowTests(scratch_database["shadow_tests"], scratch_database["shadow_test_results"])
     await store.ensure_indexes()
-    yield store
-    await mongo_client.drop_database(database.name)
+    return store
 
 
 async def a_test(store, trace_ids) -> ShadowTest:

@@ -16,12 +16,10 @@ NOW = datetime(2025, 8, 15, tzinfo=UTC)
 
 
 @pytest.fixture
-async def trace_store(mongo_client):
-    database = mongo_client[f"it_{uuid.uuid4().hex[:10]}"]
-    store = MongoTraceStore(database["traces"], database["trace_ingestions"])
+async def trace_store(scratch_database):
+    store = MongoTraceStore(scratch_database["traces"], scratch_database["trace_ingestions"])
     await store.ensure_indexes()
-    yield store
-    await mongo_client.drop_database(database.name)
+    return store
 
 
 def batch(size: int) -> list[dict]:

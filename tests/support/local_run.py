@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.local.processes import ROOT, SERVICES, Process, free_port, port_free
+from deploy.local.stack import StartedWith
 from tests.support.waiting import eventually
 
 BANNER = "\nready: "
@@ -47,7 +48,7 @@ def command_line(pid: int) -> str:
 
 
 @dataclass
-class LocalRun:
+class LocalRun(StartedWith):
     var_dir: Path
     env: dict[str, str]
     process: Process | None = None
@@ -74,14 +75,6 @@ class LocalRun:
             **settings,
         }
         return cls(Path(env["VAR_DIR"]), env)
-
-    @property
-    def namespace(self) -> str:
-        return self.env["BUS_NAMESPACE"]
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.env['GATEWAY_PORT']}"
 
     @property
     def ports(self) -> list[int]:
