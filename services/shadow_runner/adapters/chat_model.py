@@ -11,29 +11,19 @@ exponential backoff and jitter, waiting what `Retry-After` asks when the endpoin
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 
 import aiohttp
 import structlog
 
 from services.shadow_runner.adapters.metrics import MODEL_CALLS, MODEL_SECONDS
 from services.shadow_runner.domain.replay import ChatRequest
+from services.shadow_runner.ports import Completion, ModelError
 from shared.messaging import deadline
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 60.0
-
-
-class ModelError(Exception):
-    """The endpoint did not give a usable answer; the message says why, for the user."""
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    attempts: int
 
 
 class ChatModel:
