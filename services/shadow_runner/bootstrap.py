@@ -7,13 +7,14 @@ from datetime import datetime
 import aiohttp
 
 from services.shadow_runner.adapters.chat_model import ChatModel
+from services.shadow_runner.adapters.metrics import PrometheusReplayMetrics
 from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
 from services.shadow_runner.adapters.remote import RemoteServices
 from services.shadow_runner.domain.commands import WORK
 from services.shadow_runner.entrypoints.commands import command_routes
 from services.shadow_runner.entrypoints.work import work_queues
 from services.shadow_runner.handlers import Dependencies, Models
-from services.shadow_runner.ports import Neighbours, ShadowTests
+from services.shadow_runner.ports import Neighbours, ReplayMetrics, ShadowTests
 from services.shadow_runner.settings import RunnerSettings
 from shared.contracts.common import utc_now
 from shared.messaging.host import ServiceHost, main_loop
@@ -30,10 +31,13 @@ def build(
     notify: Callable[[str], None],
     *,
     sync_models: Models | None = None,
+    metrics: ReplayMetrics | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> Dependencies:
-    """The handlers' dependencies: the real adapters (from `run`) or in-memory ones (unit tests)."""
-    return Dependencies(tests, remote, models, notify, clock=clock, sync_models=sync_models)
+    """The handlers' dependencies: the real adapters (from `run`) or in-memory ones (unit tests).
+    Replays are counted in the process's Prometheus metrics unless `metrics` says otherwise."""
+    return Dependencies(tests, remote, models, notify, metrics or PrometheusReplayMetrics(), clock=clock,
+                        sync_models=sync_models)
 
 
 def chat_models(settings: RunnerSettings, http: aiohttp.ClientSession, concurrency: int) -> Models:

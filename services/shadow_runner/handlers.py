@@ -9,7 +9,6 @@ from datetime import datetime
 
 import structlog
 
-from services.shadow_runner.adapters.metrics import REPLAY_SECONDS, REPLAYS
 from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, new_shadow_test_id
 from services.shadow_runner.domain.replay import ReplayError, apply_guardrail, customer_messages, replay_request
@@ -23,7 +22,7 @@ from services.shadow_runner.domain.results import (
     without_judge,
 )
 from services.shadow_runner.domain.scoring import MalformedJudgement, Score, automated_score, parse_judgement
-from services.shadow_runner.ports import ChatModel, ModelError, Neighbours, ShadowTests
+from services.shadow_runner.ports import ChatModel, ModelError, Neighbours, ReplayMetrics, ShadowTests
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, DeadlineExceeded, ErrorDetail, NotFound, Unavailable, UpstreamFailed
@@ -71,6 +70,7 @@ class Dependencies:
     remote: Neighbours
     models: Models
     notify: Callable[[str], None]
+    metrics: ReplayMetrics
     clock: Callable[[], datetime] = utc_now
     sync_models: Models | None = None
     """Their own model clients, so that a synchronous execution does not queue behind batch replays."""
@@ -188,8 +188,7 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
         await _change(deps, ctx, test.id, lambda test, _tally: test.start(deps.clock()), needs_tally=False)
     if not await deps.tests.has_result(test.id, job.trace_id):
         result = await _replayed(deps, ctx, test, job.trace_id)
-        REPLAYS.labels(result.verdict).inc()
-        REPLAY_SECONDS.observe(result.latency_ms / 1000)
+        deps.metrics.replayed(result)
         if await deps.tests.record_result(test.id, result):
             log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
                      latency_ms=result.latency_ms)

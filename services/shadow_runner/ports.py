@@ -78,3 +78,8 @@ class ChatModel(Protocol):
     async def complete(self, request: ChatRequest) -> Completion:
         """The model's answer, retried as the endpoint allows; raises `ModelError` when there is
         none to be had."""
+
+
+class ReplayMetrics(Protocol):
+    def replayed(self, result: TraceResult) -> None:
+        """Counts a trace replayed and scored (by verdict) and the time it took."""

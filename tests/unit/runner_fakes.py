@@ -137,3 +137,11 @@ class ScriptedModel:
 
 def failing(cause: str) -> ScriptedModel:
     return ScriptedModel(lambda request: ModelError(cause))
+
+
+class RecordingMetrics:
+    def __init__(self):
+        self.verdicts: list[str] = []
+
+    def replayed(self, result) -> None:
+        self.verdicts.append(result.verdict)

@@ -23,7 +23,14 @@ from shared.contracts.shadow_tests import (
 from shared.contracts.traces import Trace
 from shared.messaging.commands import CommandContext
 from tests.unit.fakes import RecordingNotifier
-from tests.unit.runner_fakes import FakeNeighbours, FakeShadowTests, ScriptedModel, an_issue, failing
+from tests.unit.runner_fakes import (
+    FakeNeighbours,
+    FakeShadowTests,
+    RecordingMetrics,
+    ScriptedModel,
+    an_issue,
+    failing,
+)
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 RIGHT = "Refunds are accepted within 30 days of purchase."
@@ -59,7 +66,7 @@ def build(replay=None, judge=None, sync=None, traces=TRACES, fix=None):
     neighbours = FakeNeighbours(fixes=[fix or a_fix()], traces=traces,
                                 issues=[an_issue("iss_1", "Outdated refund window", "Cites 60 days")])
     return bootstrap.build(FakeShadowTests(), neighbours, models(replay or answering(RIGHT), judge),
-                           RecordingNotifier(), sync_models=sync, clock=lambda: NOW)
+                           RecordingNotifier(), sync_models=sync, metrics=RecordingMetrics(), clock=lambda: NOW)
 
 
 @pytest.fixture
@@ -129,6 +136,7 @@ async def test_each_trace_is_replayed_scored_and_recorded_once_and_the_last_comp
     assert deps.tests.stored[test_id].status == "running"
     await replay(deps, test_id, "tr_0")
     assert len(deps.models.replay.requests) == 1, "a redelivered trace is not replayed again"
+    assert deps.metrics.verdicts == ["improved"]
     await replay(deps, test_id, "tr_1")
     await replay(deps, test_id, "tr_2")
 
