@@ -88,6 +88,11 @@ async def replay(deps, test_id: str, trace_id: str) -> None:
     await handlers.on_replay_requested(work, envelope, deps)
 
 
+async def execute(deps, trace_id: str = "tr_0", mode: str = "automated"):
+    command = ExecuteShadow(fix_id="fix_1", trace_id=trace_id, config={"comparison_mode": mode})
+    return await handlers.execute_shadow(command, context(), deps)
+
+
 async def detail(deps, test_id: str):
     return await handlers.get_shadow_test(GetShadowTest(shadow_test_id=test_id), context(), deps)
 
@@ -230,10 +235,10 @@ def judging(score_a: float, score_b: float) -> ScriptedModel:
 async def test_the_judge_sees_both_answers_in_the_order_tossed_and_its_scores_go_back_to_each(fixed_first):
     deps = build(judge=judging(0.9, 0.2) if fixed_first else judging(0.2, 0.9))
     deps = dataclasses.replace(deps, fixed_first=lambda: fixed_first)
-    result = await handlers._evaluate(deps, deps.models, TRACES[0], a_fix(), None, "side_by_side")
+    result = await execute(deps, mode="side_by_side")
     assert (result.original_score, result.fixed_score, result.verdict) == (0.2, 0.9, "improved")
-    assert result.scoring == "side_by_side"
     asked = deps.models.judge.requests[0]
+    assert "Known problem with this agent: Outdated refund window\nCites 60 days" in asked.messages[1]["content"]
     first = RIGHT if fixed_first else WRONG
     assert f"Answer A:\n{first}\n" in asked.messages[1]["content"] and asked.model == "judge-model"
     order = "A was the fixed answer" if fixed_first else "A was the original"
@@ -242,7 +247,7 @@ async def test_the_judge_sees_both_answers_in_the_order_tossed_and_its_scores_go
 
 async def test_a_judge_that_keeps_answering_nonsense_is_asked_three_times_then_the_trace_errs():
     deps = build(judge=answering("I think B is better"))
-    result = await handlers._evaluate(deps, deps.models, TRACES[0], a_fix(), None, "side_by_side")
+    result = await execute(deps, mode="side_by_side")
     assert len(deps.models.judge.requests) == 3
     assert result.verdict == "errored" and result.fixed_output == RIGHT
     assert result.explanation.startswith("Could not score: no JSON object") and "(after 3 attempts)" in (
@@ -250,31 +255,33 @@ async def test_a_judge_that_keeps_answering_nonsense_is_asked_three_times_then_t
 
 
 async def test_side_by_side_without_a_judge_is_scored_automatically_and_says_so(deps):
-    result = await handlers._evaluate(deps, deps.models, TRACES[0], a_fix(), None, "side_by_side")
-    assert result.scoring == "automated" and result.verdict == "improved"
+    result = await execute(deps, mode="side_by_side")
+    assert result.verdict == "improved"
     assert result.explanation.startswith("No judge model is configured, so scored automatically. Automated:")
 
 
-async def test_a_trace_without_expected_output_and_a_fix_not_a_guardrail_cannot_be_scored_automatically(deps):
-    result = await handlers._evaluate(deps, deps.models, a_trace("tr_9", expected=None), a_fix(), None, "automated")
+async def test_a_trace_without_expected_output_and_a_fix_not_a_guardrail_cannot_be_scored_automatically():
+    deps = build(traces=[a_trace("tr_0", expected=None)])
+    result = await execute(deps)
     assert result.verdict == "errored" and result.fixed_output == RIGHT
     assert result.explanation.startswith("Could not score automatically: the trace has no expectedOutput")
 
 
 async def test_a_guardrail_replaces_a_forbidden_answer_and_is_scored_on_keeping_the_rule():
-    deps = build(replay=answering("Refunds within 60 days, guaranteed."))
     guardrail = a_fix(fix_type="guardrail", changes={"rule": "block_pattern", "pattern": "60 days",
                                                      "fallback": "Let me check our current policy."})
-    result = await handlers._evaluate(deps, deps.models, a_trace("tr_9", expected=None), guardrail, None,
-                                      "automated")
+    deps = build(replay=answering("Refunds within 60 days, guaranteed."), traces=[a_trace("tr_0", expected=None)],
+                 fix=guardrail)
+    result = await execute(deps)
     assert result.fixed_output == "Let me check our current policy."
     assert (result.original_score, result.fixed_score, result.verdict) == (0.0, 1.0, "improved")
 
 
-async def test_a_stored_guardrail_re2_cannot_compile_is_a_per_trace_error_before_any_model_call(deps):
+async def test_a_stored_guardrail_re2_cannot_compile_is_a_per_trace_error_before_any_model_call():
     guardrail = a_fix(fix_type="guardrail", changes={"rule": "block_pattern", "pattern": r"(\w+) \1",
                                                      "fallback": "x"})
-    result = await handlers._evaluate(deps, deps.models, TRACES[0], guardrail, None, "automated")
+    deps = build(fix=guardrail)
+    result = await execute(deps)
     assert result.verdict == "errored" and "the guardrail cannot be applied" in result.explanation
     assert deps.models.replay.requests == []
 
