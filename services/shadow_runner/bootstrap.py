@@ -29,7 +29,6 @@ def build(
     remote: Neighbours,
     models: Models,
     notify: Callable[[str], None],
-    *,
     sync_models: Models | None = None,
     metrics: ReplayMetrics | None = None,
     clock: Callable[[], datetime] = utc_now,

@@ -17,7 +17,7 @@ from shared.settings import CommonSettings
 SERVICE = "traces"
 
 
-def build(traces: TraceStore, announce: Callable[[], None], *, clock: Callable[[], datetime] = utc_now) -> Dependencies:
+def build(traces: TraceStore, announce: Callable[[], None], clock: Callable[[], datetime] = utc_now) -> Dependencies:
     """The handlers' dependencies: the real adapters (from `run`) or in-memory ones (unit tests)."""
     return Dependencies(traces, announce, clock)
 
