@@ -171,4 +171,3 @@ class ShadowTestFailed(ShadowTestEvent):
 
 
 SHADOW_TEST_EVENTS = (ShadowTestCreated, ShadowTestStarted, ShadowTestCompleted, ShadowTestFailed)
-
