@@ -1,29 +1,40 @@
 """The shadow runner's use cases: shadow tests, their per-trace work, and one-off execution."""
 
+import asyncio
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from services.shadow_runner.adapters.chat_model import ModelError
-from services.shadow_runner.adapters.metrics import REPLAY_SECONDS, REPLAYS
-from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
-from services.shadow_runner.adapters.remote import RemoteServices
+from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, new_shadow_test_id
-from services.shadow_runner.evaluation import Evaluator
+from services.shadow_runner.domain.replay import ReplayError, apply_guardrail, customer_messages, replay_request
+from services.shadow_runner.domain.results import (
+    NOT_SCORABLE,
+    errored,
+    guardrail_of,
+    judge_request,
+    judged,
+    scored,
+    without_judge,
+)
+from services.shadow_runner.domain.scoring import MalformedJudgement, Score, automated_score, parse_judgement
+from services.shadow_runner.ports import ChatModel, ModelError, Neighbours, ReplayMetrics, ShadowTests
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, DeadlineExceeded, ErrorDetail, NotFound, Unavailable, UpstreamFailed
-from shared.contracts.fixes import FixView
+from shared.contracts.fixes import FixView, Guardrail
 from shared.contracts.shadow_tests import (
     ActiveShadowTests,
+    ComparisonMode,
     CreateShadowTest,
     CreateShadowTestResult,
     ExecuteShadow,
     GetShadowTest,
     ListShadowTests,
-    ReplayRequested,
     ShadowExecution,
     ShadowTestDetail,
     ShadowTestIds,
@@ -31,6 +42,7 @@ from shared.contracts.shadow_tests import (
     TraceResult,
     UpdateShadowTest,
 )
+from shared.contracts.traces import Trace
 from shared.messaging.commands import CommandContext
 from shared.messaging.idempotency import create_once, replay
 from shared.messaging.mongo import Creation, retry_on_conflict
@@ -41,14 +53,29 @@ TESTABLE_FIX_STATUSES = frozenset({"draft", "proposed", "testing"})
 
 
 @dataclass(frozen=True)
+class Models:
+    """The model endpoints one kind of work uses (None: not configured), and how it scores."""
+
+    replay: ChatModel | None
+    judge: ChatModel | None
+    judge_model_name: str
+    model_override: str | None
+    margin: float
+    judge_attempts: int = 3
+
+
+@dataclass(frozen=True)
 class Dependencies:
-    tests: MongoShadowTests
-    remote: RemoteServices
-    evaluator: Evaluator
+    tests: ShadowTests
+    remote: Neighbours
+    models: Models
     notify: Callable[[str], None]
+    metrics: ReplayMetrics
     clock: Callable[[], datetime] = utc_now
-    sync_evaluator: Evaluator | None = None
-    """Its own model clients, so that a synchronous execution does not queue behind batch replays."""
+    sync_models: Models | None = None
+    """Their own model clients, so that a synchronous execution does not queue behind batch replays."""
+    fixed_first: Callable[[], bool] = lambda: random.random() < 0.5
+    """Whether the judge sees the fixed answer as A (a coin toss, so that order does not bias it)."""
 
 
 async def create_shadow_test(
@@ -127,8 +154,8 @@ async def execute_shadow(command: ExecuteShadow, ctx: CommandContext, deps: Depe
         raise NotFound(f"Trace {command.trace_id} not found")
     issue = await _issue_context(deps, ctx, fix)
     try:
-        evaluator = deps.sync_evaluator or deps.evaluator
-        result = await evaluator.evaluate(trace, fix, issue, command.config.comparison_mode, strict=True)
+        result = await _evaluate(deps, deps.sync_models or deps.models, trace, fix, issue,
+                                 command.config.comparison_mode, strict=True)
     except ModelError as error:
         raise UpstreamFailed(str(error)) from error
     return ShadowExecution(
@@ -161,8 +188,7 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
         await _change(deps, ctx, test.id, lambda test, _tally: test.start(deps.clock()), needs_tally=False)
     if not await deps.tests.has_result(test.id, job.trace_id):
         result = await _replayed(deps, ctx, test, job.trace_id)
-        REPLAYS.labels(result.verdict).inc()
-        REPLAY_SECONDS.observe(result.latency_ms / 1000)
+        deps.metrics.replayed(result)
         if await deps.tests.record_result(test.id, result):
             log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
                      latency_ms=result.latency_ms)
@@ -175,13 +201,87 @@ async def _replayed(deps: Dependencies, ctx: CommandContext, test: ShadowTest, t
     try:
         trace = await deps.remote.trace(ctx, trace_id)
         if trace is None:
-            return deps.evaluator.errored(trace_id, "", "The trace is gone", mode)
-        return await deps.evaluator.evaluate(trace, test.fix, test.issue, mode)
+            return errored(trace_id, "", "The trace is gone", mode)
+        return await _evaluate(deps, deps.models, trace, test.fix, test.issue, mode)
     except (Unavailable, DeadlineExceeded):
         raise
     except Exception as error:
         log.exception("replay failed; recorded as errored", shadow_test_id=test.id, trace_id=trace_id)
-        return deps.evaluator.errored(trace_id, "", f"Replay failed: {error}", mode)
+        return errored(trace_id, "", f"Replay failed: {error}", mode)
+
+
+async def _evaluate(
+    deps: Dependencies, models: Models, trace: Trace, fix: FixView, issue: IssueContext | None,
+    mode: ComparisonMode, strict: bool = False,
+) -> TraceResult:
+    """The trace replayed with the fix and scored. A fix that does not apply, a model that fails
+    after its retries or answers that cannot be scored give an `errored` result that says why
+    (with `strict`, a model failure is raised as `ModelError` instead); only a store or broker
+    outage escapes as another exception (and the work is retried). Guardrail patterns are
+    matched in a worker thread (RE2 releases the GIL), so a long answer never holds the loop."""
+    started = time.monotonic()
+
+    def failed(explanation: str, fixed_output: str | None = None) -> TraceResult:
+        return errored(trace.id, trace.output, explanation, mode, fixed_output, _ms_since(started))
+
+    try:
+        guardrail = guardrail_of(fix)
+        if models.replay is None:
+            raise ModelError("No replay model is configured (REPLAY_MODEL_BASE_URL)")
+        request = replay_request(trace, fix.type, fix.changes, models.model_override)
+        answer = (await models.replay.complete(request)).text
+    except ReplayError as error:
+        return failed(str(error))
+    except ModelError as error:
+        if strict:
+            raise
+        return failed(str(error))
+    if guardrail is not None:
+        answer, _ = await asyncio.to_thread(apply_guardrail, answer, guardrail)
+    try:
+        score, used = await _score(deps, models, trace, guardrail, issue, answer, mode)
+    except ModelError as error:
+        if strict:
+            raise
+        return failed(f"Could not score: {error}", answer)
+    except MalformedJudgement as error:
+        return failed(f"Could not score: {error}", answer)
+    if score is None:
+        return failed(NOT_SCORABLE, answer)
+    return scored(trace, answer, score, used, models.margin, _ms_since(started))
+
+
+async def _score(
+    deps: Dependencies, models: Models, trace: Trace, guardrail: Guardrail | None, issue: IssueContext | None,
+    answer: str, mode: ComparisonMode,
+) -> tuple[Score | None, ComparisonMode]:
+    if mode == "side_by_side" and models.judge is not None:
+        return await _judge(deps, models, trace, issue, answer), "side_by_side"
+    score = await asyncio.to_thread(automated_score, trace.output, answer, trace.expected_output, guardrail,
+                                    customer_messages(trace))
+    if score is not None and mode == "side_by_side":
+        score = without_judge(score)
+    return score, "automated"
+
+
+async def _judge(deps: Dependencies, models: Models, trace: Trace, issue: IssueContext | None, answer: str) -> Score:
+    """The judge's scores, asked again (up to `judge_attempts` in all) while its reply is malformed."""
+    fixed_first = deps.fixed_first()
+    issue_text = {"title": issue.title, "description": issue.description} if issue else None
+    request = judge_request(models.judge_model_name, trace, issue_text, answer, fixed_first)
+    problem: MalformedJudgement | None = None
+    for attempt in range(1, models.judge_attempts + 1):
+        reply = await models.judge.complete(request)
+        try:
+            return judged(*parse_judgement(reply.text), fixed_first)
+        except MalformedJudgement as error:
+            problem = error
+            log.info("judge reply malformed; asking again", attempt=attempt, error=str(error))
+    raise MalformedJudgement(f"{problem} (after {models.judge_attempts} attempts)")
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 async def _change(

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.traces.adapters.mongo_repository import MongoTraceStore
 from services.traces.domain.model import partly_stored, stored_traces
+from services.traces.ports import TraceStore
 from shared.contracts.common import Page, utc_now
 from shared.contracts.errors import DeadlineExceeded, NotFound, Unavailable
 from shared.contracts.traces import (
@@ -23,7 +23,7 @@ from shared.messaging.idempotency import fingerprint, key_reused
 
 @dataclass(frozen=True)
 class Dependencies:
-    traces: MongoTraceStore
+    traces: TraceStore
     announce: Callable[[], None]
     clock: Callable[[], datetime] = utc_now
 

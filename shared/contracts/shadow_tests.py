@@ -173,15 +173,6 @@ class ShadowTestFailed(ShadowTestEvent):
 SHADOW_TEST_EVENTS = (ShadowTestCreated, ShadowTestStarted, ShadowTestCompleted, ShadowTestFailed)
 
 
-class ReplayRequested(ContractModel):
-    """Work for the runner pool: replay one trace of one test. Published on the runner's own
-    events exchange and consumed from its durable work queue; not meant for other services."""
-
-    routing_key: ClassVar[str] = "replay.requested"
-    shadow_test_id: str
-    trace_id: str
-
-
 Recommendation = Literal["ship", "reject", "inconclusive"]
 Interval = tuple[float, float]
 

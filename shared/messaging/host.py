@@ -10,7 +10,7 @@ close.
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import structlog
 
@@ -20,7 +20,7 @@ from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
 from shared.messaging.mongo import wait_for_store
 from shared.messaging.ops import Check, start_ops_server
-from shared.messaging.outbox import OutboxRelay, OutboxStore
+from shared.messaging.outbox import Event, OutboxRelay, OutboxStore
 from shared.messaging.rpc import RpcClient
 from shared.messaging.subscriptions import EventSubscriber, Subscription
 from shared.messaging.topology import Topology
@@ -39,11 +39,16 @@ class ServiceHost:
         self._ops = None
 
     async def start(
-        self, store_ping: Check, prepare: list[Callable[[], Awaitable[None]]], outbox: OutboxStore | None = None
+        self,
+        store_ping: Check,
+        prepare: list[Callable[[], Awaitable[None]]],
+        outbox: OutboxStore | None = None,
+        work: Iterable[type[Event]] = (),
     ) -> bool:
         """Serves the ops endpoint, runs `prepare` (indexes) once the store answers, connects to
-        the broker, and relays `outbox` when the service keeps its events in one. False if
-        asked to stop before all that was done."""
+        the broker, and relays `outbox` when the service keeps its events in one (messages of the
+        `work` types to the service's work exchange). False if asked to stop before all that
+        was done."""
         if self.settings.ops_port is not None:
             checks = {"broker": self._broker_check, "store": store_ping}
             self._ops = await start_ops_server(checks, self.settings.ops_host, self.settings.ops_port)
@@ -53,7 +58,7 @@ class ServiceHost:
         self.connection = await connect(self.settings.amqp_url, f"{self.name}-service", stop=self.stop)
         if self.connection is None:
             return False
-        self.publisher = EventPublisher(self.connection, self.topology, self.name)
+        self.publisher = EventPublisher(self.connection, self.topology, self.name, [m.routing_key for m in work])
         await self.publisher.start()
         self.relay = OutboxRelay(outbox, self.publisher) if outbox is not None else None
         return True

@@ -29,7 +29,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Contended, Unavailable
 from shared.messaging.consuming import InFlight
 from shared.messaging.metrics import MESSAGE_SECONDS, MESSAGES_HANDLED
-from shared.messaging.topology import Topology, declare_events_exchange, declare_work_queue
+from shared.messaging.topology import Topology, declare_events_exchange, declare_work_exchange, declare_work_queue
 
 log = structlog.get_logger(__name__)
 
@@ -53,12 +53,14 @@ def routes_to(handler: EventHandler, *contracts: type[BaseModel]) -> dict[str, E
 @dataclass(frozen=True)
 class Subscription:
     """`prefetch`, when given, bounds this subscription's concurrent handlers instead of the
-    service's `PREFETCH_COUNT`."""
+    service's `PREFETCH_COUNT`. With `work`, the queue is bound to `source`'s work exchange
+    (the work a service sends itself) instead of its events exchange."""
 
     name: str
     source: str
     routes: Mapping[str, EventRoute]
     prefetch: int | None = None
+    work: bool = False
 
 
 class EventSubscriber:
@@ -81,7 +83,8 @@ class EventSubscriber:
     async def start(self) -> None:
         self._channel = await self._connection.channel()
         await self._channel.set_qos(prefetch_count=self._subscription.prefetch or self._prefetch)
-        exchange = await declare_events_exchange(self._channel, self._topology, self._subscription.source)
+        declare = declare_work_exchange if self._subscription.work else declare_events_exchange
+        exchange = await declare(self._channel, self._topology, self._subscription.source)
         bindings = [(exchange, event_type) for event_type in self._subscription.routes]
         self._queue = await declare_work_queue(self._channel, self._topology, self.queue_name, bindings)
         self._consumer_tag = await self._queue.consume(self._on_message)

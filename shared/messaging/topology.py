@@ -2,8 +2,11 @@
 
 Conventions (after nameko): commands go to one direct exchange, routed by service name to
 that service's durable command queue; each emitting service owns a durable topic exchange
-for its events; each subscribing service owns a durable queue per subscription, so that
-instances of one service compete for messages while different services each get a copy.
+for its events, and may own a durable direct exchange for the work it sends itself (a pool
+of its own workers takes it from its work queues; no other service binds to it, so its
+events exchange carries only the events it publishes for others); each subscribing service
+owns a durable queue per subscription, so that instances of one service compete for messages
+while different services each get a copy.
 Every work queue is a quorum queue with a dead-letter queue beside it: a message that is
 rejected, or that is delivered `DELIVERY_LIMIT` times without being acknowledged, ends there,
 and is kept for a week (at most `DEAD_LETTERS_MAX` of them, the oldest dropped first).
@@ -39,6 +42,9 @@ class Topology:
     def events_exchange(self, service: str) -> str:
         return f"{self.namespace}.{service}.events"
 
+    def work_exchange(self, service: str) -> str:
+        return f"{self.namespace}.{service}.work"
+
     def subscription_queue(self, subscriber: str, name: str) -> str:
         return f"{self.namespace}.{subscriber}.{name}"
 
@@ -56,6 +62,10 @@ async def declare_commands_exchange(channel: AbstractChannel, topology: Topology
 
 async def declare_events_exchange(channel: AbstractChannel, topology: Topology, service: str) -> AbstractExchange:
     return await channel.declare_exchange(topology.events_exchange(service), aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+async def declare_work_exchange(channel: AbstractChannel, topology: Topology, service: str) -> AbstractExchange:
+    return await channel.declare_exchange(topology.work_exchange(service), aio_pika.ExchangeType.DIRECT, durable=True)
 
 
 async def declare_work_queue(

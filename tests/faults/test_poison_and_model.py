@@ -37,8 +37,10 @@ async def test_poison_events_and_work_land_in_dead_letter_queues_and_consumers_g
         ("shadow_runner", "replay.requested"): topology.subscription_queue("shadow_runner", "replays"),
     }
     sent: dict[str, set[str]] = {}
+    work = {"replay.requested"}
     for (source, routing_key), queue in cases.items():
-        exchange = await channel.get_exchange(topology.events_exchange(source))
+        exchange_of = topology.work_exchange if routing_key in work else topology.events_exchange
+        exchange = await channel.get_exchange(exchange_of(source))
         ids = {f"poison-{routing_key}-{n}" for n in range(2)}
         bodies = [b"not json", b'{"type": "%s", "workspace": "w", "correlationId": "c", "payload": {"x": 1}}' %
                   routing_key.encode()]

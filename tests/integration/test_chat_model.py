@@ -11,6 +11,7 @@ import pytest
 from deploy.local.demo_model import WRONG, Fault
 from services.shadow_runner.adapters.chat_model import ChatModel, ModelError
 from services.shadow_runner.domain.replay import ChatRequest
+from shared.messaging.deadline import command_deadline
 from tests.support.waiting import eventually
 
 
@@ -75,3 +76,12 @@ async def test_calls_are_bounded_per_client(client, fake_model):
     bounded = client(concurrency=2)
     await asyncio.gather(*(bounded.complete(ask(marker)) for _ in range(6)))
     assert fake_model.most_in_flight == 2
+
+
+async def test_a_wait_that_would_outlast_the_commands_deadline_is_not_waited(client, fake_model):
+    marker = uuid.uuid4().hex
+    fake_model.fail(marker, Fault(status=429, retry_after="5"))
+    started = time.monotonic()
+    with command_deadline(time.time() + 2), pytest.raises(ModelError, match=r"HTTP 429 \(after 1 attempt\)"):
+        await client().complete(ask(marker))
+    assert time.monotonic() - started < 1.5 and len(fake_model.calls_about(marker)) == 1

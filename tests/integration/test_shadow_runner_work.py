@@ -7,17 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.shadow_runner import handlers
+from services.shadow_runner import bootstrap, handlers
 from services.shadow_runner.adapters.mongo_repository import MongoShadowTests
+from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.model import VERDICTS, ShadowTest
-from services.shadow_runner.evaluation import Evaluator
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import ErrorBody, ErrorCode, RemoteError, Unavailable
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import (
     GetShadowTest,
-    ReplayRequested,
     ShadowTestConfig,
     TraceResult,
     UpdateShadowTest,
@@ -62,8 +61,8 @@ def job(test: ShadowTest, trace_id: str) -> tuple[ReplayRequested, Envelope]:
 
 
 def deps_for(store, remote, clock=lambda: NOW) -> handlers.Dependencies:
-    evaluator = Evaluator(replay_model=None, judge=None, judge_model_name="j", model_override=None, margin=0.05)
-    return handlers.Dependencies(store, remote, evaluator, notify=lambda _id: None, clock=clock)
+    models = handlers.Models(replay=None, judge=None, judge_model_name="j", model_override=None, margin=0.05)
+    return bootstrap.build(store, remote, models, notify=lambda _id: None, clock=clock)
 
 
 async def test_a_crash_between_keeping_the_result_and_completing_is_mended_by_redelivery(tests_store):

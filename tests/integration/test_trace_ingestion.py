@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.traces import handlers
+from services.traces import bootstrap, handlers
 from services.traces.adapters.mongo_repository import WRITE_CHUNK, MongoTraceStore
 from shared.contracts.errors import Unavailable
 from shared.contracts.traces import IngestTraces
@@ -52,7 +52,7 @@ async def stored(store: MongoTraceStore) -> list[str]:
 
 
 async def test_a_failure_part_of_the_way_says_so_and_the_same_key_stores_the_rest_once(trace_store):
-    deps = handlers.Dependencies(trace_store, announce=lambda: None, clock=lambda: NOW)
+    deps = bootstrap.build(trace_store, announce=lambda: None, clock=lambda: NOW)
     ctx = CommandContext("idem-batch", "ws", "owner", "corr")
     traces = batch(3 * WRITE_CHUNK)
     failing_after(trace_store, 1)
@@ -68,7 +68,7 @@ async def test_a_failure_part_of_the_way_says_so_and_the_same_key_stores_the_res
 
 
 async def test_without_a_key_the_answer_names_the_ids_that_make_sending_again_safe(trace_store):
-    deps = handlers.Dependencies(trace_store, announce=lambda: None, clock=lambda: NOW)
+    deps = bootstrap.build(trace_store, announce=lambda: None, clock=lambda: NOW)
     traces = batch(3 * WRITE_CHUNK)
     failing_after(trace_store, 1)
     with pytest.raises(Unavailable) as failed:

@@ -10,6 +10,7 @@ from services.shadow_runner.domain.replay import (
     apply_retrieval_update,
     replay_request,
 )
+from services.shadow_runner.domain.results import guardrail_of
 from services.shadow_runner.domain.scoring import (
     MalformedJudgement,
     automated_score,
@@ -17,7 +18,6 @@ from services.shadow_runner.domain.scoring import (
     reference_score,
     verdict,
 )
-from services.shadow_runner.evaluation import Evaluator
 from shared.contracts.fixes import FixView, Guardrail, PromptUpdate, RetrievalUpdate
 from shared.contracts.traces import ContextDocument, Trace
 
@@ -169,12 +169,11 @@ def test_a_catastrophic_pattern_is_matched_in_linear_time():
     assert time.monotonic() - started < 1.0
 
 
-async def test_a_stored_guardrail_re2_cannot_compile_is_a_per_trace_error_before_any_model_call():
+def test_a_stored_guardrail_re2_cannot_compile_cannot_be_applied():
     now = datetime.now(UTC)
     fix = FixView(id="fix_1", issue_id=None, type="guardrail", status="draft", description="d", author="a",
                   changes={"rule": "block_pattern", "pattern": r"(\w+) \1", "fallback": "x"},
                   created_at=now, updated_at=now)
-    evaluator = Evaluator(replay_model=None, judge=None, judge_model_name="j", model_override=None, margin=0.05)
-    result = await evaluator.evaluate(trace(), fix, None, "automated")
-    assert result.verdict == "errored"
-    assert "the guardrail cannot be applied" in result.explanation and "RE2 syntax" in result.explanation
+    with pytest.raises(ReplayError) as refused:
+        guardrail_of(fix)
+    assert "the guardrail cannot be applied" in str(refused.value) and "RE2 syntax" in str(refused.value)

@@ -5,35 +5,27 @@ Calls are bounded: at most `concurrency` in flight at once (a call waiting to re
 hold its slot), each within `timeout` (and within the current command's deadline). A 429, a
 5xx, a timeout, a dropped connection or a reply that is not a chat completion is retried with
 exponential backoff and jitter, waiting what `Retry-After` asks when the endpoint says; after
-`max_attempts`, `ModelError` names the last cause. Other 4xx answers are not retried.
+`max_attempts` (or when the next wait would outlast the command's deadline), `ModelError`
+names the last cause. Other 4xx answers are not retried. Retrying is tenacity's.
 """
 
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 
 import aiohttp
 import structlog
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.shadow_runner.adapters.metrics import MODEL_CALLS, MODEL_SECONDS
 from services.shadow_runner.domain.replay import ChatRequest
+from services.shadow_runner.ports import Completion, ModelError
 from shared.messaging import deadline
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 60.0
-
-
-class ModelError(Exception):
-    """The endpoint did not give a usable answer; the message says why, for the user."""
-
-
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    attempts: int
 
 
 class ChatModel:
@@ -58,23 +50,27 @@ class ChatModel:
 
     async def complete(self, request: ChatRequest) -> Completion:
         body = {"model": request.model, "messages": request.messages, **request.parameters}
-        cause = "no attempt made"
-        for attempt in range(1, self._max_attempts + 1):
-            wait: float | None = None
-            try:
-                async with self._slots:
-                    return Completion(await self._call(body), attempt)
-            except _Retryable as retryable:
-                cause, wait = retryable.cause, retryable.retry_after
-            if attempt < self._max_attempts:
-                delay = wait if wait is not None else min(MAX_BACKOFF_SECONDS, 0.25 * 2**attempt)
-                delay *= random.uniform(0.8, 1.2) if wait is None else 1.0
-                left = deadline.remaining()
-                if left is not None and delay >= left:
-                    break
-                log.info("model call retried", model=self.label, cause=cause, attempt=attempt, wait_s=round(delay, 2))
-                await asyncio.sleep(delay)
-        raise ModelError(f"{self.label} model: {cause} (after {attempt} attempt{'s' if attempt > 1 else ''})")
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_Retryable),
+            wait=_backoff,
+            stop=stop_after_attempt(self._max_attempts) | _past_deadline,
+            before_sleep=self._retrying,
+            reraise=True,
+        )
+        tried = 0
+        try:
+            async for attempt in retrying:
+                tried = attempt.retry_state.attempt_number
+                with attempt:
+                    async with self._slots:
+                        return Completion(await self._call(body), tried)
+        except _Retryable as last:
+            attempts = f"{tried} attempt{'s' if tried > 1 else ''}"
+            raise ModelError(f"{self.label} model: {last.cause} (after {attempts})") from None
+
+    def _retrying(self, state: RetryCallState) -> None:
+        log.info("model call retried", model=self.label, cause=state.outcome.exception().cause,
+                 attempt=state.attempt_number, wait_s=round(state.upcoming_sleep, 2))
 
     async def _call(self, body: dict) -> str:
         started = time.monotonic()
@@ -110,6 +106,22 @@ class ChatModel:
             raise _Retryable(f"the connection failed ({type(error).__name__}: {error})", outcome="connection") from None
         except ValueError as error:
             raise _Retryable(f"the reply is not a chat completion ({error})", outcome="malformed") from None
+
+
+_EXPONENTIAL = wait_exponential(multiplier=0.5, max=MAX_BACKOFF_SECONDS)
+"""0.5 s after the first attempt, then 1 s, 2 s … at most `MAX_BACKOFF_SECONDS`."""
+
+
+def _backoff(state: RetryCallState) -> float:
+    """What `Retry-After` asked, when the endpoint said; else exponential backoff, ±20% jitter."""
+    asked = state.outcome.exception().retry_after
+    return asked if asked is not None else _EXPONENTIAL(state) * random.uniform(0.8, 1.2)
+
+
+def _past_deadline(state: RetryCallState) -> bool:
+    """Stop rather than wait past the current command's deadline."""
+    left = deadline.remaining()
+    return left is not None and state.upcoming_sleep >= left
 
 
 class _Retryable(Exception):

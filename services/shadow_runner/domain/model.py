@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from services.shadow_runner.domain.commands import ReplayRequested
 from shared.contracts.common import new_id
 from shared.contracts.errors import Conflict
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import (
-    ReplayRequested,
     ShadowResults,
     ShadowTestCompleted,
     ShadowTestConfig,

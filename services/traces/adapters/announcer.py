@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import structlog
 
-from services.traces.adapters.mongo_repository import MongoTraceStore
+from services.traces.ports import UnannouncedTraces
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.traces import TraceFact, TracesIngested
@@ -25,7 +25,7 @@ BATCH = 500
 
 
 class TraceAnnouncer:
-    def __init__(self, store: MongoTraceStore, publisher: EventPublisher, interval: float = 2.0, grace: float = 5.0):
+    def __init__(self, store: UnannouncedTraces, publisher: EventPublisher, interval: float = 2.0, grace: float = 5.0):
         self._store = store
         self._publisher = publisher
         self._interval = interval
