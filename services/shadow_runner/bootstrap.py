@@ -13,7 +13,7 @@ from services.shadow_runner.evaluation import Evaluator
 from services.shadow_runner.handlers import Dependencies
 from services.shadow_runner.settings import RunnerSettings
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping
+from shared.store.mongo import mongo_client, store_ping
 
 SERVICE = "shadow_runner"
 SYNC_CONCURRENCY = 4

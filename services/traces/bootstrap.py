@@ -7,8 +7,8 @@ from services.traces.adapters.mongo_repository import MongoTraceStore
 from services.traces.entrypoints.commands import command_routes
 from services.traces.handlers import Dependencies
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping
 from shared.settings import CommonSettings
+from shared.store.mongo import mongo_client, store_ping
 
 SERVICE = "traces"
 

@@ -10,9 +10,9 @@ from services.issues.domain.model import Issue
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import CreateIssue, IssuePatch
 from shared.messaging.events import EventPublisher
-from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topology import Topology
+from shared.store.creation import Creation
 from tests.support.waiting import eventually
 
 T0 = datetime.now(UTC) - timedelta(minutes=1)

@@ -2,11 +2,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.fixes import handlers
+from services.fixes import bootstrap, handlers
 from shared.contracts.errors import Conflict, NotFound, PreconditionFailed
 from shared.contracts.fixes import CreateFix, FixPatch, GetFix, UpdateFix
 from shared.messaging.commands import CommandContext
-from tests.unit.fakes import FakeDeletedIssues, FakeFixRepository, FakeIssueDirectory, RecordingNotifier
+from tests.unit.fakes import (
+    FakeAppliedCommands,
+    FakeDeletedIssues,
+    FakeFixRepository,
+    FakeIssueDirectory,
+    RecordingNotifier,
+)
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -17,8 +23,8 @@ def context(command_id="cmd-1", workspace="ws") -> CommandContext:
 
 @pytest.fixture
 def deps():
-    return handlers.Dependencies(FakeFixRepository(), FakeDeletedIssues(), FakeIssueDirectory("iss_1"),
-                                 RecordingNotifier(), clock=lambda: NOW)
+    return bootstrap.build(FakeFixRepository(), FakeAppliedCommands(), FakeDeletedIssues(), FakeIssueDirectory("iss_1"),
+                           RecordingNotifier(), clock=lambda: NOW)
 
 
 CREATE = CreateFix(issue_id="iss_1", type="config_change", description="d", changes={"temperature": 0.1})

@@ -3,15 +3,15 @@ from unittest.mock import patch
 
 import pytest
 
-from services.issues import handlers
+from services.issues import bootstrap, handlers
 from services.issues.domain.model import ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, ErrorCode, NotFound, PreconditionFailed
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from shared.contracts.traces import TraceFact, TracesIngested
 from shared.messaging.commands import CommandContext
-from shared.messaging.mongo import CONFLICT_ATTEMPTS
-from tests.unit.fakes import FakeIssueRepository, FakeTraceFacts, NoShadowTests, RecordingNotifier
+from shared.store.unit_of_work import CONFLICT_ATTEMPTS
+from tests.unit.fakes import FakeAppliedCommands, FakeIssueRepository, FakeTraceFacts, NoShadowTests, RecordingNotifier
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -22,8 +22,8 @@ def context(command_id="cmd-1", workspace="ws") -> CommandContext:
 
 @pytest.fixture
 def deps():
-    return handlers.Dependencies(FakeIssueRepository(), FakeTraceFacts(), NoShadowTests(), RecordingNotifier(),
-                                 clock=lambda: NOW)
+    return bootstrap.build(FakeIssueRepository(), FakeAppliedCommands(), FakeTraceFacts(), NoShadowTests(),
+                           RecordingNotifier(), clock=lambda: NOW)
 
 
 def create(**fields) -> CreateIssue:
@@ -37,7 +37,7 @@ async def test_create_stores_the_issue_with_its_event_and_notifies_the_relay(dep
     assert deps.issues.events() == ["issue.created"]
     event = deps.issues.outbox[result.issue.id][0]
     assert (event.workspace, event.correlation_id, event.actor) == ("ws", "corr-1", "key_1")
-    assert deps.notify.notified == [result.issue.id]
+    assert deps.work.notify.notified == [result.issue.id]
 
 
 async def test_the_same_command_again_replays_the_first_answer_without_a_new_event(deps):

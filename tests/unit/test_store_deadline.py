@@ -4,7 +4,7 @@ import pytest
 
 from shared.contracts.errors import DeadlineExceeded
 from shared.messaging.deadline import command_deadline, remaining
-from shared.messaging.mongo import store_call
+from shared.store.mongo import store_call
 
 
 class Store:

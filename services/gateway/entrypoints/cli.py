@@ -11,7 +11,7 @@ import sys
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
 from services.gateway.settings import GatewaySettings
-from shared.messaging.mongo import mongo_client
+from shared.store.mongo import mongo_client
 
 
 async def _create_key(workspace: str, owner: str | None) -> None:

@@ -23,9 +23,9 @@ from services.gateway.entrypoints.http.middlewares import (
 from services.gateway.handlers import Authenticator, CommandBus, ensure_initial_key
 from services.gateway.settings import GatewaySettings
 from shared.messaging.connection import connect
-from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
+from shared.store.mongo import mongo_client, store_ping, wait_for_store
 
 log = structlog.get_logger(__name__)
 
