@@ -256,3 +256,21 @@ async def test_a_change_the_views_do_not_show_still_moves_the_version_a_delete_i
         await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[1]), context("d1"), deps)
     with pytest.raises(Conflict, match="active shadow tests"):
         await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[2]), context("d2"), deps)
+
+
+async def test_an_update_redelivered_after_sixty_others_is_not_applied_again(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    first = update(created.issue.id, None, tags=["first"])
+    await handlers.update_issue(first, context("cmd-first"), deps)
+    for n in range(60):
+        await handlers.update_issue(update(created.issue.id, None, tags=[f"t{n}"]), context(f"cmd-{n}"), deps)
+    again = await handlers.update_issue(first, context("cmd-first"), deps)
+    assert (again.issue.tags, again.version) == (["t59"], 62)
+    assert deps.issues.events().count("issue.updated") == 61
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_version_and_emits_nothing(deps):
+    created = await handlers.create_issue(create(tags=["a"]), context(), deps)
+    same = await handlers.update_issue(update(created.issue.id, [1], title="t", tags=["a"]), context("cmd-2"), deps)
+    assert (same.version, same.issue) == (1, created.issue)
+    assert deps.issues.events() == ["issue.created"]
