@@ -10,7 +10,7 @@ on what is stored then (`Aggregates.change`).
 A command applied is recorded in two steps, the document first (its `applied_commands`, with
 the version check) and the tracking record next; the tracking record of the commands a
 document holds is written before the document is saved again, so a command is always found
-in one or the other until its window ends.
+in one or the other until its window ends (a failure of the second step waits for that).
 """
 
 from collections.abc import Awaitable, Callable
@@ -18,15 +18,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from shared.contracts.common import ContractModel, utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Contended, NotFound
+from shared.contracts.errors import Contended, DeadlineExceeded, NotFound, Unavailable
 from shared.messaging.commands import CommandContext
 from shared.messaging.outbox import envelopes
 from shared.store.creation import Creation, create_once
 from shared.store.documents import ConcurrentUpdate
+
+log = structlog.get_logger(__name__)
 
 CONFLICT_ATTEMPTS = 10
 
@@ -162,7 +165,11 @@ class Aggregates[A: Versioned]:
         await self.store.save(aggregate, envelopes(_collected(aggregate), ctx))
         self.notify(aggregate.id)
         if self.applied is not None:
-            await self.applied.record(aggregate.id, aggregate.commands_applied_since_read, self.clock())
+            try:
+                await self.applied.record(aggregate.id, aggregate.commands_applied_since_read, self.clock())
+            except (Unavailable, DeadlineExceeded) as error:
+                log.warning("command applied; its record waits for the next save", aggregate_id=aggregate.id,
+                            correlation_id=ctx.correlation_id, error=str(error))
 
 
 def _collected(aggregate: Versioned) -> list:
