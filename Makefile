@@ -8,17 +8,16 @@ PYTHON ?= $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/p
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-faults bench eval eval-clustering api-key up down lock clean
-.PHONY: help install run test test-faults eval bench api-key up down lock clean
+.PHONY: help install run test test-faults bench eval eval-verdicts eval-clustering api-key up down lock clean
 
 help:
 	@echo "make install                  create .venv with the pinned dependencies (the other targets do it when needed)"
 	@echo "make run                      start the whole system (gateway on GATEWAY_PORT, default 8080) until Ctrl-C"
 	@echo "make test                     run unit, integration and end-to-end tests"
 	@echo "make test-faults              break the broker, the store and the model on purpose; nothing lost or doubled"
-	@echo "make eval                     agreement of the automated verdicts with labelled answer pairs"
 	@echo "make bench                    measure, and write docs/benchmarks.md"
-	@echo "make eval                     score the quality of the automatic parts against labelled sets"
+	@echo "make eval                     score the quality of the automatic parts against labelled sets (both below)"
+	@echo "make eval-verdicts            agreement of the automated verdicts with labelled answer pairs"
 	@echo "make eval-clustering          clustering of the labelled failing traces: ARI, purity, one-offs"
 	@echo "make api-key WORKSPACE=name   print a new API key for a workspace (OWNER=who: whom it is for)"
 	@echo "make up / make down           the system in Docker (deploy/compose.yaml), with MongoDB and RabbitMQ"
@@ -50,13 +49,13 @@ test: install
 test-faults: install
 	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
 
-eval: install
-	$(PY) -m eval.verdicts
-
 bench: install
 	$(PY) -m bench.run
 
-eval: eval-clustering
+eval: eval-verdicts eval-clustering
+
+eval-verdicts: install
+	$(PY) -m eval.verdicts
 
 eval-clustering: install
 	$(PY) -m eval.clustering --orders 3

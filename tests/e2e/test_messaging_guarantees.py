@@ -8,6 +8,7 @@ from shared.contracts.issues import CreateIssue, IssuePatch, UpdateIssue
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
 from tests.conftest import running_stack, workspace_api
+from tests.support.infrastructure import broker_endpoint, through
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
@@ -229,9 +230,9 @@ async def test_no_reply_in_time_is_504_and_the_command_never_runs_later(slow_sta
     assert (await api.get("/api/v2/issues")).body["pagination"]["total"] == 0
 
 
-async def test_broker_outage_gives_503_then_everything_reconnects(mongo, log_dir, mongo_client, http, namespaces):
-    with TcpProxy("127.0.0.1", 5672) as proxy:
-        async with running_stack(f"amqp://guest:guest@127.0.0.1:{proxy.port}/", mongo, log_dir,
+async def test_broker_outage_gives_503_then_everything_reconnects(amqp, mongo, log_dir, mongo_client, http, namespaces):
+    with TcpProxy(*broker_endpoint(amqp)) as proxy:
+        async with running_stack(through(amqp, proxy.port), mongo, log_dir,
                                  mongo_client, namespaces) as running:
             api = await workspace_api(running, mongo_client, http)
             assert (await api.create_issue(title="before"))["title"] == "before"

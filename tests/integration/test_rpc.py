@@ -12,6 +12,8 @@ from shared.contracts.errors import NotFound
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.rpc import START_BY_HEADER, ReplyTimeout, RpcClient, ServiceNotRunning
 from shared.messaging.topology import Topology
+from tests.support.infrastructure import broker_endpoint, through
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 
 
@@ -137,7 +139,6 @@ async def test_a_command_discarded_past_its_start_by_is_answered_timeout_at_once
 
 
 async def test_losing_the_connection_after_publishing_is_waited_out_not_reported_as_not_done(amqp, namespace):
-    from tests.support.tcp_proxy import TcpProxy
 
     topology = Topology(namespace)
     server_connection = await aio_pika.connect_robust(amqp)
@@ -145,8 +146,8 @@ async def test_losing_the_connection_after_publishing_is_waited_out_not_reported
     recorder.release.clear()
     server = CommandServer(server_connection, topology, "echo", {"echo.say": CommandRoute(Echo, recorder.echo)}, 1)
     await server.start()
-    with TcpProxy("127.0.0.1", 5672) as proxy:
-        client_connection = await aio_pika.connect_robust(f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
+    with TcpProxy(*broker_endpoint(amqp)) as proxy:
+        client_connection = await aio_pika.connect_robust(through(amqp, proxy.port))
         client = RpcClient(client_connection, topology, start_margin=0.2)
         await client.start()
         call = asyncio.create_task(client.call("echo", say("slow-and-cut"), timeout=2))

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import aio_pika
+from yarl import URL
 
 from deploy.local.processes import embedded_mongo, free_port, port_open
 
@@ -24,6 +25,18 @@ def amqp_url() -> str:
     if url == DEFAULT_AMQP_URL and not port_open("127.0.0.1", 5672):
         raise RuntimeError("No RabbitMQ on 127.0.0.1:5672: run `bash deploy/local/ensure-rabbitmq.sh` or set AMQP_URL")
     return url
+
+
+def broker_endpoint(url: str) -> tuple[str, int]:
+    """The host and port an AMQP URL reaches (5672, or 5671 for amqps, when it names none)."""
+    parsed = URL(url)
+    return parsed.host or "127.0.0.1", parsed.explicit_port or (5671 if parsed.scheme == "amqps" else 5672)
+
+
+def through(url: str, port: int) -> str:
+    """The same AMQP URL (credentials, virtual host, options) reaching the broker through a
+    local proxy listening on `port`."""
+    return str(URL(url).with_host("127.0.0.1").with_port(port))
 
 
 def docker_engine_answers() -> bool:
