@@ -11,17 +11,18 @@ import uuid
 
 from aiohttp import web
 
-from services.issues import handlers
+from services.issues import bootstrap, handlers
 from services.issues.adapters.mongo_repository import MongoIssueRepository
 from services.issues.adapters.trace_facts import MongoTraceFacts
 from shared.contracts.issues import CreateIssue, GetIssue, ListIssues
 from shared.messaging.commands import CommandContext
 from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
-from shared.messaging.mongo import mongo_client
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
+from shared.store.mongo import mongo_client
+from shared.store.tracking import MongoAppliedCommands
 
 DEPS = web.AppKey("deps", handlers.Dependencies)
 
@@ -66,8 +67,10 @@ def app() -> web.Application:
         await publisher.start()
         relay = OutboxRelay(issues, publisher)
         relaying = asyncio.create_task(relay.run())
-        application[DEPS] = handlers.Dependencies(issues, MongoTraceFacts(database["issues_trace_facts"]),
-                                                  NoActiveTests(), notify=relay.notify)
+        applied_commands = MongoAppliedCommands(database["issues_applied_commands"])
+        await applied_commands.ensure_indexes()
+        application[DEPS] = bootstrap.build(issues, applied_commands, MongoTraceFacts(database["issues_trace_facts"]),
+                                            NoActiveTests(), relay.notify)
         yield
         relaying.cancel()
         await connection.close()

@@ -4,8 +4,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.fixes.adapters.repository import DeletedIssues, FixRepository, IssueDirectory
 from services.fixes.domain.model import Fix, ShadowTestState, checked_changes, new_fix_id
+from services.fixes.ports import DeletedIssues, FixRepository, IssueDirectory
 from shared.contracts.common import FIRST_VERSION, Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import NotFound
@@ -23,17 +23,18 @@ from shared.contracts.fixes import (
 from shared.contracts.issues import IssueDeleted
 from shared.contracts.shadow_tests import ShadowTestEvent
 from shared.messaging.commands import CommandContext
-from shared.messaging.idempotency import create_once, replay
-from shared.messaging.mongo import Creation, retry_on_conflict
-from shared.messaging.outbox import envelopes
+from shared.store.creation import replay
+from shared.store.unit_of_work import Aggregates, UnitOfWork
 
 
 @dataclass(frozen=True)
 class Dependencies:
+    """Built by `bootstrap.build`; `work` stores the fixes the handlers change."""
+
     fixes: FixRepository
     deleted_issues: DeletedIssues
     issues: IssueDirectory
-    notify: Callable[[str], None]
+    work: Aggregates[Fix]
     clock: Callable[[], datetime] = utc_now
 
 
@@ -50,19 +51,14 @@ async def create_fix(command: CreateFix, ctx: CommandContext, deps: Dependencies
     if not await deps.issues.exists(ctx, command.issue_id):
         raise NotFound(f"Issue {command.issue_id} not found")
 
-    async def insert(fix: Fix, creation: Creation) -> None:
-        await deps.fixes.add(fix, creation, envelopes(fix.events, ctx))
-
-    fix, response = await create_once(
-        ctx.command_id,
+    fix, response = await deps.work.create(
+        ctx,
         command,
         build=lambda: Fix.draft(new_fix_id(), ctx.workspace, command, ctx.actor or "unknown", deps.clock()),
         respond=lambda fix: fix.detail().to_wire(),
-        insert=insert,
     )
     if fix is None:
         return CreateFixResult(fix=FixDetail.model_validate(response), replayed=True, version=FIRST_VERSION)
-    deps.notify(fix.id)
     if await deps.deleted_issues.contains(ctx.workspace, command.issue_id):
         fix = await _detach(deps, ctx, fix.id)
         return CreateFixResult(fix=fix.detail(), replayed=False, version=fix.version)
@@ -70,7 +66,7 @@ async def create_fix(command: CreateFix, ctx: CommandContext, deps: Dependencies
 
 
 async def get_fix(command: GetFix, ctx: CommandContext, deps: Dependencies) -> GetFixResult:
-    fix = await _existing(deps, ctx.workspace, command.fix_id)
+    fix = await deps.work.read(ctx, command.fix_id)
     return GetFixResult(fix=fix.detail(), version=fix.version)
 
 
@@ -83,15 +79,14 @@ async def update_fix(command: UpdateFix, ctx: CommandContext, deps: Dependencies
     """As `update_issue` in the issues service: a conditional update is checked against the
     version each attempt reads; a redelivered command answers with the fix as it is."""
 
-    async def attempt() -> UpdateFixResult:
-        fix = await _existing(deps, ctx.workspace, command.fix_id)
+    async def work(unit: UnitOfWork[Fix]) -> UpdateFixResult:
+        fix = await unit.existing(command.fix_id)
         if not fix.has_applied(ctx.command_id):
-            fix.require_version(command.expected_versions)
+            fix.require_version(command.expected_versions, "Fix")
             fix.edit(command.patch, deps.clock(), ctx.command_id)
-            await _save(deps, ctx, fix)
         return UpdateFixResult(fix=fix.view(), version=fix.version)
 
-    return await retry_on_conflict(attempt, f"Fix {command.fix_id}")
+    return await deps.work.change(ctx, work, f"Fix {command.fix_id}")
 
 
 async def on_issue_deleted(event: IssueDeleted, envelope: Envelope, deps: Dependencies) -> None:
@@ -108,34 +103,19 @@ async def on_shadow_test_changed(event: ShadowTestEvent, envelope: Envelope, dep
     news = ShadowTestState(event.test.id, event.test.status, event.test.results.improvement_rate, event.version)
     ctx = CommandContext.of(envelope)
 
-    async def attempt() -> None:
-        fix = await deps.fixes.get(envelope.workspace, event.test.fix_id)
+    async def work(unit: UnitOfWork[Fix]) -> None:
+        fix = await unit.get(event.test.fix_id)
         if fix is not None:
             fix.record_shadow_test(news, deps.clock(), envelope.message_id)
-            await _save(deps, ctx, fix)
 
-    await retry_on_conflict(attempt, f"Fix {event.test.fix_id}")
+    await deps.work.change(ctx, work, f"Fix {event.test.fix_id}")
 
 
 async def _detach(deps: Dependencies, ctx: CommandContext, fix_id: str) -> Fix:
-    async def attempt() -> Fix:
-        fix = await _existing(deps, ctx.workspace, fix_id)
+    async def work(unit: UnitOfWork[Fix]) -> Fix:
+        fix = await unit.existing(fix_id)
         fix.detach(deps.clock(), ctx.command_id)
-        await _save(deps, ctx, fix)
         return fix
 
-    return await retry_on_conflict(attempt, f"Fix {fix_id}")
+    return await deps.work.change(ctx, work, f"Fix {fix_id}")
 
-
-async def _existing(deps: Dependencies, workspace: str, fix_id: str) -> Fix:
-    fix = await deps.fixes.get(workspace, fix_id)
-    if fix is None:
-        raise NotFound(f"Fix {fix_id} not found")
-    return fix
-
-
-async def _save(deps: Dependencies, ctx: CommandContext, fix: Fix) -> None:
-    """Stores the fix with the events its change caused; a fix that did not change is left as is."""
-    if fix.events:
-        await deps.fixes.save(fix, envelopes(fix.events, ctx))
-        deps.notify(fix.id)

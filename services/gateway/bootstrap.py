@@ -22,10 +22,10 @@ from services.gateway.ports import CommandChannel, KeyStore
 from services.gateway.settings import GatewaySettings
 from shared.logging import configure_logging
 from shared.messaging.connection import connect
-from shared.messaging.mongo import mongo_client, store_ping, wait_for_store
 from shared.messaging.ops import Check
 from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
+from shared.store.mongo import mongo_client, store_ping, wait_for_store
 
 SERVICE = "gateway"
 

@@ -3,12 +3,11 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import structlog
 
-from services.issues.adapters.repository import IssueRepository, TraceFacts
 from services.issues.domain.model import FixState, Issue, ShadowTestState, new_issue_id
+from services.issues.ports import IssueRepository, ShadowTestDirectory, TraceFacts
 from shared.contracts.common import FIRST_VERSION, Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import ExpectedError, NotFound
@@ -28,23 +27,19 @@ from shared.contracts.issues import (
 from shared.contracts.shadow_tests import ShadowTestEvent
 from shared.contracts.traces import TracesIngested
 from shared.messaging.commands import CommandContext
-from shared.messaging.idempotency import create_once
-from shared.messaging.mongo import Creation, retry_on_conflict
-from shared.messaging.outbox import envelopes
+from shared.store.unit_of_work import Aggregates, UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 
-class ShadowTestDirectory(Protocol):
-    async def active_for(self, ctx: CommandContext, issue_id: str) -> list[str]: ...
-
-
 @dataclass(frozen=True)
 class Dependencies:
+    """Built by `bootstrap.build`; `work` stores the issues the handlers change."""
+
     issues: IssueRepository
     trace_facts: TraceFacts
     shadow_tests: ShadowTestDirectory
-    notify: Callable[[str], None]
+    work: Aggregates[Issue]
     clock: Callable[[], datetime] = utc_now
 
 
@@ -54,19 +49,13 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
     unnamed_agent = None if command.agent_name else command.agent_id
     known = await deps.trace_facts.knowledge(ctx.workspace, command.trace_ids, unnamed_agent)
 
-    async def insert(issue: Issue, creation: Creation) -> None:
-        await deps.issues.add(issue, creation, envelopes(issue.events, ctx))
-
-    issue, response = await create_once(
-        ctx.command_id,
+    issue, response = await deps.work.create(
+        ctx,
         command,
         build=lambda: Issue.open(new_issue_id(), ctx.workspace, command, deps.clock(), known),
         respond=lambda issue: issue.summary().to_wire(),
-        insert=insert,
     )
     created_id = response["id"]
-    if issue is not None:
-        deps.notify(issue.id)
     try:
         told_since = issue is None or known != await deps.trace_facts.knowledge(
             ctx.workspace, command.trace_ids, unnamed_agent)
@@ -80,7 +69,7 @@ async def create_issue(command: CreateIssue, ctx: CommandContext, deps: Dependen
 
 
 async def get_issue(command: GetIssue, ctx: CommandContext, deps: Dependencies) -> GetIssueResult:
-    issue = await _existing(deps, ctx.workspace, command.issue_id)
+    issue = await deps.work.read(ctx, command.issue_id)
     return GetIssueResult(issue=issue.detail(), version=issue.version)
 
 
@@ -96,30 +85,28 @@ async def update_issue(command: UpdateIssue, ctx: CommandContext, deps: Dependen
     if nobody changed the issue since: a change in between makes the next attempt refuse it.
     A redelivered command answers with the issue as it is, its condition not checked again."""
 
-    async def attempt() -> UpdateIssueResult:
-        issue = await _existing(deps, ctx.workspace, command.issue_id)
+    async def work(unit: UnitOfWork[Issue]) -> UpdateIssueResult:
+        issue = await unit.existing(command.issue_id)
         if not issue.has_applied(ctx.command_id):
-            issue.require_version(command.expected_versions)
+            issue.require_version(command.expected_versions, "Issue")
             issue.apply(command.patch, deps.clock(), ctx.command_id)
-            await _save(deps, ctx, issue)
         return UpdateIssueResult(issue=issue.summary(), version=issue.version)
 
-    return await retry_on_conflict(attempt, f"Issue {command.issue_id}")
+    return await deps.work.change(ctx, work, f"Issue {command.issue_id}")
 
 
 async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependencies) -> DeleteIssueResult:
-    async def attempt() -> DeleteIssueResult:
-        issue = await deps.issues.get(ctx.workspace, command.issue_id, include_deleted=True)
+    async def work(unit: UnitOfWork[Issue]) -> DeleteIssueResult:
+        issue = await unit.get(command.issue_id, include_deleted=True)
         if issue is None or (issue.deleted_at is not None and not issue.has_applied(ctx.command_id)):
             raise NotFound(f"Issue {command.issue_id} not found")
         if issue.deleted_at is None:
-            issue.require_version(command.expected_versions)
+            issue.require_version(command.expected_versions, "Issue")
             known = issue.active_shadow_tests or await deps.shadow_tests.active_for(ctx, issue.id)
             issue.delete(deps.clock(), ctx.command_id, known)
-            await _save(deps, ctx, issue)
         return DeleteIssueResult(issue_id=issue.id)
 
-    return await retry_on_conflict(attempt, f"Issue {command.issue_id}")
+    return await deps.work.change(ctx, work, f"Issue {command.issue_id}")
 
 
 async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies) -> None:
@@ -130,15 +117,14 @@ async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies
                     event.status_changed_at)
     ctx = CommandContext.of(envelope)
 
-    async def attempt() -> None:
-        issue = await deps.issues.get(envelope.workspace, event.fix.issue_id)
+    async def work(unit: UnitOfWork[Issue]) -> None:
+        issue = await unit.get(event.fix.issue_id)
         if issue is None:
             log.info("fix event for an issue that is gone; ignored", issue_id=event.fix.issue_id, fix_id=event.fix.id)
             return
         issue.record_fix(news, deps.clock(), envelope.message_id)
-        await _save(deps, ctx, issue)
 
-    await retry_on_conflict(attempt, f"Issue {event.fix.issue_id}")
+    await deps.work.change(ctx, work, f"Issue {event.fix.issue_id}")
 
 
 async def on_shadow_test_changed(event: ShadowTestEvent, envelope: Envelope, deps: Dependencies) -> None:
@@ -147,13 +133,12 @@ async def on_shadow_test_changed(event: ShadowTestEvent, envelope: Envelope, dep
     news = ShadowTestState(event.test.id, event.test.status, event.version)
     ctx = CommandContext.of(envelope)
 
-    async def attempt() -> None:
-        issue = await deps.issues.get(envelope.workspace, event.issue_id)
+    async def work(unit: UnitOfWork[Issue]) -> None:
+        issue = await unit.get(event.issue_id)
         if issue is not None:
             issue.record_shadow_test(news, deps.clock(), envelope.message_id)
-            await _save(deps, ctx, issue)
 
-    await retry_on_conflict(attempt, f"Issue {event.issue_id}")
+    await deps.work.change(ctx, work, f"Issue {event.issue_id}")
 
 
 async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: Dependencies) -> None:
@@ -168,26 +153,12 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
 
 
 async def _learn_from_traces(deps: Dependencies, ctx: CommandContext, issue_id: str) -> None:
-    async def attempt() -> None:
-        issue = await deps.issues.get(ctx.workspace, issue_id)
+    async def work(unit: UnitOfWork[Issue]) -> None:
+        issue = await unit.get(issue_id)
         if issue is not None:
             unnamed_agent = None if issue.agent_name else issue.agent_id
             known = await deps.trace_facts.knowledge(ctx.workspace, issue.trace_ids, unnamed_agent)
             issue.learn_from_traces(known, deps.clock(), ctx.command_id)
-            await _save(deps, ctx, issue)
 
-    await retry_on_conflict(attempt, f"Issue {issue_id}")
+    await deps.work.change(ctx, work, f"Issue {issue_id}")
 
-
-async def _existing(deps: Dependencies, workspace: str, issue_id: str) -> Issue:
-    issue = await deps.issues.get(workspace, issue_id)
-    if issue is None:
-        raise NotFound(f"Issue {issue_id} not found")
-    return issue
-
-
-async def _save(deps: Dependencies, ctx: CommandContext, issue: Issue) -> None:
-    """Stores the issue with the events its change caused; an issue that did not change is left as is."""
-    if issue.changed:
-        await deps.issues.save(issue, envelopes(issue.events, ctx))
-        deps.notify(issue.id)

@@ -18,7 +18,7 @@ from services.shadow_runner.ports import Neighbours, ReplayMetrics, ShadowTests
 from services.shadow_runner.settings import RunnerSettings
 from shared.contracts.common import utc_now
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping
+from shared.store.mongo import mongo_client, store_ping
 
 SERVICE = "shadow_runner"
 SYNC_CONCURRENCY = 4

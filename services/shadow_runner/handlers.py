@@ -44,9 +44,9 @@ from shared.contracts.shadow_tests import (
 )
 from shared.contracts.traces import Trace
 from shared.messaging.commands import CommandContext
-from shared.messaging.idempotency import create_once, replay
-from shared.messaging.mongo import Creation, retry_on_conflict
 from shared.messaging.outbox import envelopes
+from shared.store.creation import Creation, create_once, replay
+from shared.store.unit_of_work import Aggregates, UnitOfWork
 
 log = structlog.get_logger(__name__)
 TESTABLE_FIX_STATUSES = frozenset({"draft", "proposed", "testing"})
@@ -117,7 +117,7 @@ async def create_shadow_test(
 
 
 async def get_shadow_test(command: GetShadowTest, ctx: CommandContext, deps: Dependencies) -> ShadowTestDetail:
-    test = await _existing(deps, ctx.workspace, command.shadow_test_id)
+    test = await _tests(deps).read(ctx, command.shadow_test_id)
     return test.detail(await deps.tests.results(test))
 
 
@@ -134,15 +134,14 @@ async def update_shadow_test(command: UpdateShadowTest, ctx: CommandContext, dep
     """Stops a test as failed: the traces not replayed yet are skipped, and its counts and
     listed results are the results recorded when it stopped (none that arrive afterwards)."""
 
-    async def attempt() -> ShadowTestView:
-        test = await _existing(deps, ctx.workspace, command.shadow_test_id)
+    async def work(unit: UnitOfWork[ShadowTest]) -> ShadowTestView:
+        test = await unit.existing(command.shadow_test_id)
         if test.status == "failed" and test.failure == command.patch.results.error:
             return test.view()
         test.fail(command.patch.results.error, await deps.tests.verdicts(test.id), deps.clock())
-        await _save(deps, ctx, test)
         return test.view()
 
-    return await retry_on_conflict(attempt, f"Shadow test {command.shadow_test_id}")
+    return await _tests(deps).change(ctx, work, f"Shadow test {command.shadow_test_id}")
 
 
 async def execute_shadow(command: ExecuteShadow, ctx: CommandContext, deps: Dependencies) -> ShadowExecution:
@@ -294,13 +293,12 @@ async def _change(
     """Applies a status change to the current test (with its current tally, unless the change
     does not need it) and stores it."""
 
-    async def attempt() -> None:
-        test = await _existing(deps, ctx.workspace, test_id)
+    async def work(unit: UnitOfWork[ShadowTest]) -> None:
+        test = await unit.existing(test_id)
         if test.active:
             change(test, await deps.tests.tally(test_id) if needs_tally else None)
-            await _save(deps, ctx, test)
 
-    await retry_on_conflict(attempt, f"Shadow test {test_id}")
+    await _tests(deps).change(ctx, work, f"Shadow test {test_id}")
 
 
 async def _issue_context(deps: Dependencies, ctx: CommandContext, fix: FixView) -> IssueContext | None:
@@ -308,14 +306,7 @@ async def _issue_context(deps: Dependencies, ctx: CommandContext, fix: FixView) 
     return IssueContext(issue.id, issue.title, issue.description) if issue else None
 
 
-async def _existing(deps: Dependencies, workspace: str, test_id: str) -> ShadowTest:
-    test = await deps.tests.get(workspace, test_id)
-    if test is None:
-        raise NotFound(f"Shadow test {test_id} not found")
-    return test
-
-
-async def _save(deps: Dependencies, ctx: CommandContext, test: ShadowTest) -> None:
-    if test.events:
-        await deps.tests.save_status(test, envelopes(test.events, ctx))
-        deps.notify(test.id)
+def _tests(deps: Dependencies) -> Aggregates[ShadowTest]:
+    """Shadow tests as the unit of work reads and saves them (no command record: a test's
+    changes are checked against its status)."""
+    return Aggregates(deps.tests, deps.notify, name="Shadow test", clock=deps.clock)

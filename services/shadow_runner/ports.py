@@ -11,8 +11,8 @@ from shared.contracts.issues import IssueDetail
 from shared.contracts.shadow_tests import ListShadowTests, TraceResult
 from shared.contracts.traces import Trace
 from shared.messaging.commands import CommandContext
-from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxStore
+from shared.store.creation import Creation
 
 
 class ShadowTests(OutboxStore, Protocol):
@@ -25,7 +25,7 @@ class ShadowTests(OutboxStore, Protocol):
 
     async def get(self, workspace: str, test_id: str) -> ShadowTest | None: ...
 
-    async def save_status(self, test: ShadowTest, outbox: list[Envelope]) -> None:
+    async def save(self, test: ShadowTest, outbox: list[Envelope]) -> None:
         """Stores a status change; raises `ConcurrentUpdate` if the test changed since it was read."""
 
     async def has_result(self, test_id: str, trace_id: str) -> bool: ...

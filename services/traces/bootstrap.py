@@ -11,8 +11,8 @@ from services.traces.handlers import Dependencies
 from services.traces.ports import TraceStore
 from shared.contracts.common import utc_now
 from shared.messaging.host import ServiceHost, main_loop
-from shared.messaging.mongo import mongo_client, store_ping
 from shared.settings import CommonSettings
+from shared.store.mongo import mongo_client, store_ping
 
 SERVICE = "traces"
 

@@ -18,7 +18,7 @@ from shared.contracts.traces import (
     Trace,
 )
 from shared.messaging.commands import CommandContext
-from shared.messaging.idempotency import fingerprint, key_reused
+from shared.store.creation import fingerprint, key_reused
 
 
 @dataclass(frozen=True)

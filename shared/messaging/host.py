@@ -18,13 +18,13 @@ from shared.logging import configure_logging
 from shared.messaging.commands import CommandRoute, CommandServer
 from shared.messaging.connection import connect
 from shared.messaging.events import EventPublisher
-from shared.messaging.mongo import wait_for_store
 from shared.messaging.ops import Check, start_ops_server
 from shared.messaging.outbox import Event, OutboxRelay, OutboxStore
 from shared.messaging.rpc import RpcClient
 from shared.messaging.subscriptions import EventSubscriber, Subscription
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
+from shared.store.mongo import wait_for_store
 
 log = structlog.get_logger(__name__)
 

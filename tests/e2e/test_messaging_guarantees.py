@@ -74,6 +74,59 @@ async def test_a_duplicated_update_command_is_applied_once(api, bus, stack, work
     assert received[0].payload["changedFields"] == ["tags"]
 
 
+async def issue_updates(connection, stack):
+    channel = await connection.channel()
+    events = await channel.declare_queue(exclusive=True)
+    await events.bind(Topology(stack.namespace).events_exchange("issues"), routing_key="issue.updated")
+    return events
+
+
+async def received_until(events, issue_id: str, version: int) -> list[Envelope]:
+    """The `issue.updated` events of the issue, up to the one at `version`."""
+    received = []
+
+    async def arrived():
+        while (message := await events.get(fail=False)) is not None:
+            received.append(Envelope.from_bytes(message.body))
+            await message.ack()
+        return any(event.payload["version"] == version for event in received)
+
+    await eventually(arrived, 10, f"issue.updated at version {version}")
+    return [event for event in received if event.payload["issue"]["id"] == issue_id]
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_etag_and_emits_no_event(api, bus, stack):
+    _, connection = bus
+    issue = await api.create_issue(title="Same", tags=["a"])
+    events = await issue_updates(connection, stack)
+    same = await api.patch(f"/api/v2/issues/{issue['id']}", json={"title": "Same", "tags": ["a"]})
+    assert (same.status, same.headers["ETag"], same.data["updatedAt"]) == (200, '"1"', issue["updatedAt"])
+    assert (await api.get(f"/api/v2/issues/{issue['id']}")).headers["ETag"] == '"1"'
+    marker = await api.patch(f"/api/v2/issues/{issue['id']}", json={"title": "marker"})
+    assert marker.headers["ETag"] == '"2"'
+    received = await received_until(events, issue["id"], 2)
+    assert [(event.payload["version"], event.payload["changedFields"]) for event in received] == [(2, ["title"])]
+
+
+async def test_an_update_command_redelivered_after_sixty_others_is_not_applied_again(api, bus, stack, workspace):
+    rpc, connection = bus
+    issue = await api.create_issue(tags=["start"])
+    events = await issue_updates(connection, stack)
+    envelope = envelope_for(workspace, UpdateIssue(issue_id=issue["id"], patch=IssuePatch(tags=["first"])),
+                            "late-update-1")
+    assert (await rpc.call("issues", envelope, timeout=10)).ok
+    for n in range(60):
+        assert (await api.patch(f"/api/v2/issues/{issue['id']}", json={"tags": [f"t{n}"]})).status == 200
+    again = await rpc.call("issues", envelope, timeout=10)
+    assert again.ok and again.data["issue"]["tags"] == ["t59"]
+    read = await api.get(f"/api/v2/issues/{issue['id']}")
+    assert (read.data["tags"], read.headers["ETag"]) == (["t59"], '"62"')
+    marker = await api.patch(f"/api/v2/issues/{issue['id']}", json={"title": "marker"})
+    assert marker.headers["ETag"] == '"63"'
+    received = await received_until(events, issue["id"], 63)
+    assert [event.payload["version"] for event in received] == list(range(2, 64))
+
+
 async def test_a_command_redelivered_after_its_consumer_died_is_applied_once(api, stack, amqp, workspace):
     topology = Topology(stack.namespace)
     stack.stop("issues")

@@ -210,10 +210,17 @@ async def stored_ids(stack, mongo_client, workspace: str) -> list[str]:
     return [document["id"] async for document in documents]
 
 
-def partly_stored(response) -> bool:
+def failed_honestly(response) -> bool:
+    """A store too slow for its timeout fails the batch part of the way (saying what may be
+    stored) or, on a loaded machine, before the first write is confirmed: both are safe to send
+    again, and say so."""
     assert response.status in (503, 504), response.body
-    assert "Part of this batch may have been stored" in response.error["message"], response.body
+    message = response.error["message"]
+    assert "Part of this batch may have been stored" in message or "unreachable" in message, response.body
     return True
+
+
+SLOW_STORE_ATTEMPTS = 30
 
 
 async def test_a_batch_slower_to_store_than_the_store_timeout_is_stored_once_with_a_key(
@@ -222,8 +229,8 @@ async def test_a_batch_slower_to_store_than_the_store_timeout_is_stored_once_wit
     api = await workspace_api(hurried_store_stack, mongo_client, http, workspace)
     body = {"traces": [trace(id=f"tr_big_{n}") if n % 2 else trace(customerId=f"c{n}") for n in range(200)]}
     response = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "big-batch"})
-    for _ in range(5):
-        if response.status == 201 or not partly_stored(response):
+    for _ in range(SLOW_STORE_ATTEMPTS):
+        if response.status == 201 or not failed_honestly(response):
             break
         response = await api.post("/api/v2/traces", json=body, headers={"Idempotency-Key": "big-batch"})
     assert response.status == 201, response.body
@@ -239,10 +246,10 @@ async def test_a_batch_slower_to_store_than_the_store_timeout_is_stored_once_wit
     api = await workspace_api(hurried_store_stack, mongo_client, http, workspace)
     batch = [trace(id=f"tr_big_{n}") if n % 2 else trace(customerId=f"c{n}") for n in range(200)]
     response = await api.post("/api/v2/traces", json={"traces": batch})
-    for _ in range(5):
-        if response.status in (200, 201) or not partly_stored(response):
+    for _ in range(SLOW_STORE_ATTEMPTS):
+        if response.status in (200, 201) or not failed_honestly(response):
             break
-        for detail in response.error["details"] or []:
+        for detail in response.error.get("details") or []:
             index = int(detail["field"].split(".")[1])
             batch[index] = {**batch[index], "id": detail["message"].split()[2].rstrip(",")}
         response = await api.post("/api/v2/traces", json={"traces": batch})

@@ -7,7 +7,8 @@ import pytest
 from services.issues.domain.model import Issue
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import CreateIssue, IssuePatch, ListIssues
-from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, Creation, IdTaken
+from shared.store.creation import AlreadyCreated, Creation, IdTaken
+from shared.store.documents import ConcurrentUpdate
 
 T0 = datetime(2025, 8, 1, tzinfo=UTC)
 

@@ -11,10 +11,10 @@ from services.issues.domain.model import Issue
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import CreateIssue, IssuePatch
 from shared.messaging.events import EventPublisher
-from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxRelay
 from shared.messaging.rpc import BROKER_ERRORS, BrokerUnavailable
 from shared.messaging.topology import Topology
+from shared.store.creation import Creation
 from tests.support.infrastructure import broker_endpoint, through
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually

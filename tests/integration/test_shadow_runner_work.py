@@ -23,7 +23,7 @@ from shared.contracts.shadow_tests import (
 )
 from shared.contracts.traces import Trace
 from shared.messaging.commands import CommandContext
-from shared.messaging.mongo import Creation
+from shared.store.creation import Creation
 
 NOW = datetime(2025, 8, 15, tzinfo=UTC)
 FIX = FixView(id="fix_1", issue_id=None, type="config_change", status="testing", description="d",
@@ -68,7 +68,7 @@ def deps_for(store, remote, clock=lambda: NOW) -> handlers.Dependencies:
 async def test_a_crash_between_keeping_the_result_and_completing_is_mended_by_redelivery(tests_store):
     test = await a_test(tests_store, ["tr_1"])
     deps = deps_for(tests_store, Remote())
-    real_save = tests_store.save_status
+    real_save = tests_store.save
     calls = {"n": 0}
 
     async def save_failing_on_completion(test, outbox):
@@ -77,7 +77,7 @@ async def test_a_crash_between_keeping_the_result_and_completing_is_mended_by_re
             raise Unavailable("store blip")
         await real_save(test, outbox)
 
-    tests_store.save_status = save_failing_on_completion
+    tests_store.save = save_failing_on_completion
     with pytest.raises(Unavailable):
         await handlers.on_replay_requested(*job(test, "tr_1"), deps)
     assert (await tests_store.get("ws", test.id)).status == "running"
@@ -114,13 +114,13 @@ async def test_a_result_recorded_while_a_test_is_failed_is_neither_counted_nor_l
     test = await a_test(tests_store, ["tr_1", "tr_2", "tr_3"])
     deps = deps_for(tests_store, Remote(), clock=lambda: utc_now() + timedelta(seconds=1))
     await handlers.on_replay_requested(*job(test, "tr_1"), deps)
-    real_save = tests_store.save_status
+    real_save = tests_store.save
 
     async def save_after_a_runner_recorded(test, outbox):
         await tests_store.record_result(test.id, a_result("tr_2", "improved"))
         await real_save(test, outbox)
 
-    tests_store.save_status = save_after_a_runner_recorded
+    tests_store.save = save_after_a_runner_recorded
     ctx = CommandContext("cmd", "ws", None, "c")
     stop = UpdateShadowTest(shadow_test_id=test.id, patch={"status": "failed", "results": {"error": "stopped"}})
     stopped = await handlers.update_shadow_test(stop, ctx, deps)

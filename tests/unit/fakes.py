@@ -1,12 +1,13 @@
-"""In-memory stand-ins for the issues and fixes services' stores, their neighbours and the
-outbox relay."""
+"""In-memory stand-ins for the issues and fixes services' stores, their neighbours, the
+record of applied commands and the outbox relay."""
 
 import copy
 from collections.abc import Callable
 
 from services.issues.domain.model import SEVERITY_RANK, Issue, TraceKnowledge
 from shared.contracts.issues import IssueMetadata, ListIssues
-from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate, IdTaken
+from shared.store.creation import AlreadyCreated, IdTaken
+from shared.store.documents import ConcurrentUpdate
 
 
 class InMemoryOutbox:
@@ -82,9 +83,26 @@ class FakeVersionedStore(InMemoryOutbox):
 
     @staticmethod
     def _stored(aggregate):
+        """The aggregate as its document holds it: no pending events, and (as `appliedCommands`)
+        only the commands applied since it was read, the earlier ones being in the tracking record."""
         stored = copy.deepcopy(aggregate)
-        stored.events, stored.read_version = [], aggregate.version
+        stored.events, stored.applied_commands = [], list(aggregate.commands_applied_since_read)
+        stored.__post_init__()
         return stored
+
+
+class FakeAppliedCommands:
+    """The tracking record of applied commands, kept in memory (no expiry)."""
+
+    def __init__(self):
+        self.recorded: dict[tuple[str, str], object] = {}
+
+    async def contains(self, aggregate_id, command_id):
+        return (aggregate_id, command_id) in self.recorded
+
+    async def record(self, aggregate_id, command_ids, applied_at):
+        for command_id in command_ids:
+            self.recorded.setdefault((aggregate_id, command_id), applied_at)
 
 
 class FakeIssueRepository(FakeVersionedStore):

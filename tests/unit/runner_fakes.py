@@ -7,7 +7,8 @@ from types import SimpleNamespace
 from services.shadow_runner.domain.model import ACTIVE, Tally
 from services.shadow_runner.domain.replay import ChatRequest
 from services.shadow_runner.ports import Completion, ModelError
-from shared.messaging.mongo import AlreadyCreated, ConcurrentUpdate
+from shared.store.creation import AlreadyCreated
+from shared.store.documents import ConcurrentUpdate
 
 
 class FakeShadowTests:
@@ -35,7 +36,7 @@ class FakeShadowTests:
         test = self.stored.get(test_id)
         return copy.deepcopy(test) if test is not None and test.workspace == workspace else None
 
-    async def save_status(self, test, outbox):
+    async def save(self, test, outbox):
         if self.on_save:
             await self.on_save.pop(0)(test)
         if self.stored[test.id].version != test.read_version:

@@ -5,12 +5,12 @@ answer. The fakes below run the deletion inside `create_fix`, at the step named.
 
 from datetime import UTC, datetime
 
-from services.fixes import handlers
+from services.fixes import bootstrap, handlers
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import CreateFix
 from shared.contracts.issues import IssueDeleted
 from shared.messaging.commands import CommandContext
-from tests.unit.fakes import FakeDeletedIssues, FakeFixRepository, RecordingNotifier
+from tests.unit.fakes import FakeAppliedCommands, FakeDeletedIssues, FakeFixRepository, RecordingNotifier
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 CREATE = CreateFix(issue_id="iss_1", type="config_change", description="d", changes={"temperature": 0.1})
@@ -59,8 +59,8 @@ async def test_an_issue_deleted_between_the_check_and_the_insert_leaves_the_new_
     """`on_issue_deleted` ran before the fix was stored, so it found no fix to detach: only
     `create_fix`'s second look at the deletions can detach it."""
     directory = IssueDeletedOnceChecked()
-    deps = handlers.Dependencies(FakeFixRepository(), FakeDeletedIssues(), directory, RecordingNotifier(),
-                                 clock=lambda: NOW)
+    deps = bootstrap.build(FakeFixRepository(), FakeAppliedCommands(), FakeDeletedIssues(), directory,
+                           RecordingNotifier(), clock=lambda: NOW)
     directory.deps = deps
     created = await handlers.create_fix(CREATE, CONTEXT, deps)
     assert directory.checked == 1
@@ -73,7 +73,8 @@ async def test_an_issue_deleted_once_the_fix_is_in_leaves_it_detached_once():
     """`on_issue_deleted` ran after the insert and detached the fix; `create_fix` sees the
     deletion too, and answers with the detached fix without changing it again."""
     fixes = IssueDeletedOnceTheFixIsIn()
-    deps = handlers.Dependencies(fixes, FakeDeletedIssues(), IssueExists(), RecordingNotifier(), clock=lambda: NOW)
+    deps = bootstrap.build(fixes, FakeAppliedCommands(), FakeDeletedIssues(), IssueExists(), RecordingNotifier(),
+                           clock=lambda: NOW)
     fixes.deps = deps
     created = await handlers.create_fix(CREATE, CONTEXT, deps)
     assert created.fix.issue_id is None and created.version == 2

@@ -2,11 +2,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.fixes import handlers
+from services.fixes import bootstrap, handlers
+from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, NotFound, PreconditionFailed
-from shared.contracts.fixes import CreateFix, FixPatch, GetFix, UpdateFix
+from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
+from shared.contracts.issues import IssueDeleted
+from shared.contracts.shadow_tests import ShadowResults, ShadowTestConfig, ShadowTestCreated, ShadowTestView
 from shared.messaging.commands import CommandContext
-from tests.unit.fakes import FakeDeletedIssues, FakeFixRepository, FakeIssueDirectory, RecordingNotifier
+from tests.unit.fakes import (
+    FakeAppliedCommands,
+    FakeDeletedIssues,
+    FakeFixRepository,
+    FakeIssueDirectory,
+    RecordingNotifier,
+)
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -17,8 +26,8 @@ def context(command_id="cmd-1", workspace="ws") -> CommandContext:
 
 @pytest.fixture
 def deps():
-    return handlers.Dependencies(FakeFixRepository(), FakeDeletedIssues(), FakeIssueDirectory("iss_1"),
-                                 RecordingNotifier(), clock=lambda: NOW)
+    return bootstrap.build(FakeFixRepository(), FakeAppliedCommands(), FakeDeletedIssues(), FakeIssueDirectory("iss_1"),
+                           RecordingNotifier(), clock=lambda: NOW)
 
 
 CREATE = CreateFix(issue_id="iss_1", type="config_change", description="d", changes={"temperature": 0.1})
@@ -71,3 +80,93 @@ async def test_a_redelivered_conditional_update_answers_as_the_first_delivery_di
 async def test_an_unknown_fix_is_not_found_whatever_the_condition(deps):
     with pytest.raises(NotFound):
         await handlers.update_fix(update("fix_nope", [1], description="x"), context(), deps)
+
+
+async def test_an_update_redelivered_after_sixty_others_is_not_applied_again(deps):
+    created = await handlers.create_fix(CREATE, context(), deps)
+    first = update(created.fix.id, None, description="first")
+    await handlers.update_fix(first, context("cmd-first"), deps)
+    for n in range(60):
+        await handlers.update_fix(update(created.fix.id, None, description=f"d{n}"), context(f"cmd-{n}"), deps)
+    again = await handlers.update_fix(first, context("cmd-first"), deps)
+    assert (again.fix.description, again.version) == ("d59", 62)
+    assert deps.fixes.events().count("fix.updated") == 61
+
+
+async def test_create_stores_the_draft_with_its_event_and_notifies_the_relay(deps):
+    created = await handlers.create_fix(CREATE, context(), deps)
+    assert (created.fix.status, created.fix.author, created.replayed) == ("draft", "key_1", False)
+    assert deps.fixes.events() == ["fix.created"]
+    assert deps.work.notify.notified == [created.fix.id]
+
+
+async def test_a_fix_for_an_issue_the_issues_service_does_not_know_is_not_found_and_not_stored(deps):
+    with pytest.raises(NotFound, match="Issue iss_gone not found"):
+        await handlers.create_fix(CREATE.model_copy(update={"issue_id": "iss_gone"}), context(), deps)
+    assert deps.fixes.stored == {} and deps.work.notify.notified == []
+
+
+async def test_the_same_command_id_with_another_body_is_a_conflict(deps):
+    await handlers.create_fix(CREATE, context(), deps)
+    with pytest.raises(Conflict, match="different request body"):
+        await handlers.create_fix(CREATE.model_copy(update={"description": "other"}), context(), deps)
+
+
+def delivered(event, message_id: str, workspace="ws") -> Envelope:
+    return Envelope(message_id=message_id, type=event.routing_key, workspace=workspace, correlation_id="c",
+                    payload=event.to_wire())
+
+
+async def test_an_issue_deleted_detaches_its_fixes_once_however_often_it_is_delivered(deps):
+    created = await handlers.create_fix(CREATE, context(), deps)
+    deleted = IssueDeleted(issue_id="iss_1", version=2)
+    for _ in range(2):
+        await handlers.on_issue_deleted(deleted, delivered(deleted, "evt-del"), deps)
+    assert deps.fixes.stored[created.fix.id].issue_id is None
+    assert deps.fixes.events() == ["fix.created", "fix.updated"]
+
+
+async def test_a_fix_created_after_its_issue_was_deleted_ends_detached(deps):
+    deleted = IssueDeleted(issue_id="iss_1", version=2)
+    await handlers.on_issue_deleted(deleted, delivered(deleted, "evt-del"), deps)
+    created = await handlers.create_fix(CREATE, context(), deps)
+    assert (created.fix.issue_id, created.version) == (None, 2)
+    assert deps.fixes.stored[created.fix.id].issue_id is None
+
+
+def shadow_test_created(fix_id: str) -> ShadowTestCreated:
+    view = ShadowTestView(id="st_1", fix_id=fix_id, status="pending", trace_count=1, config=ShadowTestConfig(),
+                          results=ShadowResults(), created_at=NOW, started_at=None, completed_at=None)
+    return ShadowTestCreated(test=view, issue_id="iss_1", version=1)
+
+
+async def test_a_new_shadow_test_moves_a_draft_to_testing_once(deps):
+    created = await handlers.create_fix(CREATE, context(), deps)
+    event = shadow_test_created(created.fix.id)
+    for _ in range(2):
+        await handlers.on_shadow_test_changed(event, delivered(event, "evt-st"), deps)
+    fix = deps.fixes.stored[created.fix.id]
+    assert (fix.status, [test.id for test in fix.shadow_tests]) == ("testing", ["st_1"])
+    assert deps.fixes.events() == ["fix.created", "fix.updated", "fix.updated", "fix.status_changed", "fix.updated",
+                                   "fix.status_changed"]
+
+
+async def test_news_of_a_shadow_test_of_an_unknown_fix_changes_nothing(deps):
+    event = shadow_test_created("fix_nope")
+    await handlers.on_shadow_test_changed(event, delivered(event, "evt-st"), deps)
+    assert deps.fixes.events() == []
+
+
+async def test_list_pages_the_workspace_fixes_newest_first(deps):
+    for n in range(3):
+        await handlers.create_fix(CREATE, context(f"cmd-{n}"), deps)
+    await handlers.create_fix(CREATE, context("cmd-x", workspace="other"), deps)
+    page = await handlers.list_fixes(ListFixes(limit=2, page=1), context(), deps)
+    assert (len(page.items), page.total, page.has_more) == (2, 3, True)
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_version_and_emits_nothing(deps):
+    created = await handlers.create_fix(CREATE, context(), deps)
+    same = await handlers.update_fix(update(created.fix.id, [1], description="d"), context("cmd-2"), deps)
+    assert same.version == 1
+    assert deps.fixes.events() == ["fix.created"]

@@ -3,15 +3,15 @@ from unittest.mock import patch
 
 import pytest
 
-from services.issues import handlers
+from services.issues import bootstrap, handlers
 from services.issues.domain.model import ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, ErrorCode, NotFound, PreconditionFailed
 from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
 from shared.contracts.traces import TraceFact, TracesIngested
 from shared.messaging.commands import CommandContext
-from shared.messaging.mongo import CONFLICT_ATTEMPTS
-from tests.unit.fakes import FakeIssueRepository, FakeTraceFacts, NoShadowTests, RecordingNotifier
+from shared.store.unit_of_work import CONFLICT_ATTEMPTS
+from tests.unit.fakes import FakeAppliedCommands, FakeIssueRepository, FakeTraceFacts, NoShadowTests, RecordingNotifier
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -22,8 +22,8 @@ def context(command_id="cmd-1", workspace="ws") -> CommandContext:
 
 @pytest.fixture
 def deps():
-    return handlers.Dependencies(FakeIssueRepository(), FakeTraceFacts(), NoShadowTests(), RecordingNotifier(),
-                                 clock=lambda: NOW)
+    return bootstrap.build(FakeIssueRepository(), FakeAppliedCommands(), FakeTraceFacts(), NoShadowTests(),
+                           RecordingNotifier(), clock=lambda: NOW)
 
 
 def create(**fields) -> CreateIssue:
@@ -37,7 +37,7 @@ async def test_create_stores_the_issue_with_its_event_and_notifies_the_relay(dep
     assert deps.issues.events() == ["issue.created"]
     event = deps.issues.outbox[result.issue.id][0]
     assert (event.workspace, event.correlation_id, event.actor) == ("ws", "corr-1", "key_1")
-    assert deps.notify.notified == [result.issue.id]
+    assert deps.work.notify.notified == [result.issue.id]
 
 
 async def test_the_same_command_again_replays_the_first_answer_without_a_new_event(deps):
@@ -256,3 +256,21 @@ async def test_a_change_the_views_do_not_show_still_moves_the_version_a_delete_i
         await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[1]), context("d1"), deps)
     with pytest.raises(Conflict, match="active shadow tests"):
         await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id, expected_versions=[2]), context("d2"), deps)
+
+
+async def test_an_update_redelivered_after_sixty_others_is_not_applied_again(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    first = update(created.issue.id, None, tags=["first"])
+    await handlers.update_issue(first, context("cmd-first"), deps)
+    for n in range(60):
+        await handlers.update_issue(update(created.issue.id, None, tags=[f"t{n}"]), context(f"cmd-{n}"), deps)
+    again = await handlers.update_issue(first, context("cmd-first"), deps)
+    assert (again.issue.tags, again.version) == (["t59"], 62)
+    assert deps.issues.events().count("issue.updated") == 61
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_version_and_emits_nothing(deps):
+    created = await handlers.create_issue(create(tags=["a"]), context(), deps)
+    same = await handlers.update_issue(update(created.issue.id, [1], title="t", tags=["a"]), context("cmd-2"), deps)
+    assert (same.version, same.issue) == (1, created.issue)
+    assert deps.issues.events() == ["issue.created"]

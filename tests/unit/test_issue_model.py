@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.issues.domain.model import APPLIED_COMMANDS_KEPT, FixState, Issue, status_from_fixes
+from services.issues.domain.model import FixState, Issue, status_from_fixes
 from shared.contracts.issues import CreateIssue, IssuePatch
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
@@ -51,12 +51,11 @@ def test_deleting_records_the_event_and_a_purge_date():
     assert issue.purge_after > NOW
 
 
-def test_only_recent_commands_are_remembered():
-    issue = new_issue()
-    for n in range(APPLIED_COMMANDS_KEPT + 5):
-        issue.apply(IssuePatch(title=f"t{n}"), NOW, f"cmd-{n}")
-    assert len(issue.applied_commands) == APPLIED_COMMANDS_KEPT
-    assert not issue.has_applied("cmd-0") and issue.has_applied(f"cmd-{APPLIED_COMMANDS_KEPT + 4}")
+def test_a_patch_that_changes_nothing_leaves_the_issue_as_it_is():
+    issue = new_issue(tags=["x"])
+    issue.apply(IssuePatch(title="t", severity="medium", tags=["x"]), NOW + timedelta(minutes=5), "cmd-1")
+    assert (issue.version, issue.updated_at, issue.manual_status_at) == (1, NOW, None)
+    assert [event.routing_key for event in issue.events] == ["issue.created"]
 
 
 def test_severity_rank_orders_low_to_critical():

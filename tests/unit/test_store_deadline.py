@@ -1,10 +1,12 @@
 import time
 
 import pytest
+from pymongo import _csot
 
 from shared.contracts.errors import DeadlineExceeded
 from shared.messaging.deadline import command_deadline, remaining
-from shared.messaging.mongo import store_call
+from shared.settings import CommonSettings
+from shared.store.mongo import mongo_client, store_call
 
 
 class Store:
@@ -31,3 +33,27 @@ async def test_a_store_call_within_the_deadline_or_outside_a_command_runs():
         assert await store.write() == "written"
     assert remaining() is None
     assert await store.write() == "written"
+
+
+class CollectionStore:
+    def __init__(self, collection):
+        self._collection = collection
+
+    @store_call
+    async def timeout_given(self):
+        return _csot.get_timeout()
+
+
+async def test_creating_a_client_changes_no_other_clients_store_timeout():
+    three_seconds = mongo_client(CommonSettings(store_timeout_seconds=3), "first")
+    store = CollectionStore(three_seconds["db"]["things"])
+    quarter_second = mongo_client(CommonSettings(store_timeout_seconds=0.25), "second")
+    try:
+        assert await store.timeout_given() is None  # outside a command, the client's own timeoutMS applies
+        with command_deadline(time.time() + 10):
+            assert 2.5 < await store.timeout_given() <= 3
+        with command_deadline(time.time() + 1):
+            assert 0.5 < await store.timeout_given() <= 1
+    finally:
+        await three_seconds.close()
+        await quarter_second.close()

@@ -10,7 +10,10 @@ from services.fixes.domain.model import Fix, ShadowTestState
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import ListFixes
-from shared.messaging.mongo import CREATION_INDEX, OUTBOX_INDEX, Creation, VersionedDocuments, find_page, store_call
+from shared.store.creation import CREATION_INDEX, Creation
+from shared.store.documents import VersionedDocuments
+from shared.store.mongo import find_page, store_call
+from shared.store.outbox import OUTBOX_INDEX
 
 DELETED_ISSUES_KEPT_FOR = timedelta(days=30)
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
@@ -95,7 +98,7 @@ def _to_document(fix: Fix) -> dict:
         "version": fix.version,
         "statusVersion": fix.status_version,
         "statusChangedAt": fix.status_changed_at,
-        "appliedCommands": fix.applied_commands,
+        "appliedCommands": fix.commands_applied_since_read,
     }
 
 

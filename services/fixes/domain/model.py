@@ -15,20 +15,20 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
-from shared.contracts.common import FIRST_VERSION, new_id
-from shared.contracts.errors import Conflict, PreconditionFailed, invalid_request
+from shared.contracts.common import new_id
+from shared.contracts.errors import Conflict, invalid_request
 from shared.contracts.fixes import (
     CHANGES_BY_TYPE,
     CreateFix,
     FixCreated,
     FixDetail,
-    FixEvent,
     FixPatch,
     FixStatusChanged,
     FixUpdated,
     FixView,
     ShadowTestSummary,
 )
+from shared.store.aggregate import Aggregate
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"proposed", "rejected"}),
@@ -38,7 +38,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "rejected": frozenset(),
 }
 CHANGES_EDITABLE_IN = frozenset({"draft", "proposed"})
-APPLIED_COMMANDS_KEPT = 50
 
 
 def new_fix_id() -> str:
@@ -68,7 +67,7 @@ def checked_changes(fix_type: str, changes: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class Fix:
+class Fix(Aggregate):
     id: str
     workspace: str
     issue_id: str | None
@@ -80,15 +79,11 @@ class Fix:
     created_at: datetime
     updated_at: datetime
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
-    version: int = FIRST_VERSION
     status_version: int = 1
     status_changed_at: datetime | None = None
-    read_version: int = field(init=False)
-    applied_commands: list[str] = field(default_factory=list)
-    events: list[FixEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.read_version = self.version
+        super().__post_init__()
         self.status_changed_at = self.status_changed_at or self.created_at
 
     @classmethod
@@ -108,15 +103,6 @@ class Fix:
         fix.events.append(FixCreated(fix=fix.view(), version=fix.version, status_version=fix.status_version,
                                      status_changed_at=fix.status_changed_at))
         return fix
-
-    def has_applied(self, command_id: str) -> bool:
-        return command_id in self.applied_commands
-
-    def require_version(self, expected: list[int] | None) -> None:
-        """A conditional change applies only to a version its caller named (None: to any).
-        The version counts every change, those its views do not show too."""
-        if expected is not None and self.version not in expected:
-            raise PreconditionFailed(f"Fix {self.id}", self.version)
 
     def edit(self, patch: FixPatch, now: datetime, command_id: str) -> None:
         """Applies a PATCH: checks every rule first, then changes all or nothing."""
@@ -163,8 +149,7 @@ class Fix:
     def _changed(self, now: datetime, command_id: str, fields: list[str], moved_from: str | None = None) -> None:
         """One new version: `fix.updated`, and `fix.status_changed` when the status moved."""
         self.updated_at = max(now, self.updated_at)
-        self.version += 1
-        self.applied_commands = [*self.applied_commands, command_id][-APPLIED_COMMANDS_KEPT:]
+        self.next_version(command_id)
         moved = moved_from is not None and moved_from != self.status
         if moved:
             self.status_version, self.status_changed_at = self.version, now

@@ -6,7 +6,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.gateway.domain.api_keys import Principal
 from shared.contracts.common import utc_now
-from shared.messaging.mongo import store_call
+from shared.store.mongo import store_call
 
 
 class MongoApiKeyStore:

@@ -7,15 +7,10 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from services.issues.domain.model import SEVERITY_RANK, FixState, Issue, ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import IssueMetadata, ListIssues
-from shared.messaging.mongo import (
-    CREATION_INDEX,
-    OUTBOX_INDEX,
-    Creation,
-    VersionedDocuments,
-    chunks,
-    find_page,
-    store_call,
-)
+from shared.store.creation import CREATION_INDEX, Creation
+from shared.store.documents import VersionedDocuments
+from shared.store.mongo import chunks, find_page, store_call
+from shared.store.outbox import OUTBOX_INDEX
 
 LIVE = {"deleted": False}
 HIDDEN = {"outbox": 0, "creation": 0, "appliedCommands": 0}
@@ -27,8 +22,6 @@ SORT_KEYS = {
 
 
 class MongoIssueRepository(VersionedDocuments):
-    live = LIVE
-
     async def ensure_indexes(self) -> None:
         def listing(*keys: str) -> IndexModel:
             return IndexModel(
@@ -62,7 +55,7 @@ class MongoIssueRepository(VersionedDocuments):
         return _from_document(document) if document else None
 
     async def save(self, issue: Issue, outbox: list[Envelope]) -> None:
-        await self.replace(_to_document(issue), issue.read_version, outbox)
+        await self.replace(_to_document(issue), issue.read_version, outbox, where=LIVE)
 
     @store_call
     async def ids_learning_from(self, workspace: str, trace_ids: list[str], agent_ids: list[str]) -> list[str]:
@@ -118,7 +111,7 @@ def _to_document(issue: Issue) -> dict:
         "deleted": issue.deleted_at is not None,
         "deletedAt": issue.deleted_at,
         "purgeAt": issue.purge_after,
-        "appliedCommands": issue.applied_commands,
+        "appliedCommands": issue.commands_applied_since_read,
     }
 
 

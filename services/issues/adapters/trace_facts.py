@@ -9,7 +9,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.issues.domain.model import TraceKnowledge
 from shared.contracts.issues import IssueMetadata
 from shared.contracts.traces import TraceFact
-from shared.messaging.mongo import chunks, store_call
+from shared.store.mongo import chunks, store_call
 
 
 def _key(workspace: str, trace_id: str) -> str:

@@ -3,25 +3,24 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.contracts.common import FIRST_VERSION, new_id
-from shared.contracts.errors import Conflict, PreconditionFailed
+from shared.contracts.common import new_id
+from shared.contracts.errors import Conflict
 from shared.contracts.issues import (
     CreateIssue,
     FixSummary,
     IssueCreated,
     IssueDeleted,
     IssueDetail,
-    IssueEvent,
     IssueMetadata,
     IssuePatch,
     IssueSummary,
     IssueUpdated,
 )
+from shared.store.aggregate import Aggregate
 
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 STATUS_FROM_FIXES = (("applied", "closed"), ("testing", "testing"), ("proposed", "proposed_fix"))
 TOMBSTONE_KEPT_FOR = timedelta(days=7)
-APPLIED_COMMANDS_KEPT = 50
 
 
 def new_issue_id() -> str:
@@ -80,7 +79,7 @@ def _merged[State: (FixState, ShadowTestState)](states: list[State], news: State
 
 
 @dataclass
-class Issue:
+class Issue(Aggregate):
     id: str
     workspace: str
     title: str
@@ -97,18 +96,7 @@ class Issue:
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
     manual_status_at: datetime | None = None
-    version: int = FIRST_VERSION
-    read_version: int = field(init=False)
     deleted_at: datetime | None = None
-    applied_commands: list[str] = field(default_factory=list)
-    events: list[IssueEvent] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.read_version = self.version
-
-    @property
-    def changed(self) -> bool:
-        return self.version != self.read_version
 
     @classmethod
     def open(
@@ -145,23 +133,18 @@ class Issue:
     def purge_after(self) -> datetime | None:
         return self.deleted_at + TOMBSTONE_KEPT_FOR if self.deleted_at else None
 
-    def has_applied(self, command_id: str) -> bool:
-        return command_id in self.applied_commands
-
-    def require_version(self, expected: list[int] | None) -> None:
-        """A conditional change applies only to a version its caller named (None: to any).
-        The version counts every change, those its views do not show too."""
-        if expected is not None and self.version not in expected:
-            raise PreconditionFailed(f"Issue {self.id}", self.version)
-
     def apply(self, patch: IssuePatch, now: datetime, command_id: str) -> None:
+        """Applies a PATCH; one that changes nothing leaves the issue as it is (same version, no event)."""
         changes = patch.given()
-        for name, value in changes.items():
-            setattr(self, name, value)
-        if "status" in changes:
+        changed = sorted(name for name, value in changes.items() if getattr(self, name) != value)
+        if not changed:
+            return
+        for name in changed:
+            setattr(self, name, changes[name])
+        if "status" in changed:
             self.manual_status_at = now
         self._changed(now, command_id)
-        self.events.append(IssueUpdated(issue=self.summary(), changed_fields=sorted(changes), version=self.version))
+        self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
 
     def record_fix(self, fix: FixState, now: datetime, event_id: str) -> None:
         """Takes in news of a fix. Stale or repeated news (a version already seen) changes
@@ -225,8 +208,7 @@ class Issue:
         """Bookkeeping of every change; a change users cannot see leaves `updatedAt` alone."""
         if visible:
             self.updated_at = max(now, self.updated_at)
-        self.version += 1
-        self.applied_commands = [*self.applied_commands, command_id][-APPLIED_COMMANDS_KEPT:]
+        self.next_version(command_id)
 
     def summary(self) -> IssueSummary:
         return IssueSummary.model_validate(self._view_fields())

@@ -13,14 +13,10 @@ from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import ListShadowTests, ShadowTestConfig, TraceResult
-from shared.messaging.mongo import (
-    CREATION_INDEX,
-    OUTBOX_INDEX,
-    Creation,
-    VersionedDocuments,
-    find_page,
-    store_call,
-)
+from shared.store.creation import CREATION_INDEX, Creation
+from shared.store.documents import VersionedDocuments
+from shared.store.mongo import find_page, store_call
+from shared.store.outbox import OUTBOX_INDEX
 
 STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "counted", "version")
 
@@ -52,7 +48,7 @@ class MongoShadowTests(VersionedDocuments):
         document = await self._collection.find_one({"_id": test_id, "workspace": workspace}, {"outbox": 0})
         return _from_document(document) if document else None
 
-    async def save_status(self, test: ShadowTest, outbox: list[Envelope]) -> None:
+    async def save(self, test: ShadowTest, outbox: list[Envelope]) -> None:
         """Stores a status change, if nobody changed the test since it was read."""
         await self.replace(_to_document(test), test.read_version, outbox, only=STATUS_FIELDS)
 

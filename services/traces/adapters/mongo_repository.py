@@ -12,7 +12,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.contracts.common import utc_now
 from shared.contracts.traces import ListTraces, Trace
-from shared.messaging.mongo import chunks, find_page, store_call
+from shared.store.mongo import chunks, find_page, store_call
 
 DUPLICATE_KEY = 11000
 WRITE_CHUNK = 20

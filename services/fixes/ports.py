@@ -1,25 +1,22 @@
-"""What the fixes handlers need from the stores and from the issues service."""
+"""What the fixes handlers need from the world: the fix store, the record of the commands
+fixes applied, the issues it heard were deleted, and the issues service."""
 
 from typing import Protocol
 
 from services.fixes.domain.model import Fix
-from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import ListFixes
 from shared.messaging.commands import CommandContext
-from shared.messaging.mongo import Creation
 from shared.messaging.outbox import OutboxStore
+from shared.store.creation import Creation
+from shared.store.unit_of_work import AggregateStore, AppliedCommands
+
+__all__ = ["AppliedCommands", "DeletedIssues", "FixRepository", "IssueDirectory"]
 
 
-class FixRepository(OutboxStore, Protocol):
-    async def add(self, fix: Fix, creation: Creation, outbox: list[Envelope]) -> None:
-        """Stores a new fix; raises `IdTaken` or `AlreadyCreated` (same command seen before)."""
-
-    async def find_creation(self, workspace: str, command_id: str) -> Creation | None: ...
-
+class FixRepository(AggregateStore[Fix], OutboxStore, Protocol):
     async def get(self, workspace: str, fix_id: str) -> Fix | None: ...
 
-    async def save(self, fix: Fix, outbox: list[Envelope]) -> None:
-        """Stores a changed fix; raises `ConcurrentUpdate` if it changed since it was read."""
+    async def find_creation(self, workspace: str, command_id: str) -> Creation | None: ...
 
     async def find_page(self, workspace: str, query: ListFixes) -> tuple[list[Fix], int]: ...
 
