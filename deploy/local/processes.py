@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,9 +20,27 @@ DIE_WITH_PARENT = ROOT / "deploy" / "local" / "die_with_parent.py"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now, chosen below the kernel's ephemeral range: a port the kernel hands out
+    itself can be taken by any outgoing connection before our server binds it."""
+    low = _ephemeral_ports_start()
+    if low <= _LOWEST_CHOSEN_PORT + 1000:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    while True:
+        port = random.randrange(_LOWEST_CHOSEN_PORT, low)
+        if port_free("0.0.0.0", port) and port_free("127.0.0.1", port):
+            return port
+
+
+_LOWEST_CHOSEN_PORT = 10000
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def port_free(host: str, port: int) -> bool:
