@@ -1,7 +1,6 @@
 """The shadow runner's use cases: shadow tests, their per-trace work, and one-off execution."""
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,19 +9,18 @@ from datetime import datetime
 import structlog
 
 from services.shadow_runner.domain.commands import ReplayRequested
+from services.shadow_runner.domain.judging import Judged, Reading, both_orders, judge_request
 from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, new_shadow_test_id
 from services.shadow_runner.domain.replay import ReplayError, apply_guardrail, customer_messages, replay_request
 from services.shadow_runner.domain.results import (
     NOT_SCORABLE,
     errored,
     guardrail_of,
-    judge_request,
-    judged,
     scored,
     without_judge,
 )
 from services.shadow_runner.domain.scoring import MalformedJudgement, Score, automated_score, parse_judgement
-from services.shadow_runner.ports import ChatModel, ModelError, Neighbours, ReplayMetrics, ShadowTests
+from services.shadow_runner.ports import ChatModel, ModelError, Neighbours, ParameterRefused, ReplayMetrics, ShadowTests
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, DeadlineExceeded, ErrorDetail, NotFound, Unavailable, UpstreamFailed
@@ -74,8 +72,6 @@ class Dependencies:
     clock: Callable[[], datetime] = utc_now
     sync_models: Models | None = None
     """Their own model clients, so that a synchronous execution does not queue behind batch replays."""
-    fixed_first: Callable[[], bool] = lambda: random.random() < 0.5
-    """Whether the judge sees the fixed answer as A (a coin toss, so that order does not bias it)."""
 
 
 async def create_shadow_test(
@@ -168,6 +164,7 @@ async def execute_shadow(command: ExecuteShadow, ctx: CommandContext, deps: Depe
         explanation=result.explanation,
         latency_ms=result.latency_ms,
         executed_at=deps.clock(),
+        judge_agreement=result.judge_agreement,
     )
 
 
@@ -255,7 +252,7 @@ async def _score(
     answer: str, mode: ComparisonMode,
 ) -> tuple[Score | None, ComparisonMode]:
     if mode == "side_by_side" and models.judge is not None:
-        return await _judge(deps, models, trace, issue, answer), "side_by_side"
+        return await _judge(models, trace, issue, answer), "side_by_side"
     score = await asyncio.to_thread(automated_score, trace.output, answer, trace.expected_output, guardrail,
                                     customer_messages(trace))
     if score is not None and mode == "side_by_side":
@@ -263,19 +260,41 @@ async def _score(
     return score, "automated"
 
 
-async def _judge(deps: Dependencies, models: Models, trace: Trace, issue: IssueContext | None, answer: str) -> Score:
-    """The judge's scores, asked again (up to `judge_attempts` in all) while its reply is malformed."""
-    fixed_first = deps.fixed_first()
+async def _judge(models: Models, trace: Trace, issue: IssueContext | None, answer: str) -> Judged:
+    """The judge asked in both orders at once (see `domain.judging`); the first failure stops both."""
     issue_text = {"title": issue.title, "description": issue.description} if issue else None
-    request = judge_request(models.judge_model_name, trace, issue_text, answer, fixed_first)
+    try:
+        async with asyncio.TaskGroup() as group:
+            original_first = group.create_task(_judge_once(models, trace, issue_text, answer, fixed_first=False))
+            fixed_first = group.create_task(_judge_once(models, trace, issue_text, answer, fixed_first=True))
+    except ExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return both_orders(original_first.result(), fixed_first.result(), models.margin)
+
+
+async def _judge_once(models: Models, trace: Trace, issue: dict | None, answer: str, fixed_first: bool) -> Reading:
+    """The judge's scores in one order, asked again (up to `judge_attempts` in all) while its reply
+    is malformed. Its reply is asked for as structured output unless the endpoint refuses that,
+    and then as the JSON the prompt describes."""
     problem: MalformedJudgement | None = None
     for attempt in range(1, models.judge_attempts + 1):
-        reply = await models.judge.complete(request)
+        structured = models.judge.accepts("response_format")
         try:
-            return judged(*parse_judgement(reply.text), fixed_first)
+            reply = await models.judge.complete(
+                judge_request(models.judge_model_name, trace, issue, answer, fixed_first, structured))
+        except ParameterRefused:
+            if not structured:
+                raise
+            reply = await models.judge.complete(
+                judge_request(models.judge_model_name, trace, issue, answer, fixed_first, structured=False))
+        try:
+            return Reading.of(*parse_judgement(reply.text), fixed_first)
         except MalformedJudgement as error:
             problem = error
-            log.info("judge reply malformed; asking again", attempt=attempt, error=str(error))
+            log.info("judge reply malformed; asking again", attempt=attempt, fixed_first=fixed_first,
+                     trace_id=trace.id, error=str(error))
+    log.warning("judge reply malformed every time; the trace is errored", trace_id=trace.id,
+                fixed_first=fixed_first, error=str(problem))
     raise MalformedJudgement(f"{problem} (after {models.judge_attempts} attempts)")
 
 

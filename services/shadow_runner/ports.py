@@ -66,6 +66,14 @@ class ModelError(Exception):
     """The endpoint did not give a usable answer; the message says why, for the user."""
 
 
+class ParameterRefused(ModelError):
+    """The endpoint refused a parameter of the request it does not support (`parameter`)."""
+
+    def __init__(self, message: str, parameter: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str
@@ -77,7 +85,10 @@ class ChatModel(Protocol):
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The model's answer, retried as the endpoint allows; raises `ModelError` when there is
-        none to be had."""
+        none to be had, `ParameterRefused` when the endpoint refuses an optional parameter."""
+
+    def accepts(self, parameter: str) -> bool:
+        """False once the endpoint has refused the parameter (remembered for the process)."""
 
 
 class ReplayMetrics(Protocol):

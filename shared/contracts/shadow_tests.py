@@ -99,6 +99,31 @@ class ShadowResults(ContractModel):
     error: str | None = None
 
 
+Scored = Literal["improved", "unchanged", "regressed"]
+
+
+class JudgeOrder(ContractModel):
+    """The judge's scores and the verdict they give, with the answers shown in one order."""
+
+    original_score: float
+    fixed_score: float
+    verdict: Scored
+
+
+class JudgeAgreement(ContractModel):
+    """How a `side_by_side` verdict was reached: the judge is asked twice, the original answer
+    shown first (`originalFirst`) and the fixed one first (`fixedFirst`). `agreed`: both orders
+    give the same verdict, which is the trace's; when they disagree, the trace is `unchanged`.
+    The trace's scores are the mean of both orders'."""
+
+    agreed: bool
+    original_first: JudgeOrder
+    fixed_first: JudgeOrder
+
+
+JUDGE_AGREEMENT = "What the judge said in each order (`side_by_side`); null when no judge scored the trace"
+
+
 class TraceResult(ContractModel):
     trace_id: str
     verdict: Verdict
@@ -109,6 +134,7 @@ class TraceResult(ContractModel):
     original_output: str
     fixed_output: str | None
     latency_ms: int
+    judge_agreement: JudgeAgreement | None = Field(None, description=JUDGE_AGREEMENT)
 
 
 class ShadowTestView(ContractModel):
@@ -143,6 +169,7 @@ class ShadowExecution(ContractModel):
     explanation: str
     latency_ms: int
     executed_at: Timestamp
+    judge_agreement: JudgeAgreement | None = Field(None, description=JUDGE_AGREEMENT)
 
 
 class ShadowTestEvent(ContractModel):

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from services.shadow_runner.domain.model import ACTIVE, Tally
 from services.shadow_runner.domain.replay import ChatRequest
-from services.shadow_runner.ports import Completion, ModelError
+from services.shadow_runner.ports import Completion, ModelError, ParameterRefused
 from shared.store.creation import AlreadyCreated
 from shared.store.documents import ConcurrentUpdate
 
@@ -122,15 +122,22 @@ def an_issue(issue_id: str, title: str, description: str) -> SimpleNamespace:
 
 class ScriptedModel:
     """A chat endpoint answering `answer(request)`, or raising `ModelError` when that is an
-    exception; every request it was asked is kept."""
+    exception; every request it was asked is kept. A `ParameterRefused` answer makes it refuse
+    that parameter from then on."""
 
     def __init__(self, answer: Callable[[ChatRequest], str | Exception]):
         self.answer = answer
         self.requests: list[ChatRequest] = []
+        self.refused: set[str] = set()
+
+    def accepts(self, parameter: str) -> bool:
+        return parameter not in self.refused
 
     async def complete(self, request: ChatRequest) -> Completion:
         self.requests.append(request)
         answer = self.answer(request)
+        if isinstance(answer, ParameterRefused):
+            self.refused.add(answer.parameter)
         if isinstance(answer, Exception):
             raise answer
         return Completion(answer, 1)

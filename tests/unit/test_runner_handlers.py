@@ -1,14 +1,15 @@
 """The shadow runner's handlers over in-memory ports: creating a test, the per-trace replay,
 score and record flow, stopping a test, and one-off execution."""
 
-import dataclasses
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from services.shadow_runner import bootstrap, handlers
 from services.shadow_runner.domain.commands import ReplayRequested
+from services.shadow_runner.ports import ParameterRefused
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, NotFound, Unavailable, UpstreamFailed
 from shared.contracts.fixes import FixDetail
@@ -227,29 +228,68 @@ async def test_a_bug_in_a_neighbour_is_recorded_as_errored():
     assert (result.verdict, result.explanation) == ("errored", "Replay failed: unexpected")
 
 
-def judging(score_a: float, score_b: float) -> ScriptedModel:
-    return answering(json.dumps({"scoreA": score_a, "scoreB": score_b, "explanation": "A cites 30 days"}))
+def judging(grade: dict[str, float], bias_to_first: float = 0.0) -> ScriptedModel:
+    """A judge scoring each answer by `grade`, adding `bias_to_first` to the one it reads first."""
+
+    def reply(request) -> str:
+        first, second = re.search(r"Answer A:\n(.*)\n\nAnswer B:\n(.*)", request.messages[1]["content"], re.S).groups()
+        return json.dumps({"scoreA": min(1.0, grade[first] + bias_to_first), "scoreB": grade[second],
+                           "explanation": f"A {grade[first]}, B {grade[second]}"})
+
+    return ScriptedModel(reply)
 
 
-@pytest.mark.parametrize("fixed_first", [True, False])
-async def test_the_judge_sees_both_answers_in_the_order_tossed_and_its_scores_go_back_to_each(fixed_first):
-    deps = build(judge=judging(0.9, 0.2) if fixed_first else judging(0.2, 0.9))
-    deps = dataclasses.replace(deps, fixed_first=lambda: fixed_first)
+async def test_the_judge_is_asked_in_both_orders_and_each_reply_goes_back_to_its_answer():
+    deps = build(judge=judging({RIGHT: 0.9, WRONG: 0.2}))
     result = await execute(deps, mode="side_by_side")
     assert (result.original_score, result.fixed_score, result.verdict) == (0.2, 0.9, "improved")
-    asked = deps.models.judge.requests[0]
-    assert "Known problem with this agent: Outdated refund window\nCites 60 days" in asked.messages[1]["content"]
-    first = RIGHT if fixed_first else WRONG
-    assert f"Answer A:\n{first}\n" in asked.messages[1]["content"] and asked.model == "judge-model"
-    order = "A was the fixed answer" if fixed_first else "A was the original"
-    assert result.explanation == f"Judge ({order}, B the {'original' if fixed_first else 'fixed'}): A cites 30 days"
+    original_first, fixed_first = sorted(deps.models.judge.requests, key=lambda r: RIGHT in r.messages[1]["content"]
+                                         .split("Answer B:")[0])
+    for asked, first, second in ((original_first, WRONG, RIGHT), (fixed_first, RIGHT, WRONG)):
+        assert f"Answer A:\n{first}\n\nAnswer B:\n{second}" in asked.messages[1]["content"]
+        assert "Known problem with this agent: Outdated refund window\nCites 60 days" in asked.messages[1]["content"]
+        assert asked.model == "judge-model" and asked.parameters["response_format"]["type"] == "json_schema"
+    assert result.judge_agreement.agreed
+    assert 'Original shown first: original 0.20, fixed 0.90 (improved); the judge said "A 0.2, B 0.9"' in (
+        result.explanation)
 
 
-async def test_a_judge_that_keeps_answering_nonsense_is_asked_three_times_then_the_trace_errs():
+async def test_a_judge_biased_to_the_first_answer_does_not_move_the_verdict():
+    fair = await execute(build(judge=judging({RIGHT: 0.9, WRONG: 0.2})), mode="side_by_side")
+    biased = await execute(build(judge=judging({RIGHT: 0.9, WRONG: 0.2}, bias_to_first=0.3)), mode="side_by_side")
+    assert biased.verdict == fair.verdict == "improved" and biased.judge_agreement.agreed
+
+
+async def test_a_judge_whose_preference_follows_the_order_gives_unchanged_and_says_so():
+    result = await execute(build(judge=judging({RIGHT: 0.6, WRONG: 0.4}, bias_to_first=0.5)), mode="side_by_side")
+    assert result.verdict == "unchanged" and not result.judge_agreement.agreed
+    assert result.judge_agreement.original_first.verdict == "regressed"
+    assert result.judge_agreement.fixed_first.verdict == "improved"
+    assert result.explanation.endswith("The orders disagree on which answer is better, so the verdict is unchanged.")
+
+
+async def test_an_endpoint_refusing_structured_output_is_asked_for_json_in_words_from_then_on():
+    fair = judging({RIGHT: 0.9, WRONG: 0.2})
+
+    def refusing(request):
+        if "response_format" in request.parameters:
+            return ParameterRefused("judge model: HTTP 400: response_format is not supported", "response_format")
+        return fair.answer(request)
+
+    deps = build(judge=ScriptedModel(refusing))
+    first = await execute(deps, mode="side_by_side")
+    asked_first = len(deps.models.judge.requests)
+    second = await execute(deps, mode="side_by_side")
+    assert first.verdict == second.verdict == "improved"
+    later = deps.models.judge.requests[asked_first:]
+    assert len(later) == 2 and all("response_format" not in request.parameters for request in later)
+
+
+async def test_a_judge_that_keeps_answering_nonsense_is_asked_three_times_per_order_then_the_trace_errs():
     deps = build(judge=answering("I think B is better"))
     result = await execute(deps, mode="side_by_side")
-    assert len(deps.models.judge.requests) == 3
-    assert result.verdict == "errored" and result.fixed_output == RIGHT
+    assert len(deps.models.judge.requests) == 6
+    assert result.verdict == "errored" and result.fixed_output == RIGHT and result.judge_agreement is None
     assert result.explanation.startswith("Could not score: no JSON object") and "(after 3 attempts)" in (
         result.explanation)
 

@@ -7,6 +7,10 @@ hold its slot), each within `timeout` (and within the current command's deadline
 exponential backoff and jitter, waiting what `Retry-After` asks when the endpoint says; after
 `max_attempts` (or when the next wait would outlast the command's deadline), `ModelError`
 names the last cause. Other 4xx answers are not retried. Retrying is tenacity's.
+
+An endpoint that refuses `response_format` (a 400 or 422 that names it, or an unsupported-
+parameter error) raises `ParameterRefused`, and is remembered for the process as refusing it
+(`accepts`), so that callers stop asking.
 """
 
 import asyncio
@@ -19,13 +23,16 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from services.shadow_runner.adapters.metrics import MODEL_CALLS, MODEL_SECONDS
 from services.shadow_runner.domain.replay import ChatRequest
-from services.shadow_runner.ports import Completion, ModelError
+from services.shadow_runner.ports import Completion, ModelError, ParameterRefused
 from shared.messaging import deadline
 
 log = structlog.get_logger(__name__)
 
 MAX_BACKOFF_SECONDS = 10.0
 MAX_RETRY_AFTER_SECONDS = 60.0
+OPTIONAL_PARAMETERS = ("response_format",)
+_REFUSED: dict[str, set[str]] = {}
+"""The optional parameters each endpoint (by URL) has refused, in this process."""
 
 
 class ChatModel:
@@ -47,6 +54,9 @@ class ChatModel:
         self._max_attempts = max_attempts
         self._slots = asyncio.Semaphore(concurrency)
         self.label = label
+
+    def accepts(self, parameter: str) -> bool:
+        return parameter not in _REFUSED.get(self._url, set())
 
     async def complete(self, request: ChatRequest) -> Completion:
         body = {"model": request.model, "messages": request.messages, **request.parameters}
@@ -95,11 +105,17 @@ class ChatModel:
             ) as response:
                 if response.status == 200:
                     return _answer(await response.json(content_type=None))
-                text = (await response.text())[:200]
+                text = (await response.text())[:2000]
                 if response.status == 429 or response.status >= 500:
                     raise _Retryable(f"the endpoint answered HTTP {response.status}", _retry_after(response),
                                      str(response.status))
-                raise ModelError(f"{self.label} model: the endpoint answered HTTP {response.status}: {text}")
+                message = f"{self.label} model: the endpoint answered HTTP {response.status}: {text[:200]}"
+                if refused := _refused_parameter(response.status, text, body):
+                    _REFUSED.setdefault(self._url, set()).add(refused)
+                    log.warning("model endpoint refuses a parameter; not asked with it again", model=self.label,
+                                parameter=refused, status=response.status)
+                    raise ParameterRefused(message, refused)
+                raise ModelError(message)
         except TimeoutError:
             raise _Retryable(f"no answer within {timeout:g}s", outcome="timeout") from None
         except aiohttp.ClientError as error:
@@ -140,6 +156,23 @@ def _answer(payload: object) -> str:
     if not isinstance(content, str):
         raise ValueError("choices[0].message.content is not text")
     return content
+
+
+def _refused_parameter(status: int, text: str, body: dict) -> str | None:
+    """The optional parameter of `body` a 400 or 422 answer refuses: one it names, or the only one
+    sent when the answer is an unsupported-parameter error naming no other parameter sent."""
+    sent = [name for name in OPTIONAL_PARAMETERS if name in body]
+    if status not in (400, 422) or not sent:
+        return None
+    lowered = text.lower()
+    for name in sent:
+        if name in lowered or (name == "response_format" and "json_schema" in lowered):
+            return name
+    others = [name for name in body if name not in ("model", "messages", *OPTIONAL_PARAMETERS)]
+    unsupported = "unsupported" in lowered or "not supported" in lowered or "unrecognized" in lowered
+    if unsupported and "param" in lowered and len(sent) == 1 and not any(name in lowered for name in others):
+        return sent[0]
+    return None
 
 
 def _retry_after(response: aiohttp.ClientResponse) -> float | None:

@@ -3,10 +3,11 @@ Pure rules; the handlers call the models and time the work."""
 
 from pydantic import ValidationError
 
-from services.shadow_runner.domain.replay import ChatRequest, ReplayError, user_input
-from services.shadow_runner.domain.scoring import Score, judge_messages, verdict
+from services.shadow_runner.domain.judging import Judged, Reading
+from services.shadow_runner.domain.replay import ReplayError
+from services.shadow_runner.domain.scoring import Score, verdict
 from shared.contracts.fixes import FixView, Guardrail
-from shared.contracts.shadow_tests import ComparisonMode, TraceResult
+from shared.contracts.shadow_tests import ComparisonMode, JudgeAgreement, JudgeOrder, TraceResult
 from shared.contracts.traces import Trace
 
 NOT_SCORABLE = ("Could not score automatically: the trace has no expectedOutput and the fix is not a guardrail; "
@@ -22,9 +23,10 @@ def errored(trace_id: str, original_output: str, explanation: str, mode: Compari
 
 def scored(trace: Trace, answer: str, score: Score, used: ComparisonMode, margin: float,
            latency_ms: int) -> TraceResult:
+    judged = isinstance(score, Judged)
     return TraceResult(
         trace_id=trace.id,
-        verdict=verdict(score.original, score.fixed, margin),
+        verdict=score.verdict if judged else verdict(score.original, score.fixed, margin),
         original_score=score.original,
         fixed_score=score.fixed,
         explanation=score.explanation,
@@ -32,7 +34,16 @@ def scored(trace: Trace, answer: str, score: Score, used: ComparisonMode, margin
         original_output=trace.output,
         fixed_output=answer,
         latency_ms=latency_ms,
+        judge_agreement=agreement(score, margin) if judged else None,
     )
+
+
+def agreement(score: Judged, margin: float) -> JudgeAgreement:
+    def order(reading: Reading) -> JudgeOrder:
+        return JudgeOrder(original_score=reading.original, fixed_score=reading.fixed, verdict=reading.verdict(margin))
+
+    return JudgeAgreement(agreed=score.agreed, original_first=order(score.original_first),
+                          fixed_first=order(score.fixed_first))
 
 
 def guardrail_of(fix: FixView) -> Guardrail | None:
@@ -50,16 +61,3 @@ def without_judge(score: Score) -> Score:
     """An automated score given where a side-by-side judgement was asked for."""
     return Score(score.original, score.fixed, "No judge model is configured, so scored automatically. "
                  + score.explanation)
-
-
-def judge_request(model: str, trace: Trace, issue: dict | None, answer: str, fixed_first: bool) -> ChatRequest:
-    """The judge sees both answers as A and B, the fixed one first when `fixed_first`."""
-    first, second = (answer, trace.output) if fixed_first else (trace.output, answer)
-    return ChatRequest(model=model, messages=judge_messages(issue, user_input(trace), first, second),
-                       parameters={"temperature": 0})
-
-
-def judged(score_a: float, score_b: float, explanation: str, fixed_first: bool) -> Score:
-    fixed, original = (score_a, score_b) if fixed_first else (score_b, score_a)
-    order = "A was the fixed answer, B the original" if fixed_first else "A was the original, B the fixed"
-    return Score(original, fixed, f"Judge ({order}): {explanation}")
