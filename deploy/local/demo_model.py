@@ -8,7 +8,10 @@ As the replayed agent it answers from what it is given: with context documents, 
 that best matches the question (so a retrieval fix changes the answer); without, from its
 system prompt, citing the 30-day refund window only when told to verify the policy date (so a
 prompt fix changes the answer). As the judge (model `judge-model`) it scores answers by the
-refund window they cite. Tests script faults per conversation: HTTP errors, garbage, delays.
+refund window they cite, fairly unless told to favour whichever answer it reads first
+(`bias_judge`); with `refuses_response_format` it answers structured-output requests as an
+endpoint without that feature does. Tests script faults per conversation: HTTP errors, garbage,
+delays.
 """
 
 import asyncio
@@ -48,6 +51,8 @@ class DemoModel:
     host: str = "127.0.0.1"
     delay: float = 0.0
     faults: dict[str, list[Fault]] = field(default_factory=lambda: defaultdict(list))
+    judge_bias: dict[str, float] = field(default_factory=dict)
+    refuses_response_format: bool = False
     calls: list[dict] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
@@ -71,8 +76,17 @@ class DemoModel:
         with self._lock:
             self.faults[marker].extend(faults)
 
+    def bias_judge(self, marker: str, bias_to_first: float) -> None:
+        """Judging conversations that contain `marker`, add `bias_to_first` to Answer A's score."""
+        with self._lock:
+            self.judge_bias[marker] = bias_to_first
+
     def calls_about(self, marker: str) -> list[dict]:
         return [call for call in list(self.calls) if marker in json.dumps(call["messages"])]
+
+    def _bias(self, conversation: str) -> float:
+        with self._lock:
+            return next((bias for marker, bias in self.judge_bias.items() if marker in conversation), 0.0)
 
     def _next_fault(self, conversation: str) -> Fault | None:
         with self._lock:
@@ -110,8 +124,15 @@ class DemoModel:
                 return web.Response(status=fault.status, text=fault.body or "scripted failure", headers=headers)
             if fault.body:
                 return web.Response(status=200, text=fault.body, content_type="application/json")
+        if self.refuses_response_format and "response_format" in body:
+            return web.json_response(status=400, data={"error": {
+                "message": "Unsupported parameter: 'response_format' is not supported with this model.",
+                "type": "invalid_request_error", "param": "response_format", "code": "unsupported_parameter"}})
         await asyncio.sleep(self.delay if body["model"] != JUDGE_MODEL else 0)
-        answer = _judge(body["messages"]) if body["model"] == JUDGE_MODEL else _agent(body["messages"])
+        if body["model"] == JUDGE_MODEL:
+            answer = _judge(body["messages"], self._bias(json.dumps(body["messages"])))
+        else:
+            answer = _agent(body["messages"])
         return web.json_response({
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -140,10 +161,11 @@ def _best_document(context: str, question: str) -> str:
     return max(documents, key=lambda text: len(words & set(re.findall(r"[a-z0-9]+", text.lower()))))
 
 
-def _judge(messages: list[dict]) -> str:
+def _judge(messages: list[dict], bias_to_first: float = 0.0) -> str:
     text = messages[-1]["content"]
     answers = re.search(r"Answer A:\n(.*)\n\nAnswer B:\n(.*)", text, re.S)
     score_a, score_b = (_grade(answers.group(1)), _grade(answers.group(2))) if answers else (0.5, 0.5)
+    score_a = round(min(1.0, score_a + bias_to_first), 4)
     return json.dumps({"scoreA": score_a, "scoreB": score_b,
                        "explanation": f"A scores {score_a} and B scores {score_b} on the refund window cited."})
 
