@@ -272,8 +272,9 @@ async def test_one_trace_executed_synchronously(api):
     assert response.status == 200
     result = response.data
     assert set(result) == {"traceId", "fixId", "originalOutput", "fixedOutput", "verdict", "originalScore",
-                           "fixedScore", "explanation", "latencyMs", "executedAt"}
+                           "fixedScore", "explanation", "latencyMs", "executedAt", "judgeAgreement"}
     assert (result["originalOutput"], result["fixedOutput"]) == (WRONG, RIGHT)
+    assert result["judgeAgreement"]["agreed"] is True
     assert result["verdict"] == "improved" and result["latencyMs"] >= 0
     assert (await api.get(f"/api/fixes/{fix['id']}")).data["status"] == "draft"
 
