@@ -5,8 +5,9 @@ Two modes:
   states its facts without contradicting any, in [0, 1] (`assess`; docs/scoring.md); for a
   guardrail fix, whether each answer keeps the rule (1 or 0). A trace with neither cannot be
   scored automatically and is `errored`.
-- `side_by_side`: an LLM judge reads the issue, the conversation and both answers (in random
-  order, as A and B) and scores each in [0, 1] with an explanation (see `judge_messages`).
+- `side_by_side`: an LLM judge reads the issue, the conversation and both answers (as A and B)
+  and scores each in [0, 1] with an explanation (see `judge_messages`), asked in both orders
+  (see `judging`).
 
 The verdict is `improved` or `regressed` when the fixed score moves by more than the margin,
 else `unchanged`.
