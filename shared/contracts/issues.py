@@ -18,6 +18,7 @@ Severity = Literal["low", "medium", "high", "critical"]
 IssueStatus = Literal["open", "proposed_fix", "testing", "closed"]
 SortField = Literal["createdAt", "severity", "traceCount"]
 SortOrder = Literal["asc", "desc"]
+IssueSource = Literal["manual", "clustering"]
 
 ISSUES_SERVICE = "issues"
 
@@ -51,6 +52,17 @@ class CreateIssue(IssuesCommand):
     severity: Severity
     trace_ids: TraceIds = []
     tags: Tags = []
+    source: IssueSource = "manual"
+    cluster_confidence: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class AttachTraces(IssuesCommand):
+    """Adds trace ids to an existing issue, each once (those it holds already are skipped). An
+    issue that is `closed` reopens: that is a regression (see `IssueRegressed`)."""
+
+    message_type: ClassVar[str] = "issues.attach_traces"
+    issue_id: IssueId
+    trace_ids: Annotated[list[TraceId], Field(min_length=1, max_length=10_000), AfterValidator(distinct)]
 
 
 class IssuePatch(PatchModel):
@@ -72,6 +84,7 @@ class ListIssues(IssuesCommand, PageRequest):
     agent_id: AgentId | None = None
     status: IssueStatus | None = None
     severity: Severity | None = None
+    source: IssueSource | None = None
     sort_by: SortField = "createdAt"
     sort_order: SortOrder = "desc"
 
@@ -105,6 +118,7 @@ class IssueSummary(ContractModel):
     tags: list[str]
     created_at: Timestamp
     updated_at: Timestamp
+    source: IssueSource = "manual"
 
 
 class FixSummary(ContractModel):
@@ -118,6 +132,8 @@ class IssueMetadata(ContractModel):
     last_seen_at: Timestamp | None = None
     affected_customers: int = 0
     cluster_confidence: float | None = None
+    regressed_at: Timestamp | None = None
+    regression_count: int = 0
 
 
 class IssueDetail(IssueSummary):
@@ -149,6 +165,18 @@ class IssueDeleted(IssueEvent):
     issue_id: str
 
 
+class IssueRegressed(IssueEvent):
+    """A closed issue matched new failing traces and is open again. `traceIds` are the traces
+    that brought it back; `closedByFixId` the applied fix that had closed it (null when it was
+    closed by hand)."""
+
+    routing_key: ClassVar[str] = "issue.regressed"
+    issue: IssueSummary
+    trace_ids: list[str]
+    closed_by_fix_id: str | None
+    regression_count: int
+
+
 class CreateIssueResult(ContractModel):
     """`replayed` is true when the command was seen before (same Idempotency-Key or a
     redelivery) and `issue` is the response the first one produced. `version` is the issue's
@@ -166,6 +194,14 @@ class GetIssueResult(ContractModel):
 
 class UpdateIssueResult(ContractModel):
     issue: IssueSummary
+    version: int
+
+
+class AttachTracesResult(ContractModel):
+    """`reopened` is true when the issue was closed and this command reopened it."""
+
+    issue: IssueSummary
+    reopened: bool
     version: int
 
 
