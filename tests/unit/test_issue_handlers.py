@@ -381,3 +381,27 @@ async def test_the_stale_fix_event_redelivered_after_a_regression_leaves_the_iss
                         payload=later_snapshot.to_wire())
     await handlers.on_fix_changed(later_snapshot, envelope, deps)
     assert deps.issues.issues[issue_id].status == "open"
+
+
+class FactsHeardWhileAttaching(FakeTraceFacts):
+    """Trace facts that a `traces.ingested` event records (`heard`) right after the next look-up."""
+
+    heard: TracesIngested | None = None
+
+    async def knowledge(self, workspace, trace_ids, unnamed_agent):
+        answer = await super().knowledge(workspace, trace_ids, unnamed_agent)
+        if self.heard:
+            await self.record(workspace, self.heard.traces)
+            self.heard = None
+        return answer
+
+
+async def test_traces_heard_of_while_being_attached_are_taken_in_once_stored():
+    trace_facts = FactsHeardWhileAttaching()
+    deps = bootstrap.build(FakeIssueRepository(), FakeAppliedCommands(), trace_facts, NoShadowTests(),
+                           RecordingNotifier(), clock=lambda: NOW)
+    created = await handlers.create_issue(create(trace_ids=["tr_1"]), context(), deps)
+    trace_facts.heard = facts(("tr_2", None, "c7", 4))
+    await handlers.attach_traces(attach(created.issue.id, "tr_2"), context("cmd-a"), deps)
+    detail = (await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)).issue
+    assert (detail.metadata.affected_customers, detail.metadata.last_seen_at) == (1, NOW + timedelta(hours=4))
