@@ -255,3 +255,12 @@ def test_deleting_records_the_issue_as_it_was():
     deleted = issue.events[-1]
     assert (deleted.workspace, deleted.issue_id, deleted.issue.source, deleted.issue.trace_ids) == (
         "ws", "iss_1", "clustering", ["tr_1"])
+
+
+def test_a_fix_applied_after_a_manual_close_is_the_one_named_when_the_issue_regresses():
+    issue = new_issue()
+    issue.apply(IssuePatch(status="closed"), NOW, "close")
+    issue.record_fix(fix("applied", 3), NOW, "e-applied")  # applied at NOW + 3 min
+    assert (issue.status, issue.closed_by_fix_id) == ("closed", "fix_1")
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    assert issue.events[-1].closed_by_fix_id == "fix_1"

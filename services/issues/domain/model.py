@@ -184,11 +184,12 @@ class Issue(Aggregate):
         status_moved = fix.status_version > known.status_version if known else fix.status != "draft"
         after_manual = (self.manual_status_at is None or fix.status_changed_at is None
                         or fix.status_changed_at > self.manual_status_at)
-        derived = status_from_fixes(self.fixes, frozenset(self.regressed_fixes))
-        if status_moved and after_manual and derived != self.status:
-            self.status = derived
+        if status_moved and after_manual:
+            derived = status_from_fixes(self.fixes, frozenset(self.regressed_fixes))
             self.closed_by_fix_id = self._closing_fix_id() if derived == "closed" else None
-            changed.append("status")
+            if derived != self.status:
+                self.status = derived
+                changed.append("status")
         self._changed(now, event_id)
         self._updated(changed)
 
