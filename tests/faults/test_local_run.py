@@ -13,6 +13,7 @@ import pytest
 
 from deploy.local.processes import free_port
 from tests.support.api import Api
+from tests.support.infrastructure import delete_namespaces
 from tests.support.local_run import BANNER, LocalRun
 from tests.support.output import said
 from tests.support.waiting import eventually
@@ -43,6 +44,7 @@ async def shared(tmp_path_factory, amqp, namespaces):
         yield run
     finally:
         run.kill_everything()
+        await delete_namespaces(amqp, {run.namespace})
 
 
 async def test_an_init_api_key_is_announced_and_opens_the_api(shared, http):
