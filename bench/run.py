@@ -23,10 +23,11 @@ from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, por
 from deploy.local.stack import new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
+from shared.settings import DEFAULT_AMQP_URL
 from tests.support.api import Api
 from tests.support.waiting import eventually
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_URL = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
 CONCURRENCIES = (1, 8, 32)
 DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
 MODEL_LATENCY = 0.2
