@@ -18,12 +18,13 @@ from shared.settings import amqp_endpoint
 from tests.conftest import running_stack, workspace_api
 from tests.support.infrastructure import (
     broker_answers,
+    broker_counts,
+    counts_back_to,
     delete_namespaces,
     names_used,
     rabbitmq_node,
     rabbitmqctl,
 )
-from tests.support.waiting import eventually
 
 pytestmark = [
     pytest.mark.faults,
@@ -45,24 +46,6 @@ async def main():
         await exchange.publish(aio_pika.Message(b"x" * 512), routing_key="nobody")
 asyncio.run(main())
 """
-
-
-async def broker_counts() -> tuple[int, int]:
-    """(queues, exchanges) on the node."""
-    queues, exchanges = await asyncio.gather(
-        asyncio.to_thread(rabbitmqctl, "-q", "list_queues", "name", timeout=30),
-        asyncio.to_thread(rabbitmqctl, "-q", "list_exchanges", "name", timeout=30))
-    return len(queues.stdout.split()), len(exchanges.stdout.splitlines())
-
-
-async def counts_back_to(before: tuple[int, int], within: float) -> None:
-    async def back() -> bool:
-        return await broker_counts() == before
-
-    try:
-        await eventually(back, within, "the broker's queue and exchange counts to return", interval=0.5)
-    except AssertionError:
-        raise AssertionError(f"{await broker_counts()} (queues, exchanges) now, {before} before") from None
 
 
 async def test_a_stack_deletes_its_namespace_when_it_ends(amqp, mongo, log_dir, mongo_client, namespaces, http):

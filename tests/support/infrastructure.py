@@ -129,9 +129,21 @@ def rabbitmqctl(*arguments: str, timeout: float = 60) -> subprocess.CompletedPro
                           check=True)
 
 
-async def queue_count(url: str, prefixes: tuple[str, ...] = ()) -> int:
-    """How many queues the broker holds (whose names start with one of `prefixes`, when given),
-    from its node's `rabbitmqctl list_queues`, bounded."""
-    listed = await asyncio.to_thread(rabbitmqctl, "-q", "list_queues", "name", timeout=30)
-    names = listed.stdout.split()
-    return sum(1 for name in names if not prefixes or name.startswith(prefixes))
+async def broker_counts() -> tuple[int, int]:
+    """(queues, exchanges) on the node `rabbitmqctl` acts on, each listing bounded."""
+    queues, exchanges = await asyncio.gather(
+        asyncio.to_thread(rabbitmqctl, "-q", "list_queues", "name", timeout=30),
+        asyncio.to_thread(rabbitmqctl, "-q", "list_exchanges", "name", timeout=30))
+    return len(queues.stdout.split()), len(exchanges.stdout.splitlines())
+
+
+async def counts_back_to(before: tuple[int, int], within: float) -> None:
+    """Waits until the node holds as many queues and exchanges as `before`; fails saying both."""
+
+    async def back() -> bool:
+        return await broker_counts() == before
+
+    try:
+        await eventually(back, within, "the broker's queue and exchange counts to return", interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"{await broker_counts()} (queues, exchanges) now, {before} before") from None
