@@ -8,7 +8,7 @@ PYTHON ?= $(shell for candidate in python3.13 $$HOME/.pyenv/versions/3.13*/bin/p
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help install run test test-faults bench eval eval-verdicts eval-clustering api-key up down lock clean
+.PHONY: help install run clean-bus test test-faults bench eval eval-verdicts eval-clustering api-key up down lock clean
 
 help:
 	@echo "make install                  create .venv with the pinned dependencies (the other targets do it when needed)"
@@ -19,6 +19,7 @@ help:
 	@echo "make eval                     score the quality of the automatic parts against labelled sets (both below)"
 	@echo "make eval-verdicts            agreement of the automated verdicts with labelled answer pairs"
 	@echo "make eval-clustering          clustering of the labelled failing traces: ARI, purity, one-offs"
+	@echo "make clean-bus BUS_NAMESPACE=name [FORCE=1]  delete a bus namespace's queues and exchanges (refused while in use)"
 	@echo "make api-key WORKSPACE=name   print a new API key for a workspace (OWNER=who: whom it is for)"
 	@echo "make up / make down           the system in Docker (deploy/compose.yaml), with MongoDB and RabbitMQ"
 	@echo "make lock                     re-pin constraints.txt to what .venv has installed"
@@ -41,6 +42,10 @@ install: $(VENV)/.installed
 
 run: install
 	$(PY) -m deploy.local.run
+
+clean-bus: install
+	@if [ -z "$(BUS_NAMESPACE)" ]; then echo "usage: make clean-bus BUS_NAMESPACE=name [FORCE=1]" >&2; exit 2; fi
+	@$(PY) -m deploy.local.clean_bus --namespace "$(BUS_NAMESPACE)" $(if $(FORCE),--force)
 
 test: install
 	$(VENV)/bin/ruff check .

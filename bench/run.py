@@ -19,14 +19,18 @@ from pathlib import Path
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from bench.echo import SERVICE as ECHO_SERVICE
+from deploy.local.clean_bus import bus_names
 from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, port_open, wait_until
 from deploy.local.stack import new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
+from shared.messaging.cleanup import namespace_names, remove_namespace
+from shared.settings import DEFAULT_AMQP_URL
 from tests.support.api import Api
 from tests.support.waiting import eventually
 
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_URL = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
 CONCURRENCIES = (1, 8, 32)
 DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
 MODEL_LATENCY = 0.2
@@ -219,8 +223,16 @@ async def measure() -> Report:
         for process in [*extras, model]:
             process.stop()
         stack.stop_all()
+        await remove_namespaces(stack.namespace)
         mongo.stop()
     return report
+
+
+async def remove_namespaces(namespace: str) -> None:
+    """What the stack, the echo pair and the direct baseline declared on the broker."""
+    echo = namespace_names(namespace, [ECHO_SERVICE], {})
+    for names in (bus_names(namespace), echo, bus_names(f"{namespace}-direct")):
+        await remove_namespace(AMQP_URL, names, force=True)
 
 
 def render(report: Report) -> str:

@@ -83,7 +83,8 @@ def model_settings(model: DemoModel) -> dict[str, str]:
 @asynccontextmanager
 async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongoClient, namespaces: set[str],
                         **settings: str):
-    """A whole system in its own bus namespace and database, both deleted afterwards."""
+    """A whole system in its own bus namespace and database, both deleted when it ends, however
+    it ends."""
     running = new_stack(amqp, mongo, log_dir, **settings)
     namespaces.add(running.namespace)
     try:
@@ -91,6 +92,7 @@ async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongo
     finally:
         running.stop_all()
         await mongo_client.drop_database(running.database)
+        await delete_namespaces(amqp, {running.namespace})
 
 
 @pytest.fixture(scope="session")
@@ -121,9 +123,9 @@ async def workspace(api, stack, mongo_client) -> str:
 
 
 @pytest.fixture
-def local_runs(tmp_path, amqp, namespaces):
+async def local_runs(tmp_path, amqp, namespaces):
     """Makes `make run`s with every port moved (see LocalRun); whatever they started is killed
-    when the test ends, however it ends."""
+    when the test ends, however it ends, and their bus namespaces deleted."""
     runs: list[LocalRun] = []
 
     def make(**settings: str) -> LocalRun:
@@ -135,3 +137,4 @@ def local_runs(tmp_path, amqp, namespaces):
     yield make
     for run in runs:
         run.kill_everything()
+    await delete_namespaces(amqp, {run.namespace for run in runs})

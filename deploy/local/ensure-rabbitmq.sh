@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Makes sure a RabbitMQ broker answers on 127.0.0.1:5672: leaves a running one alone, starts a
-# stopped one, installs a missing one (Debian/Ubuntu, as root), then waits until it is up.
+# Makes sure a RabbitMQ broker answers at the default AMQP endpoint (shared/settings.py
+# DEFAULT_AMQP_URL, on 127.0.0.1): leaves a running one alone, starts a stopped one, installs a
+# missing one (Debian/Ubuntu, as root), then waits until it is up.
 set -euo pipefail
 
-port_open() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+port=$(sed -n 's/^AMQP_PORT, AMQPS_PORT = \([0-9]*\),.*/\1/p' "$(dirname "$0")/../../shared/settings.py")
+: "${port:?cannot read AMQP_PORT from shared/settings.py}"
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
 
 if port_open; then
   exit 0

@@ -10,7 +10,9 @@ replays against it.
 Before starting anything it checks the settings and every port it will listen on, naming the
 variable to change. It prints "ready" once every process answers its /readyz, stops everything
 when one of them exits, and on SIGTERM, SIGINT or SIGHUP stops everything within 10 seconds.
-Its children die with it however it dies (deploy/local/die_with_parent.py).
+Its children die with it however it dies (deploy/local/die_with_parent.py). It leaves its bus
+namespace (`BUS_NAMESPACE`, default `ar`) on the broker on purpose, and says how to remove it
+(`make clean-bus`).
 """
 
 import json
@@ -26,6 +28,7 @@ from deploy.local.config import ConfigError, LocalConfig
 from deploy.local.processes import ROOT, SERVICES, Process, embedded_mongo, service, stop_together
 from deploy.local.store_file import serving
 from services.gateway.domain.api_keys import issue_key
+from shared.settings import CommonSettings
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 WAITING_NOTE_EVERY = 10.0
@@ -106,6 +109,8 @@ def main() -> int:
             signal.signal(signum, signal.SIG_IGN)
         stop_together([process for process in reversed(processes) if process.name != "mongo"], 6)
         stop_together([process for process in processes if process.name == "mongo"], 3)
+        if any(process.name in SERVICES for process in processes):
+            print(kept_namespace_note(), file=sys.stderr, flush=True)
 
 
 def supervise(config: LocalConfig, processes: list[Process]) -> int:
@@ -169,7 +174,14 @@ def announce(config: LocalConfig, env: dict[str, str], ops_ports: dict[str, int]
     ops = ", ".join(f"{name} :{port}" for name, port in ops_ports.items())
     print(f"\nready: http://localhost:{config.gateway_port}   API key ({key_note}): {env['INIT_API_KEY']}\n"
           f"console: http://localhost:{config.gateway_port}/ (sign in with that key)\n"
-          f"health and metrics (/healthz, /readyz, /metrics): {ops}\n", flush=True)
+          f"health and metrics (/healthz, /readyz, /metrics): {ops}\n"
+          f"{kept_namespace_note()}\n", flush=True)
+
+
+def kept_namespace_note() -> str:
+    namespace = CommonSettings().bus_namespace
+    return (f"bus namespace {namespace}: its queues and exchanges stay on the broker when this stops, on purpose "
+            f"(so nothing queued is lost); remove them with: make clean-bus BUS_NAMESPACE={namespace}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ async def test_a_catastrophic_pattern_in_one_workspace_does_not_stall_anothers_e
         own_stack, mongo_client, http, fake_model):
     """Breaks: workspace A's guardrail `^(a+)+$` on a trace whose recorded answer is thirty
     a's and a `!`. Proves: A's execution is answered, and B's execution on the same runner,
-    sent while A's is being scored, takes about as long as before the attack."""
+    sent once A's replay reached the model (so while A's is scored, unless that already ended:
+    a quick honest answer is what we want), takes about as long as before the attack."""
     attacker, victim = [await workspace_api(own_stack, mongo_client, http) for _ in range(2)]
     guardrail = {"rule": "block_pattern", "fallback": "Let me check."}
     b = marker()
@@ -52,11 +53,8 @@ async def test_a_catastrophic_pattern_in_one_workspace_does_not_stall_anothers_e
     _, a_fix = await setup(attacker, [a_trace_], changes={**guardrail, "pattern": CATASTROPHIC}, fix_type="guardrail")
     attack = asyncio.create_task(timed_execution(attacker, a_fix, a_trace_["id"]))
 
-    def attack_reached_the_model():
-        assert not attack.done(), attack.result()
-        return fake_model.calls_about(f"[{a}]")
-
-    await eventually(attack_reached_the_model, 30, "the attacker's replay to reach the model", interval=0.005)
+    await eventually(lambda: fake_model.calls_about(f"[{a}]"), 30, "the attacker's replay to reach the model",
+                     interval=0.005)
 
     latency, response = await timed_execution(victim, b_fix, b_trace["id"])
     assert response.status == 200, response.body

@@ -13,6 +13,7 @@ import pytest
 
 from deploy.local.processes import free_port
 from tests.support.api import Api
+from tests.support.infrastructure import delete_namespaces
 from tests.support.local_run import BANNER, LocalRun
 from tests.support.output import said
 from tests.support.waiting import eventually
@@ -43,6 +44,7 @@ async def shared(tmp_path_factory, amqp, namespaces):
         yield run
     finally:
         run.kill_everything()
+        await delete_namespaces(amqp, {run.namespace})
 
 
 async def test_an_init_api_key_is_announced_and_opens_the_api(shared, http):
@@ -50,6 +52,8 @@ async def test_an_init_api_key_is_announced_and_opens_the_api(shared, http):
     key = shared.env["INIT_API_KEY"]
     assert f"API key (from INIT_API_KEY): {key}" in banner
     assert f"console: http://localhost:{shared.env['GATEWAY_PORT']}/ (sign in with that key)" in banner
+    said(banner, f"bus namespace {shared.namespace}", "stay on the broker",
+         f"make clean-bus BUS_NAMESPACE={shared.namespace}")
     assert (await Api(http, shared.base_url, key).get("/api/v2/issues")).status == 200
 
 
@@ -104,6 +108,7 @@ async def test_a_stop_signal_ends_everything_within_ten_seconds_even_with_a_hung
     await all_gone(run, max(0.1, 10 - (time.monotonic() - started)))
     assert code == 0
     said(run.output, signal.Signals(signum).name)
+    said(run.output, f"make clean-bus BUS_NAMESPACE={run.namespace}")
 
 
 async def test_ready_waits_for_every_service_not_just_the_gateway(local_runs, http):

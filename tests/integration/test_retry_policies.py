@@ -102,6 +102,14 @@ async def test_any_other_handler_error_requeues_the_event_at_once(bus):
     await subscriber.stop(grace=5)
 
 
+class Longest:
+    """Jitter that always picks the longest wait."""
+
+    @staticmethod
+    def uniform(_low: float, high: float) -> float:
+        return high
+
+
 def retries(logs: list[dict]) -> list[dict]:
     return [entry for entry in logs if entry["log_level"] == "warning" and "retry_in_s" in entry]
 
@@ -109,21 +117,24 @@ def retries(logs: list[dict]) -> list[dict]:
 async def test_a_process_waits_for_the_broker_at_start_up_then_connects(amqp):
     with TcpProxy(*broker_endpoint(amqp)) as proxy, capture_logs() as logs:
         proxy.cut()
-        connecting = asyncio.create_task(connect(through(amqp, proxy.port), "waiting", retry_interval=0.1))
-        await eventually(lambda: len(retries(logs)) >= 3, 5, "a few refused attempts")
+        connecting = asyncio.create_task(connect(through(amqp, proxy.port), "waiting", first_backoff=0.05,
+                                                    max_backoff=0.2))
+        await eventually(lambda: len(retries(logs)) >= 5, 10, "a few refused attempts")
         assert not connecting.done()
         proxy.restore()
         connection = await asyncio.wait_for(connecting, 10)
         assert connection is not None and not connection.is_closed
         await connection.close()
-    assert {entry["retry_in_s"] for entry in retries(logs)} == {0.1}
+    waits = [entry["retry_in_s"] for entry in retries(logs)]
+    assert all(0 <= wait <= 0.2 for wait in waits) and len(set(waits)) > 1, waits
 
 
 async def test_waiting_for_the_broker_ends_when_asked_to_stop(amqp):
     with TcpProxy(*broker_endpoint(amqp)) as proxy, capture_logs() as logs:
         proxy.cut()
         stop = asyncio.Event()
-        connecting = asyncio.create_task(connect(through(amqp, proxy.port), "stopping", retry_interval=30, stop=stop))
+        connecting = asyncio.create_task(connect(through(amqp, proxy.port), "stopping", stop=stop, rng=Longest(),
+                                                    first_backoff=30, max_backoff=30))
         await eventually(lambda: retries(logs), 5, "the first refused attempt")
         stop.set()
         assert await asyncio.wait_for(connecting, 5) is None

@@ -2,35 +2,41 @@
 
 MongoDB, in order: `MONGODB_URL`; a testcontainers MongoDB when a Docker engine answers;
 otherwise the embedded wire-protocol server (mongoeco) in a subprocess. RabbitMQ: `AMQP_URL`,
-otherwise the local broker on 127.0.0.1:5672 (.ci/run starts or installs it).
+otherwise `shared.settings.DEFAULT_AMQP_URL`, the local broker (.ci/run starts or installs it).
+`rabbitmqctl`, for the tests that restart or inspect the broker, acts on `RABBITMQ_NODENAME`
+(only on the local default node when neither it nor AMQP_URL is set).
 """
 
 import asyncio
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import aio_pika
 from yarl import URL
 
+from deploy.local.clean_bus import bus_names
 from deploy.local.processes import embedded_mongo, free_port, port_open
-
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+from shared.messaging.cleanup import NamespaceNames, namespace_names, remove_namespace
+from shared.messaging.connection import UNREACHABLE
+from shared.settings import DEFAULT_AMQP_URL, amqp_endpoint
+from tests.support.waiting import eventually
 
 
 def amqp_url() -> str:
     url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
-    if url == DEFAULT_AMQP_URL and not port_open("127.0.0.1", 5672):
-        raise RuntimeError("No RabbitMQ on 127.0.0.1:5672: run `bash deploy/local/ensure-rabbitmq.sh` or set AMQP_URL")
+    if url == DEFAULT_AMQP_URL and not port_open(*amqp_endpoint(url)):
+        raise RuntimeError(f"No RabbitMQ at {DEFAULT_AMQP_URL}: run `bash deploy/local/ensure-rabbitmq.sh` or set "
+                           "AMQP_URL")
     return url
 
 
 def broker_endpoint(url: str) -> tuple[str, int]:
-    """The host and port an AMQP URL reaches (5672, or 5671 for amqps, when it names none)."""
-    parsed = URL(url)
-    return parsed.host or "127.0.0.1", parsed.explicit_port or (5671 if parsed.scheme == "amqps" else 5672)
+    """The host and port an AMQP URL reaches."""
+    return amqp_endpoint(url)
 
 
 def through(url: str, port: int) -> str:
@@ -68,27 +74,76 @@ def mongodb_url(log_dir) -> Iterator[str]:
                 server.stop()
 
 
-def _broker_names(kind: str) -> list[str]:
-    if shutil.which("rabbitmqctl") is None:
-        return []
-    listed = subprocess.run(["rabbitmqctl", "-q", f"list_{kind}", "name"], capture_output=True, text=True, timeout=60)
-    return listed.stdout.split()
+TEST_SERVICES = ("echo", "pinger", "listener")
+TEST_SUBSCRIPTIONS = {"listener": ["pings"]}
+"""The stand-in services and subscriptions integration tests declare besides the real ones."""
+
+
+def names_used(namespace: str) -> NamespaceNames:
+    """Everything the services, and the tests' stand-ins, declare under `namespace`."""
+    real, stand_ins = bus_names(namespace), namespace_names(namespace, TEST_SERVICES, TEST_SUBSCRIPTIONS)
+    return NamespaceNames(real.queues + stand_ins.queues, real.exchanges + stand_ins.exchanges)
 
 
 async def delete_namespaces(url: str, namespaces: set[str]) -> None:
-    """Deletes the queues and exchanges the test run declared under its namespaces (those the
-    local broker lists; a remote broker given by AMQP_URL keeps them)."""
-    if not namespaces:
-        return
-    prefixes = tuple(f"{namespace}." for namespace in namespaces)
-    queues = [name for name in await asyncio.to_thread(_broker_names, "queues") if name.startswith(prefixes)]
-    exchanges = [name for name in await asyncio.to_thread(_broker_names, "exchanges") if name.startswith(prefixes)]
-    connection = await aio_pika.connect(url)
-    try:
-        channel = await connection.channel()
-        for queue in queues:
-            await channel.queue_delete(queue)
-        for exchange in exchanges:
-            await channel.exchange_delete(exchange)
-    finally:
+    """Deletes every queue and exchange declared under each namespace, over AMQP (whatever
+    broker AMQP_URL names; no rabbitmqctl), consumers or not."""
+    for namespace in sorted(namespaces):
+        await remove_namespace(url, names_used(namespace), force=True)
+
+
+async def broker_answers(url: str, within: float, what: str = "the broker to answer") -> float:
+    """Waits until a fresh AMQP connection opens (each attempt bounded to a few seconds, closed
+    at once); how long that took. Fails after `within` seconds."""
+    started = time.monotonic()
+
+    async def opens() -> bool:
+        try:
+            connection = await aio_pika.connect(url, timeout=3)
+        except (TimeoutError, *UNREACHABLE):
+            return False
         await connection.close()
+        return True
+
+    await eventually(opens, within, what, interval=0.2)
+    return time.monotonic() - started
+
+
+def rabbitmq_node() -> list[str] | None:
+    """The `-n node` arguments for `rabbitmqctl`: RABBITMQ_NODENAME when set; otherwise none
+    (rabbitmqctl's default, the local node), and only when the tests use the default broker.
+    None: no node the tests may act on."""
+    if shutil.which("rabbitmqctl") is None:
+        return None
+    if node := os.environ.get("RABBITMQ_NODENAME"):
+        return ["-n", node]
+    return [] if os.environ.get("AMQP_URL", DEFAULT_AMQP_URL) == DEFAULT_AMQP_URL else None
+
+
+def rabbitmqctl(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`rabbitmqctl [-n RABBITMQ_NODENAME] ...`, killed after `timeout` seconds."""
+    node = rabbitmq_node()
+    if node is None:
+        raise RuntimeError("no RabbitMQ node to act on: set RABBITMQ_NODENAME to the node behind AMQP_URL")
+    return subprocess.run(["rabbitmqctl", *node, *arguments], capture_output=True, text=True, timeout=timeout,
+                          check=True)
+
+
+async def broker_counts() -> tuple[int, int]:
+    """(queues, exchanges) on the node `rabbitmqctl` acts on, each listing bounded."""
+    queues, exchanges = await asyncio.gather(
+        asyncio.to_thread(rabbitmqctl, "-q", "list_queues", "name", timeout=30),
+        asyncio.to_thread(rabbitmqctl, "-q", "list_exchanges", "name", timeout=30))
+    return len(queues.stdout.split()), len(exchanges.stdout.splitlines())
+
+
+async def counts_back_to(before: tuple[int, int], within: float) -> None:
+    """Waits until the node holds as many queues and exchanges as `before`; fails saying both."""
+
+    async def back() -> bool:
+        return await broker_counts() == before
+
+    try:
+        await eventually(back, within, "the broker's queue and exchange counts to return", interval=0.5)
+    except AssertionError:
+        raise AssertionError(f"{await broker_counts()} (queues, exchanges) now, {before} before") from None
