@@ -5,9 +5,10 @@
        └───────────┴──────► failed
 
 A test is `running` from the first trace started and `completed` when every trace (the
-issue's and the controls) has a result; its statistics are computed then. Results are kept apart from the test (one per trace, never twice); a test's `tally`
-counts them, and is fixed when the test completes or fails. A failed test keeps which results
-it counted and lists exactly those: runners may record results while it is being failed.
+issue's and the controls) has a result; its statistics are computed then. Results are kept
+apart from the test (one per trace, never twice); a test's `tally` counts those of the issue's
+traces, and is fixed when the test completes or fails. A failed test keeps which results it
+counted and lists exactly those: runners may record results while it is being failed.
 """
 
 from collections import Counter
