@@ -10,7 +10,7 @@ import structlog
 
 from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.judging import Judged, Reading, both_orders, judge_request
-from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, new_shadow_test_id
+from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, check_controls, new_shadow_test_id
 from services.shadow_runner.domain.replay import ReplayError, apply_guardrail, customer_messages, replay_request
 from services.shadow_runner.domain.results import (
     NOT_SCORABLE,
@@ -87,6 +87,7 @@ async def create_shadow_test(
         raise NotFound(f"Fix {command.fix_id} not found")
     if fix.status not in TESTABLE_FIX_STATUSES:
         raise Conflict(f"Fix {fix.id} is {fix.status}; only a draft, proposed or testing fix can be shadow tested")
+    check_controls(command.trace_ids, command.config.control_trace_ids)
     missing = await deps.remote.missing_traces(ctx, command.all_trace_ids)
     if missing:
         raise NotFound(f"Traces not found: {', '.join(missing)}", _places(command, missing))

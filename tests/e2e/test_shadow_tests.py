@@ -360,7 +360,8 @@ async def test_control_traces_that_repeat_the_test_or_do_not_exist_are_refused(a
 
     overlapping = await create([traces[1]["id"], traces[0]["id"]])
     assert overlapping.status == 400 and overlapping.body["error"]["code"] == "VALIDATION_ERROR"
-    assert traces[0]["id"] in overlapping.body["error"]["message"]
+    assert overlapping.body["error"]["details"] == [
+        {"field": "config.controlTraceIds.1", "message": f"trace {traces[0]['id']} is also in traceIds"}]
     repeated = await create([traces[1]["id"], traces[1]["id"]])
     assert repeated.status == 400 and "repeated" in repeated.body["error"]["message"]
     unknown = await create([traces[1]["id"], f"tr_{m}_nope"])

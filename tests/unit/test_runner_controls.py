@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from scipy import stats
 
 from services.shadow_runner import handlers
-from shared.contracts.errors import NotFound
+from shared.contracts.errors import InvalidRequest, NotFound
 from shared.contracts.shadow_tests import CreateShadowTest
 from tests.unit.test_runner_handlers import RIGHT, WRONG, a_trace, build, context, detail, replay
 
@@ -104,11 +104,19 @@ async def test_unknown_control_traces_are_named_by_their_place_and_nothing_is_st
     assert deps.tests.stored == {}
 
 
+async def test_a_control_that_is_also_an_issue_trace_is_refused_naming_its_place_and_nothing_is_stored():
+    deps = build(traces=TRACES)
+    with pytest.raises(InvalidRequest, match="config.controlTraceIds must not repeat traceIds: tr_1") as refused:
+        await handlers.create_shadow_test(create(["ctl_0", "tr_1"]), context(), deps)
+    assert [(d.field, d.message) for d in refused.value.details] == [
+        ("config.controlTraceIds.1", "trace tr_1 is also in traceIds")]
+    assert deps.tests.stored == {}
+
+
 @pytest.mark.parametrize("controls, message", [
-    (["tr_0"], "config.controlTraceIds must not repeat traceIds: tr_0"),
     (["ctl_0", "ctl_0"], "each trace at most once; repeated: ctl_0"),
     ([f"ctl_{n}" for n in range(1001)], "at most 1000 items"),
 ])
-def test_controls_that_repeat_the_issue_traces_or_themselves_or_are_too_many_are_refused(controls, message):
+def test_controls_that_repeat_themselves_or_are_too_many_are_refused(controls, message):
     with pytest.raises(ValidationError, match=message):
         create(controls)

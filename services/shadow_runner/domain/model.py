@@ -19,7 +19,7 @@ from datetime import datetime
 from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.significance import Sample, statistics
 from shared.contracts.common import new_id
-from shared.contracts.errors import Conflict
+from shared.contracts.errors import Conflict, ErrorDetail, InvalidRequest
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import (
     ShadowResults,
@@ -39,6 +39,18 @@ ACTIVE = frozenset({"pending", "running"})
 
 def new_shadow_test_id() -> str:
     return new_id("st")
+
+
+def check_controls(trace_ids: list[str], control_trace_ids: list[str]) -> None:
+    """Control traces are outside the test: a trace cannot be both an issue trace and a control."""
+    tested = set(trace_ids)
+    shared = [(n, trace_id) for n, trace_id in enumerate(control_trace_ids) if trace_id in tested]
+    if shared:
+        raise InvalidRequest(
+            f"config.controlTraceIds must not repeat traceIds: {', '.join(trace_id for _, trace_id in shared)}",
+            [ErrorDetail(field=f"config.controlTraceIds.{n}", message=f"trace {trace_id} is also in traceIds")
+             for n, trace_id in shared],
+        )
 
 
 @dataclass(frozen=True)
