@@ -99,8 +99,11 @@ async def on_issue_deleted(event: IssueDeleted, envelope: Envelope, deps: Depend
 
 
 async def on_shadow_test_changed(event: ShadowTestEvent, envelope: Envelope, deps: Dependencies) -> None:
-    """Keeps the fix's summary of its shadow tests current; a new test moves it to testing."""
-    news = ShadowTestState(event.test.id, event.test.status, event.test.results.improvement_rate, event.version)
+    """Keeps the fix's summary of its shadow tests current (a completed test's recommendation
+    included); a new test moves it to testing."""
+    results = event.test.results
+    news = ShadowTestState(event.test.id, event.test.status, results.improvement_rate, event.version,
+                           results.recommendation)
     ctx = CommandContext.of(envelope)
 
     async def work(unit: UnitOfWork[Fix]) -> None:

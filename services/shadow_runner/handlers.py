@@ -10,7 +10,7 @@ import structlog
 
 from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.judging import Judged, Reading, both_orders, judge_request
-from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, new_shadow_test_id
+from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, check_controls, new_shadow_test_id
 from services.shadow_runner.domain.replay import ReplayError, apply_guardrail, customer_messages, replay_request
 from services.shadow_runner.domain.results import (
     NOT_SCORABLE,
@@ -77,8 +77,9 @@ class Dependencies:
 async def create_shadow_test(
     command: CreateShadowTest, ctx: CommandContext, deps: Dependencies
 ) -> CreateShadowTestResult:
-    """Checks the fix and every trace, keeps the fix as it is now, and queues one replay per
-    trace. The fix (and so its issue) moves to testing through the `shadow_test.created` event."""
+    """Checks the fix and every trace (controls included), keeps the fix as it is now, and
+    queues one replay per trace, the controls' too. The fix (and so its issue) moves to testing
+    through the `shadow_test.created` event."""
     if seen := await deps.tests.find_creation(ctx.workspace, ctx.command_id):
         return CreateShadowTestResult(test=ShadowTestView.model_validate(replay(seen, command)), replayed=True)
     fix = await deps.remote.fix(ctx, command.fix_id)
@@ -86,13 +87,10 @@ async def create_shadow_test(
         raise NotFound(f"Fix {command.fix_id} not found")
     if fix.status not in TESTABLE_FIX_STATUSES:
         raise Conflict(f"Fix {fix.id} is {fix.status}; only a draft, proposed or testing fix can be shadow tested")
-    missing = await deps.remote.missing_traces(ctx, command.trace_ids)
+    check_controls(command.trace_ids, command.config.control_trace_ids)
+    missing = await deps.remote.missing_traces(ctx, command.all_trace_ids)
     if missing:
-        details = [
-            ErrorDetail(field=f"traceIds.{command.trace_ids.index(trace_id)}", message=f"trace {trace_id} not found")
-            for trace_id in missing
-        ]
-        raise NotFound(f"Traces not found: {', '.join(missing)}", details)
+        raise NotFound(f"Traces not found: {', '.join(missing)}", _places(command, missing))
     issue = await _issue_context(deps, ctx, fix)
     snapshot = FixView.model_validate(fix.model_dump(exclude={"shadow_tests"}))
 
@@ -110,6 +108,12 @@ async def create_shadow_test(
     if test is not None:
         deps.notify(test.id)
     return CreateShadowTestResult(test=ShadowTestView.model_validate(response), replayed=test is None)
+
+
+def _places(command: CreateShadowTest, missing: list[str]) -> list[ErrorDetail]:
+    places = {trace_id: f"traceIds.{n}" for n, trace_id in enumerate(command.trace_ids)}
+    places |= {trace_id: f"config.controlTraceIds.{n}" for n, trace_id in enumerate(command.config.control_trace_ids)}
+    return [ErrorDetail(field=places[trace_id], message=f"trace {trace_id} not found") for trace_id in missing]
 
 
 async def get_shadow_test(command: GetShadowTest, ctx: CommandContext, deps: Dependencies) -> ShadowTestDetail:
@@ -185,11 +189,22 @@ async def on_replay_requested(job: ReplayRequested, envelope: Envelope, deps: De
     if not await deps.tests.has_result(test.id, job.trace_id):
         result = await _replayed(deps, ctx, test, job.trace_id)
         deps.metrics.replayed(result)
-        if await deps.tests.record_result(test.id, result):
+        control = test.is_control(job.trace_id)
+        if await deps.tests.record_result(test.id, result, control=control):
             log.info("trace replayed", shadow_test_id=test.id, trace_id=job.trace_id, verdict=result.verdict,
-                     latency_ms=result.latency_ms)
-    if await deps.tests.result_count(test.id) >= len(test.trace_ids):
-        await _change(deps, ctx, test.id, lambda test, tally: test.complete_if_done(tally, deps.clock()))
+                     latency_ms=result.latency_ms, control=control)
+    if await deps.tests.result_count(test.id) >= len(test.all_trace_ids):
+        await _complete(deps, ctx, test)
+
+
+async def _complete(deps: Dependencies, ctx: CommandContext, test: ShadowTest) -> None:
+    """Completes the test with its statistics, computed in a worker thread (the bootstrap takes
+    tens of milliseconds, more for a large test) so that the loop keeps serving other work."""
+    results = await deps.tests.results(test)
+    figures = await asyncio.to_thread(test.statistics_of, results)
+    await _change(deps, ctx, test.id, lambda test, tally: test.complete(tally, figures, deps.clock()))
+    log.info("shadow test statistics", shadow_test_id=test.id, recommendation=figures.recommendation,
+             p_value=figures.significance.p_value)
 
 
 async def _replayed(deps: Dependencies, ctx: CommandContext, test: ShadowTest, trace_id: str) -> TraceResult:

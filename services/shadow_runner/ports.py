@@ -30,12 +30,14 @@ class ShadowTests(OutboxStore, Protocol):
 
     async def has_result(self, test_id: str, trace_id: str) -> bool: ...
 
-    async def record_result(self, test_id: str, result: TraceResult) -> bool:
-        """Keeps a trace's result; False if the trace has one already."""
+    async def record_result(self, test_id: str, result: TraceResult, control: bool = False) -> bool:
+        """Keeps a trace's result (`control`: of a control trace); False if the trace has one already."""
 
-    async def result_count(self, test_id: str) -> int: ...
+    async def result_count(self, test_id: str) -> int:
+        """How many results the test has, the controls' included."""
 
-    async def tally(self, test_id: str) -> Tally: ...
+    async def tally(self, test_id: str) -> Tally:
+        """The verdicts of the issue's traces so far (not the controls')."""
 
     async def verdicts(self, test_id: str) -> dict[str, str]:
         """The verdict of each trace of the test recorded so far, by trace id."""
@@ -47,7 +49,8 @@ class ShadowTests(OutboxStore, Protocol):
     async def active_ids_for_issue(self, workspace: str, issue_id: str) -> list[str]: ...
 
     async def find_page(self, workspace: str, query: ListShadowTests) -> tuple[list[ShadowTest], int]:
-        """One page of tests, an active test's tally counted as it is now, and how many match."""
+        """One page of tests, an active test's tally (issue traces only) counted as it is now, and
+        how many match."""
 
 
 class Neighbours(Protocol):

@@ -231,9 +231,12 @@ class UpdateFix(FixesCommand):
 
 
 class ShadowTestSummary(ContractModel):
+    """`recommendation`: a completed test's (`ship`, `reject` or `inconclusive`), else null."""
+
     id: str
     status: str
     improvement_rate: float | None = None
+    recommendation: Literal["ship", "reject", "inconclusive"] | None = None
 
 
 class FixView(ContractModel):

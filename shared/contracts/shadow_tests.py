@@ -1,5 +1,6 @@
 """Commands the shadow runner answers, the views it returns and the events it emits."""
 
+from collections import Counter
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -18,8 +19,28 @@ Verdict = Literal["improved", "unchanged", "regressed", "errored"]
 ShadowTestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-class ShadowTestConfig(ContractModel):
+def _no_repeats(values: list[str]) -> list[str]:
+    repeated = sorted(value for value, times in Counter(values).items() if times > 1)
+    if repeated:
+        raise ValueError(f"each trace at most once; repeated: {', '.join(repeated)}")
+    return values
+
+
+class ScoringConfig(ContractModel):
     comparison_mode: ComparisonMode = "side_by_side"
+
+
+CONTROL_TRACE_IDS = ("Traces outside the issue that the agent answered well, replayed beside `traceIds` and "
+                     "reported apart in `results.control`: a fix that breaks them is not recommended `ship`. "
+                     "Each at most once, none of them in `traceIds`.")
+
+
+class ShadowTestConfig(ScoringConfig):
+    control_trace_ids: Annotated[
+        list[TraceId],
+        Field(max_length=MAX_TRACES_PER_TEST, description=CONTROL_TRACE_IDS, json_schema_extra={"uniqueItems": True}),
+        AfterValidator(_no_repeats),
+    ] = []
 
 
 class ShadowRunnerCommand(ContractModel):
@@ -28,12 +49,18 @@ class ShadowRunnerCommand(ContractModel):
 
 
 class CreateShadowTest(ShadowRunnerCommand):
-    """Replays every trace (each once, duplicates dropped) against the fix as it is now."""
+    """Replays every trace (each once, duplicates dropped) and every control trace against the
+    fix as it is now. A control among `traceIds` is refused by the runner (`InvalidRequest`), a
+    rule JSON Schema cannot state."""
 
     message_type: ClassVar[str] = "shadow_tests.create"
     fix_id: FixId
     trace_ids: Annotated[list[TraceId], Field(min_length=1, max_length=MAX_TRACES_PER_TEST), AfterValidator(distinct)]
     config: ShadowTestConfig = ShadowTestConfig()
+
+    @property
+    def all_trace_ids(self) -> list[str]:
+        return [*self.trace_ids, *self.config.control_trace_ids]
 
 
 class GetShadowTest(ShadowRunnerCommand):
@@ -84,12 +111,61 @@ class ExecuteShadow(ShadowRunnerCommand):
     message_type: ClassVar[str] = "shadow_tests.execute"
     fix_id: FixId
     trace_id: TraceId
-    config: ShadowTestConfig = ShadowTestConfig()
+    config: ScoringConfig = ScoringConfig()
+
+
+Recommendation = Literal["ship", "reject", "inconclusive"]
+Interval = tuple[float, float]
+
+
+class Significance(ContractModel):
+    """How sure a test's counts are (docs/statistics.md). `pValue`: two-sided exact sign test of
+    improved against regressed traces, 1.0 when none moved either way. `improvementRateCi95`:
+    Wilson 95% interval of improved / scored traces. `meanScoreChange`: the mean of fixed minus
+    original score over traces scored both times, with its 95% paired-bootstrap interval. Each
+    figure is null where it is undefined: no scored trace, or an interval from one score change."""
+
+    method: Literal["sign_test"] = "sign_test"
+    p_value: Annotated[float, Field(ge=0, le=1)]
+    improvement_rate_ci95: Interval | None
+    mean_score_change: float | None
+    mean_score_change_ci95: Interval | None
+
+
+class ControlResults(ContractModel):
+    """The control traces (answered well before the fix, outside the issue), counted and tested
+    apart from the issue's traces."""
+
+    improved: int = 0
+    unchanged: int = 0
+    regressed: int = 0
+    errored: int = 0
+    improvement_rate: float | None = None
+    significance: Significance
+
+
+class ShadowStatistics(ContractModel):
+    """What a completed test's `results` say beyond the counts. `recommendation`: `ship` when the
+    issue's traces improved significantly more often than they regressed and the controls did
+    not regress significantly; `reject` when the issue's traces or the controls regressed
+    significantly more often than they improved; else `inconclusive`, with `minimumTraces`: how
+    many issue traces a test would need to decide if the proportions seen held (null when none
+    would). `control` is null when the test replayed no controls."""
+
+    significance: Significance
+    recommendation: Recommendation
+    recommendation_reason: str
+    minimum_traces: int | None = None
+    control: ControlResults | None = None
 
 
 class ShadowResults(ContractModel):
-    """`improvementRate` = improved / (improved + unchanged + regressed); errored traces are
-    not scored. `error` says why a failed test stopped."""
+    """The counts are over the issue's traces (`traceIds`), never the controls.
+    `improvementRate` = improved / (improved + unchanged + regressed); errored traces are not
+    scored. `error` says why a failed test stopped. The statistics (`significance`,
+    `recommendation`, `recommendationReason`, `minimumTraces`, `control`; see
+    `ShadowStatistics`) are given once the test is completed, and are null before and for a
+    failed test."""
 
     improved: int = 0
     unchanged: int = 0
@@ -97,6 +173,11 @@ class ShadowResults(ContractModel):
     errored: int = 0
     improvement_rate: float | None = None
     error: str | None = None
+    significance: Significance | None = None
+    recommendation: Recommendation | None = None
+    recommendation_reason: str | None = None
+    minimum_traces: int | None = None
+    control: ControlResults | None = None
 
 
 Scored = Literal["improved", "unchanged", "regressed"]
@@ -150,7 +231,10 @@ class ShadowTestView(ContractModel):
 
 
 class ShadowTestDetail(ShadowTestView):
+    """`traceResults` are the issue's traces, `controlTraceResults` the controls'."""
+
     trace_results: list[TraceResult]
+    control_trace_results: list[TraceResult] = []
 
 
 class CreateShadowTestResult(ContractModel):
@@ -198,48 +282,3 @@ class ShadowTestFailed(ShadowTestEvent):
 
 
 SHADOW_TEST_EVENTS = (ShadowTestCreated, ShadowTestStarted, ShadowTestCompleted, ShadowTestFailed)
-
-
-Recommendation = Literal["ship", "reject", "inconclusive"]
-Interval = tuple[float, float]
-
-
-class Significance(ContractModel):
-    """How sure a test's counts are (docs/statistics.md). `pValue`: two-sided exact sign test of
-    improved against regressed traces, 1.0 when none moved either way. `improvementRateCi95`:
-    Wilson 95% interval of improved / scored traces. `meanScoreChange`: the mean of fixed minus
-    original score over traces scored both times, with its 95% paired-bootstrap interval. Each
-    figure is null where it is undefined: no scored trace, or an interval from one score change."""
-
-    method: Literal["sign_test"] = "sign_test"
-    p_value: Annotated[float, Field(ge=0, le=1)]
-    improvement_rate_ci95: Interval | None
-    mean_score_change: float | None
-    mean_score_change_ci95: Interval | None
-
-
-class ControlResults(ContractModel):
-    """The control traces (answered well before the fix, outside the issue), counted and tested
-    apart from the issue's traces."""
-
-    improved: int = 0
-    unchanged: int = 0
-    regressed: int = 0
-    errored: int = 0
-    improvement_rate: float | None = None
-    significance: Significance
-
-
-class ShadowStatistics(ContractModel):
-    """What a completed test's `results` say beyond the counts. `recommendation`: `ship` when the
-    issue's traces improved significantly more often than they regressed and the controls did
-    not regress significantly; `reject` when the issue's traces or the controls regressed
-    significantly more often than they improved; else `inconclusive`, with `minimumTraces`: how
-    many issue traces a test would need to decide if the proportions seen held (null when none
-    would). `control` is null when the test replayed no controls."""
-
-    significance: Significance
-    recommendation: Recommendation
-    recommendation_reason: str
-    minimum_traces: int | None = None
-    control: ControlResults | None = None

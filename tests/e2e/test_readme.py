@@ -57,6 +57,10 @@ async def test_the_readme_shadow_testing_walkthrough_works_as_written(api):
     assert '"status": "completed"' in output
     assert '"improved": 3' in output and '"improvementRate": 1.0' in output
     assert '"verdict": "improved"' in output
+    assert '"recommendation": "inconclusive"' in output and '"minimumTraces": 6' in output
+    assert '"pValue": 0.25' in output
+    test = (await api.get("/api/shadow-tests")).data[0]
+    assert test["results"]["control"]["unchanged"] == 1 and test["results"]["control"]["regressed"] == 0
     fix = (await api.get("/api/fixes")).data[0]
     assert fix["status"] == "testing"
     issue = (await api.get("/api/v2/issues")).data[0]

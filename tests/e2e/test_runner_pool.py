@@ -48,8 +48,8 @@ async def test_a_runner_killed_mid_test_loses_and_doubles_nothing(api, stack, fa
 
     assert test["status"] == "completed"
     assert sorted(r["traceId"] for r in test["traceResults"]) == sorted(t["id"] for t in traces)
-    assert test["results"] == {"improved": 8, "unchanged": 0, "regressed": 0, "errored": 0,
-                               "improvementRate": 1.0, "error": None}
+    counts = {k: test["results"][k] for k in ("improved", "unchanged", "regressed", "errored", "improvementRate")}
+    assert counts == {"improved": 8, "unchanged": 0, "regressed": 0, "errored": 0, "improvementRate": 1.0}
     replays = [call for call in fake_model.calls_about(f"[{m}]") if call["model"] != "judge-model"]
     assert len(replays) > 8, "the killed runner's traces were replayed again by the survivor"
     assert replayed_by(stack, second_runner, created["id"]) == []

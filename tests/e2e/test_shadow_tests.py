@@ -54,6 +54,9 @@ async def finished(api, test_id: str, timeout: float = 60) -> dict:
     return await eventually(done, timeout, f"shadow test {test_id} to finish", interval=0.2)
 
 
+COUNTS = ("improved", "unchanged", "regressed", "errored", "improvementRate", "error")
+
+
 def marker() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -67,12 +70,13 @@ async def test_a_grounding_fix_improves_8_of_10_and_breaks_1(api):
 
     created = await start_test(api, fix, traces)
     assert created["status"] == "pending" and created["traceCount"] == 10
-    assert created["config"] == {"comparisonMode": "side_by_side"}
+    assert created["config"] == {"comparisonMode": "side_by_side", "controlTraceIds": []}
     test = await finished(api, created["id"])
 
     assert test["status"] == "completed" and test["completedAt"] and test["startedAt"]
-    assert test["results"] == {"improved": 8, "unchanged": 1, "regressed": 1, "errored": 0,
-                               "improvementRate": 0.8, "error": None}
+    assert {k: v for k, v in test["results"].items() if k in COUNTS} == {
+        "improved": 8, "unchanged": 1, "regressed": 1, "errored": 0, "improvementRate": 0.8, "error": None}
+    assert test["results"]["recommendation"] == "ship" and test["results"]["control"] is None
     by_trace = {r["traceId"]: r for r in test["traceResults"]}
     assert len(test["traceResults"]) == 10 == len(by_trace)
     assert by_trace[f"tr_{m}_0"]["verdict"] == "improved"
@@ -84,8 +88,8 @@ async def test_a_grounding_fix_improves_8_of_10_and_breaks_1(api):
 
     async def fix_knows():
         shown = (await api.get(f"/api/fixes/{fix['id']}")).data
-        return shown if shown["shadowTests"] == [{"id": test["id"], "status": "completed", "improvementRate": 0.8}] \
-            else None
+        summary = {"id": test["id"], "status": "completed", "improvementRate": 0.8, "recommendation": "ship"}
+        return shown if shown["shadowTests"] == [summary] else None
 
     shown = await eventually(fix_knows, 10, "the fix's shadow test summary")
     assert shown["status"] == "testing"
@@ -293,3 +297,75 @@ async def test_synchronous_execution_times_out_cleanly_and_reports_model_failure
     assert "HTTP 500" in failing.error["message"]
     missing = await api.post("/api/shadow-execution", json={"fixId": fix["id"], "traceId": "tr_nope"})
     assert missing.status == 404
+
+
+WARRANTY = "Is my blender under warranty?"
+
+
+async def test_control_traces_guard_against_collateral_regressions(api):
+    """Six issue traces the grounding fix mends, and six controls outside the issue: refund
+    questions answered right (the fix keeps them right, so it ships) or warranty questions (the
+    fix makes the agent refuse them, so the controls regress and it cannot ship)."""
+    m = marker()
+    issue_traces = [a_trace(m, n) for n in range(6)]
+    kept = [a_trace(m, 10 + n, recorded=RIGHT) for n in range(6)]
+    broken = [a_trace(m, 20 + n, question=WARRANTY, recorded="The warranty lasts 12 months.") for n in range(6)]
+    assert (await api.post("/api/v2/traces", json={"traces": kept + broken})).status == 201
+    _, fix = await setup(api, issue_traces)
+
+    async def test_with(controls: list[dict]) -> dict:
+        response = await api.post("/api/shadow-tests", json={
+            "fixId": fix["id"], "traceIds": [t["id"] for t in issue_traces],
+            "config": {"controlTraceIds": [t["id"] for t in controls]}})
+        assert response.status == 201, response.body
+        assert response.data["config"]["controlTraceIds"] == [t["id"] for t in controls]
+        return await finished(api, response.data["id"])
+
+    ships = await test_with(kept)
+    results = ships["results"]
+    assert (results["improved"], results["regressed"], results["improvementRate"]) == (6, 0, 1.0)
+    assert results["significance"]["method"] == "sign_test" and results["significance"]["pValue"] == 0.03125
+    assert results["significance"]["improvementRateCi95"][1] == 1.0
+    assert results["recommendation"] == "ship" and results["minimumTraces"] is None
+    assert (results["control"]["unchanged"], results["control"]["regressed"]) == (6, 0)
+    assert sorted(r["traceId"] for r in ships["traceResults"]) == sorted(t["id"] for t in issue_traces)
+    assert sorted(r["traceId"] for r in ships["controlTraceResults"]) == sorted(t["id"] for t in kept)
+
+    breaks = await test_with(broken)
+    results = breaks["results"]
+    assert (results["improved"], results["regressed"]) == (6, 0), "the controls are counted apart"
+    assert results["recommendation"] == "reject"
+    assert "controls regressed significantly" in results["recommendationReason"]
+    control = results["control"]
+    assert (control["regressed"], control["significance"]["pValue"]) == (6, 0.03125)
+    assert all(r["verdict"] == "regressed" for r in breaks["controlTraceResults"])
+
+    async def fix_shows_both():
+        shown = (await api.get(f"/api/fixes/{fix['id']}")).data
+        by_test = {t["id"]: t.get("recommendation") for t in shown["shadowTests"]}
+        return by_test if by_test == {ships["id"]: "ship", breaks["id"]: "reject"} else None
+
+    await eventually(fix_shows_both, 10, "the fix to show each test's recommendation")
+
+
+async def test_control_traces_that_repeat_the_test_or_do_not_exist_are_refused(api):
+    m = marker()
+    traces = [a_trace(m, 0), a_trace(m, 1)]
+    _, fix = await setup(api, traces[:1])
+    await api.post("/api/v2/traces", json={"traces": traces[1:]})
+
+    async def create(controls: list[str]):
+        return await api.post("/api/shadow-tests", json={"fixId": fix["id"], "traceIds": [traces[0]["id"]],
+                                                          "config": {"controlTraceIds": controls}})
+
+    overlapping = await create([traces[1]["id"], traces[0]["id"]])
+    assert overlapping.status == 400 and overlapping.body["error"]["code"] == "VALIDATION_ERROR"
+    assert overlapping.body["error"]["details"] == [
+        {"field": "config.controlTraceIds.1", "message": f"trace {traces[0]['id']} is also in traceIds"}]
+    repeated = await create([traces[1]["id"], traces[1]["id"]])
+    assert repeated.status == 400 and "repeated" in repeated.body["error"]["message"]
+    unknown = await create([traces[1]["id"], f"tr_{m}_nope"])
+    assert unknown.status == 404
+    assert [d["field"] for d in unknown.body["error"]["details"]] == ["config.controlTraceIds.1"]
+    listed = (await api.get(f"/api/shadow-tests?fixId={fix['id']}")).body
+    assert listed["pagination"]["total"] == 0, "nothing was stored"

@@ -131,3 +131,23 @@ async def test_a_result_recorded_while_a_test_is_failed_is_neither_counted_nor_l
     assert counts == {verdict: listed[verdict] for verdict in VERDICTS}, (counts, shown.trace_results)
     assert [result.trace_id for result in shown.trace_results] == ["tr_1"]
     assert stopped.results == shown.results
+
+
+async def test_the_store_tallies_the_issue_traces_apart_from_controls_and_keeps_the_statistics(tests_store):
+    config = ShadowTestConfig(control_trace_ids=["ctl_1", "ctl_2"])
+    test = ShadowTest.create("st_" + uuid.uuid4().hex[:8], "ws", FIX, None, ["tr_1"], config, NOW)
+    await tests_store.add(test, Creation(uuid.uuid4().hex, "fp", {}), [])
+    await tests_store.record_result(test.id, a_result("tr_1", "improved"))
+    for control in ("ctl_1", "ctl_2"):
+        await tests_store.record_result(test.id, a_result(control, "regressed"), control=True)
+    assert (await tests_store.tally(test.id)).counts == (1, 0, 0, 0)
+    assert await tests_store.result_count(test.id) == 3
+
+    stored = await tests_store.get("ws", test.id)
+    stored.start(NOW)
+    stored.complete(await tests_store.tally(test.id), stored.statistics_of(await tests_store.results(stored)), NOW)
+    await tests_store.save(stored, [])
+    shown = (await tests_store.get("ws", test.id)).detail(await tests_store.results(stored))
+    assert (shown.results.improved, shown.results.control.regressed) == (1, 2)
+    assert shown.results.recommendation == "inconclusive" and shown.results.significance.p_value == 1.0
+    assert [r.trace_id for r in shown.control_trace_results] == ["ctl_1", "ctl_2"]

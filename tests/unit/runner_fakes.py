@@ -21,6 +21,7 @@ class FakeShadowTests:
         self.creations: dict = {}
         self.outbox: dict[str, list] = {}
         self.recorded: dict[str, dict] = {}
+        self.controls: set[tuple[str, str]] = set()
         self.on_save: list[Callable] = []
 
     async def add(self, test, creation, outbox):
@@ -46,18 +47,21 @@ class FakeShadowTests:
     async def has_result(self, test_id, trace_id):
         return trace_id in self.recorded.get(test_id, {})
 
-    async def record_result(self, test_id, result):
+    async def record_result(self, test_id, result, control=False):
         results = self.recorded.setdefault(test_id, {})
         if result.trace_id in results:
             return False
         results[result.trace_id] = result
+        if control:
+            self.controls.add((test_id, result.trace_id))
         return True
 
     async def result_count(self, test_id):
         return len(self.recorded.get(test_id, {}))
 
     async def tally(self, test_id):
-        return Tally.counting(result.verdict for result in self.recorded.get(test_id, {}).values())
+        return Tally.counting(result.verdict for trace_id, result in self.recorded.get(test_id, {}).items()
+                              if (test_id, trace_id) not in self.controls)
 
     async def verdicts(self, test_id):
         return {trace_id: result.verdict for trace_id, result in self.recorded.get(test_id, {}).items()}

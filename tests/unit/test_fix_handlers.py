@@ -7,7 +7,13 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, NotFound, PreconditionFailed
 from shared.contracts.fixes import CreateFix, FixPatch, GetFix, ListFixes, UpdateFix
 from shared.contracts.issues import IssueDeleted
-from shared.contracts.shadow_tests import ShadowResults, ShadowTestConfig, ShadowTestCreated, ShadowTestView
+from shared.contracts.shadow_tests import (
+    ShadowResults,
+    ShadowTestCompleted,
+    ShadowTestConfig,
+    ShadowTestCreated,
+    ShadowTestView,
+)
 from shared.messaging.commands import CommandContext
 from tests.unit.fakes import (
     FakeAppliedCommands,
@@ -149,6 +155,19 @@ async def test_a_new_shadow_test_moves_a_draft_to_testing_once(deps):
     assert (fix.status, [test.id for test in fix.shadow_tests]) == ("testing", ["st_1"])
     assert deps.fixes.events() == ["fix.created", "fix.updated", "fix.updated", "fix.status_changed", "fix.updated",
                                    "fix.status_changed"]
+
+
+async def test_a_completed_shadow_test_shows_its_recommendation_in_the_fix(deps):
+    created = await handlers.create_fix(CREATE, context(), deps)
+    event = shadow_test_created(created.fix.id)
+    await handlers.on_shadow_test_changed(event, delivered(event, "evt-st"), deps)
+    results = ShadowResults(improved=6, improvement_rate=1.0, recommendation="ship")
+    done = ShadowTestCompleted(test=event.test.model_copy(update={"status": "completed", "results": results}),
+                               issue_id="iss_1", version=3)
+    await handlers.on_shadow_test_changed(done, delivered(done, "evt-done"), deps)
+    read = await handlers.get_fix(GetFix(fix_id=created.fix.id), context(), deps)
+    assert [(t.status, t.improvement_rate, t.recommendation) for t in read.fix.shadow_tests] == [
+        ("completed", 1.0, "ship")]
 
 
 async def test_news_of_a_shadow_test_of_an_unknown_fix_changes_nothing(deps):

@@ -185,8 +185,9 @@ async def test_a_stopped_test_counts_and_lists_the_results_it_had_and_none_that_
 
     shown = await detail(deps, test_id)
     assert stopped.status == "failed" and stopped.results == shown.results
-    assert shown.results.model_dump(exclude={"improvement_rate"}) == {
+    assert shown.results.model_dump(include={"improved", "unchanged", "regressed", "errored", "error"}) == {
         "improved": 1, "unchanged": 1, "regressed": 0, "errored": 0, "error": "stopped"}
+    assert shown.results.significance is None and shown.results.recommendation is None, "no statistics when stopped"
     assert [r.trace_id for r in shown.trace_results] == ["tr_0", "tr_1"]
     assert deps.tests.events(test_id)[-1] == "shadow_test.failed"
 

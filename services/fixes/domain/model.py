@@ -52,9 +52,11 @@ class ShadowTestState:
     status: str
     improvement_rate: float | None
     version: int
+    recommendation: str | None = None
 
     def summary(self) -> ShadowTestSummary:
-        return ShadowTestSummary(id=self.id, status=self.status, improvement_rate=self.improvement_rate)
+        return ShadowTestSummary(id=self.id, status=self.status, improvement_rate=self.improvement_rate,
+                                 recommendation=self.recommendation)
 
 
 def checked_changes(fix_type: str, changes: dict[str, Any]) -> dict[str, Any]:

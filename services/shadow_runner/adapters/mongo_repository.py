@@ -1,6 +1,7 @@
 """The shadow runner's collections: `shadow_tests` (a test, its status changes as versioned
 writes with their events) and `shadow_test_results` (one document per trace of a test, keyed
-so that a trace is counted once however many runners replay it)."""
+so that a trace is counted once however many runners replay it; `control` marks a control
+trace's, which tallies leave out)."""
 
 from dataclasses import asdict
 
@@ -12,13 +13,13 @@ from services.shadow_runner.domain.model import ACTIVE, IssueContext, ShadowTest
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import FixView
-from shared.contracts.shadow_tests import ListShadowTests, ShadowTestConfig, TraceResult
+from shared.contracts.shadow_tests import ListShadowTests, ShadowStatistics, ShadowTestConfig, TraceResult
 from shared.store.creation import CREATION_INDEX, Creation
 from shared.store.documents import VersionedDocuments
 from shared.store.mongo import find_page, store_call
 from shared.store.outbox import OUTBOX_INDEX
 
-STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "counted", "version")
+STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "counted", "statistics", "version")
 
 
 class MongoShadowTests(VersionedDocuments):
@@ -57,12 +58,12 @@ class MongoShadowTests(VersionedDocuments):
         return await self._results.find_one({"_id": f"{test_id}/{trace_id}"}, {"_id": 1}) is not None
 
     @store_call
-    async def record_result(self, test_id: str, result: TraceResult) -> bool:
+    async def record_result(self, test_id: str, result: TraceResult, control: bool = False) -> bool:
         """Keeps a trace's result; False if the trace has one already."""
         try:
             await self._results.insert_one(
                 {"_id": f"{test_id}/{result.trace_id}", "testId": test_id, "recordedAt": utc_now(),
-                 "result": result.to_wire()}
+                 "control": control, "result": result.to_wire()}
             )
         except DuplicateKeyError:
             return False
@@ -120,7 +121,7 @@ class MongoShadowTests(VersionedDocuments):
             return {}
         counts: dict[str, dict[str, int]] = {}
         cursor = await self._results.aggregate([
-            {"$match": {"testId": {"$in": test_ids}}},
+            {"$match": {"testId": {"$in": test_ids}, "control": {"$ne": True}}},
             {"$group": {"_id": {"test": "$testId", "verdict": "$result.verdict"}, "count": {"$sum": 1}}},
         ])
         async for row in cursor:
@@ -144,6 +145,7 @@ def _to_document(test: ShadowTest) -> dict:
         "failure": test.failure,
         "tally": list(test.tally.counts),
         "counted": test.counted,
+        "statistics": test.statistics.to_wire() if test.statistics else None,
         "version": test.version,
     }
 
@@ -163,5 +165,6 @@ def _from_document(document: dict) -> ShadowTest:
         failure=document.get("failure"),
         tally=Tally(tuple(document.get("tally") or (0, 0, 0, 0))),
         counted=document.get("counted"),
+        statistics=ShadowStatistics.model_validate(document["statistics"]) if document.get("statistics") else None,
         version=document["version"],
     )

@@ -4,10 +4,11 @@
        │           │
        └───────────┴──────► failed
 
-A test is `running` from the first trace started and `completed` when every trace has a
-result. Results are kept apart from the test (one per trace, never twice); a test's `tally`
-counts them, and is fixed when the test completes or fails. A failed test keeps which results
-it counted and lists exactly those: runners may record results while it is being failed.
+A test is `running` from the first trace started and `completed` when every trace (the
+issue's and the controls) has a result; its statistics are computed then. Results are kept
+apart from the test (one per trace, never twice); a test's `tally` counts those of the issue's
+traces, and is fixed when the test completes or fails. A failed test keeps which results it
+counted and lists exactly those: runners may record results while it is being failed.
 """
 
 from collections import Counter
@@ -16,11 +17,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from services.shadow_runner.domain.commands import ReplayRequested
+from services.shadow_runner.domain.significance import Sample, statistics
 from shared.contracts.common import new_id
-from shared.contracts.errors import Conflict
+from shared.contracts.errors import Conflict, ErrorDetail, InvalidRequest
 from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import (
     ShadowResults,
+    ShadowStatistics,
     ShadowTestCompleted,
     ShadowTestConfig,
     ShadowTestCreated,
@@ -36,6 +39,18 @@ ACTIVE = frozenset({"pending", "running"})
 
 def new_shadow_test_id() -> str:
     return new_id("st")
+
+
+def check_controls(trace_ids: list[str], control_trace_ids: list[str]) -> None:
+    """Control traces are outside the test: a trace cannot be both an issue trace and a control."""
+    tested = set(trace_ids)
+    shared = [(n, trace_id) for n, trace_id in enumerate(control_trace_ids) if trace_id in tested]
+    if shared:
+        raise InvalidRequest(
+            f"config.controlTraceIds must not repeat traceIds: {', '.join(trace_id for _, trace_id in shared)}",
+            [ErrorDetail(field=f"config.controlTraceIds.{n}", message=f"trace {trace_id} is also in traceIds")
+             for n, trace_id in shared],
+        )
 
 
 @dataclass(frozen=True)
@@ -68,11 +83,12 @@ class Tally:
     def total(self) -> int:
         return sum(self.counts)
 
-    def results(self, error: str | None = None) -> ShadowResults:
+    def results(self, error: str | None = None, statistics: ShadowStatistics | None = None) -> ShadowResults:
         counts = dict(zip(VERDICTS, self.counts, strict=True))
         scored = counts["improved"] + counts["unchanged"] + counts["regressed"]
         rate = round(counts["improved"] / scored, 4) if scored else None
-        return ShadowResults(**counts, improvement_rate=rate, error=error)
+        figures = dict(statistics) if statistics is not None else {}
+        return ShadowResults(**counts, improvement_rate=rate, error=error, **figures)
 
 
 @dataclass
@@ -91,6 +107,8 @@ class ShadowTest:
     tally: Tally = field(default_factory=Tally)
     counted: list[str] | None = None
     """The traces whose results a failed test's tally counts (None for other tests)."""
+    statistics: ShadowStatistics | None = None
+    """A completed test's significance and recommendation (None for other tests)."""
     version: int = 1
     read_version: int = field(init=False)
     events: list = field(default_factory=list)
@@ -105,8 +123,28 @@ class ShadowTest:
     ) -> "ShadowTest":
         test = cls(test_id, workspace, fix, issue, list(trace_ids), config, "pending", now)
         test.events.append(ShadowTestCreated(test=test.view(), issue_id=test.issue_id, version=test.version))
-        test.events += [ReplayRequested(shadow_test_id=test_id, trace_id=trace_id) for trace_id in trace_ids]
+        test.events += [ReplayRequested(shadow_test_id=test_id, trace_id=trace_id) for trace_id in test.all_trace_ids]
         return test
+
+    @property
+    def control_trace_ids(self) -> list[str]:
+        return self.config.control_trace_ids
+
+    @property
+    def all_trace_ids(self) -> list[str]:
+        """The traces replayed: the issue's, then the controls."""
+        return [*self.trace_ids, *self.control_trace_ids]
+
+    def is_control(self, trace_id: str) -> bool:
+        return trace_id in set(self.control_trace_ids)
+
+    def statistics_of(self, results: Iterable[TraceResult]) -> ShadowStatistics:
+        """The statistics of these results, the controls' apart (CPU-bound: a bootstrap)."""
+        controls = set(self.control_trace_ids)
+        results = list(results)
+        issue = Sample.of(result for result in results if result.trace_id not in controls)
+        control = Sample.of(result for result in results if result.trace_id in controls) if controls else None
+        return statistics(issue, control)
 
     @property
     def issue_id(self) -> str | None:
@@ -121,10 +159,12 @@ class ShadowTest:
             self.status, self.started_at = "running", now
             self._changed(ShadowTestStarted)
 
-    def complete_if_done(self, tally: Tally, now: datetime) -> None:
+    def complete(self, tally: Tally, statistics: ShadowStatistics, now: datetime) -> None:
+        """Completes a running test once every trace, controls included, has a result:
+        `tally` counts the issue's traces, `statistics` were computed from all the results."""
         self.tally = tally
-        if self.status == "running" and tally.total >= len(self.trace_ids):
-            self.status, self.completed_at = "completed", now
+        if self.status == "running":
+            self.status, self.completed_at, self.statistics = "completed", now, statistics
             self._changed(ShadowTestCompleted)
 
     def fail(self, error: str, verdicts: Mapping[str, str], now: datetime) -> None:
@@ -133,7 +173,9 @@ class ShadowTest:
         if not self.active:
             raise Conflict(f"Shadow test {self.id} is {self.status}; only a pending or running test can be failed")
         self.status, self.completed_at, self.failure = "failed", now, error
-        self.tally, self.counted = Tally.counting(verdicts.values()), sorted(verdicts)
+        controls = set(self.control_trace_ids)
+        self.tally = Tally.counting(verdict for trace_id, verdict in verdicts.items() if trace_id not in controls)
+        self.counted = sorted(verdicts)
         self._changed(ShadowTestFailed)
 
     def _changed(self, event_type) -> None:
@@ -146,13 +188,16 @@ class ShadowTest:
     def detail(self, trace_results: list[TraceResult]) -> ShadowTestDetail:
         """The test with its results: for an active test all of them, counted as they are now;
         for a failed one those it counted."""
-        tally = self.tally
-        if self.active:
-            tally = Tally.counting(result.verdict for result in trace_results)
-        elif self.counted is not None:
+        if self.counted is not None and not self.active:
             counted = set(self.counted)
             trace_results = [result for result in trace_results if result.trace_id in counted]
-        return ShadowTestDetail.model_validate({**self._view_fields(tally), "trace_results": trace_results})
+        controls = set(self.control_trace_ids)
+        issue = [result for result in trace_results if result.trace_id not in controls]
+        tally = Tally.counting(result.verdict for result in issue) if self.active else self.tally
+        return ShadowTestDetail.model_validate({
+            **self._view_fields(tally), "trace_results": issue,
+            "control_trace_results": [result for result in trace_results if result.trace_id in controls],
+        })
 
     def _view_fields(self, tally: Tally | None = None) -> dict:
         return {
@@ -161,7 +206,7 @@ class ShadowTest:
             "status": self.status,
             "trace_count": len(self.trace_ids),
             "config": self.config,
-            "results": (tally or self.tally).results(self.failure),
+            "results": (tally or self.tally).results(self.failure, self.statistics),
             "created_at": self.created_at,
             "started_at": self.started_at,
             "completed_at": self.completed_at,

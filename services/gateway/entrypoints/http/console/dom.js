@@ -49,6 +49,7 @@ const MARKS = {
   open: "○", proposed_fix: "◐", testing: "◑", closed: "●",
   draft: "✎", proposed: "◐", applied: "✔", rejected: "✖",
   pending: "…", running: "⟳", completed: "✔", failed: "✖",
+  ship: "✔", reject: "✖", inconclusive: "?",
 };
 
 // A status, verdict or severity as an icon and a word: never colour alone.

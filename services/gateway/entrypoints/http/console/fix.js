@@ -47,7 +47,8 @@ export async function showFix(view, fixId) {
         ? h("ul", { className: "tests" }, fix.shadowTests.map((test) => h("li", {},
           h("a", { href: `#/shadow-tests/${encodeURIComponent(test.id)}` }, test.id), " ", badge(test.status),
           test.improvementRate === null || test.improvementRate === undefined ? ""
-            : ` improvement rate ${percent(test.improvementRate)}`)))
+            : ` improvement rate ${percent(test.improvementRate)}`,
+          test.recommendation ? [" · recommendation ", badge(test.recommendation)] : null)))
         : h("p", { className: "empty" }, "Not tested yet."),
       issue && !["applied", "rejected"].includes(fix.status) ? startForm(fix, issue) : null));
 }
@@ -101,9 +102,10 @@ function startForm(fix, issue) {
     h("p", { className: "hint" }, "Replays the chosen traces with this fix applied, then scores the recorded answer " +
       "against the new one. Starting one puts the fix (and its issue) in testing."),
     h("fieldset", {}, h("legend", {}, "The issue's traces"),
-      boxes.length ? boxes : h("p", { className: "empty" }, "The issue has no traces: add control traces below.")),
+      boxes.length ? boxes : h("p", { className: "empty" }, "The issue has no traces: a shadow test needs at least one.")),
     field("Control traces", h("input", { name: "controlTraceIds", placeholder: "tr_ok_1, tr_ok_2" }),
-      "Ids of traces that went right, separated by commas: a good fix leaves them right (regressions show here)."),
+      "Ids of traces outside the issue that went right, separated by commas: replayed beside the issue's and " +
+      "counted apart; a fix that breaks them is not recommended for shipping."),
     field("Scoring", h("select", { name: "comparisonMode" },
       h("option", { value: "side_by_side" }, "side by side (the judge model compares both answers)"),
       h("option", { value: "automated" }, "automated (against each trace's expected answer)"))),
@@ -111,16 +113,17 @@ function startForm(fix, issue) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(form);
-    const control = String(data.get("controlTraceIds")).split(",").map((id) => id.trim()).filter(Boolean);
-    const traceIds = [...new Set([...data.getAll("traceIds"), ...control])];
+    const controlTraceIds = [...new Set(String(data.get("controlTraceIds")).split(",").map((id) => id.trim())
+      .filter(Boolean))];
+    const traceIds = data.getAll("traceIds");
     if (!traceIds.length) {
       problem.hidden = false;
-      problem.textContent = "Choose at least one trace.";
+      problem.textContent = "Choose at least one of the issue's traces.";
       return;
     }
     try {
       const { data: test } = await post("/api/shadow-tests",
-        { fixId: fix.id, traceIds, config: { comparisonMode: data.get("comparisonMode") } });
+        { fixId: fix.id, traceIds, config: { comparisonMode: data.get("comparisonMode"), controlTraceIds } });
       location.hash = `#/shadow-tests/${encodeURIComponent(test.id)}`;
     } catch (error) {
       problem.hidden = false;

@@ -1,5 +1,6 @@
-// A shadow test: live progress while it runs (polling), its counts and improvement rate, and
-// each trace's original and fixed answers side by side with a word-level diff, regressions first.
+// A shadow test: live progress while it runs (polling), its counts and improvement rate, once
+// completed its recommendation and statistics, the control traces counted apart, and each
+// trace's original and fixed answers side by side with a word-level diff, regressions first.
 
 import { get, patch } from "./api.js";
 import { badge, h, replace, when } from "./dom.js";
@@ -22,7 +23,7 @@ export async function showShadowTest(view, testId) {
   let timer = null;
   let shown = "";
   const render = (test) => {
-    const signature = `${test.status}:${test.traceResults.length}`;
+    const signature = `${test.status}:${test.traceResults.length}:${controlResults(test).length}`;
     if (signature !== shown) { shown = signature; replace(body, testView(test, path, () => poll())); }
   };
   const poll = async () => {
@@ -42,15 +43,19 @@ export async function showShadowTest(view, testId) {
 }
 
 const running = (test) => test.status === "pending" || test.status === "running";
+const controlResults = (test) => test.controlTraceResults || [];
+const controlIds = (test) => test.config.controlTraceIds || [];
+const regressionsFirst = (results) => [...results].sort((a, b) => ORDER[a.verdict] - ORDER[b.verdict]);
 
 function testView(test, path, refresh) {
-  const done = test.traceResults.length;
+  const done = test.traceResults.length + controlResults(test).length;
+  const total = test.traceCount + controlIds(test).length;
   const stop = h("button", { type: "button", className: "danger" }, "Stop this test");
   stop.addEventListener("click", async () => {
     try { await patch(path, { status: "failed", results: { error: "Stopped from the console" } }); refresh(); }
     catch (error) { fail(error); }
   });
-  const results = [...test.traceResults].sort((a, b) => ORDER[a.verdict] - ORDER[b.verdict]);
+  const results = regressionsFirst(test.traceResults);
   return [
     h("dl", { className: "meta" },
       h("div", {}, h("dt", {}, "Status"), h("dd", { id: "test-status" }, badge(test.status))),
@@ -59,8 +64,8 @@ function testView(test, path, refresh) {
       h("div", {}, h("dt", {}, "Started"), h("dd", {}, when(test.startedAt))),
       h("div", {}, h("dt", {}, "Completed"), h("dd", {}, when(test.completedAt)))),
     h("div", { className: "progress" },
-      h("label", { for: "test-progress" }, `${done} of ${test.traceCount} traces done`),
-      h("progress", { id: "test-progress", max: test.traceCount, value: done }, `${done} of ${test.traceCount}`),
+      h("label", { for: "test-progress" }, `${done} of ${total} traces done`),
+      h("progress", { id: "test-progress", max: total, value: done }, `${done} of ${total}`),
       running(test) ? stop : null),
     test.results.error ? h("p", { className: "notice notice-error" }, `Stopped: ${test.results.error}`) : null,
     h("ul", { className: "verdict-counts", "aria-label": "Verdicts" }, VERDICTS.map((verdict) =>
@@ -68,9 +73,42 @@ function testView(test, path, refresh) {
     h("p", { className: "rate" }, "Improvement rate: ",
       h("strong", { id: "improvement-rate" }, percent(test.results.improvementRate)),
       h("span", { className: "muted" }, " (improved ÷ scored traces; errored traces are not scored)")),
+    test.results.recommendation ? statisticsView(test.results) : null,
     h("h2", {}, "Per trace, regressions first"),
     results.length ? results.map(resultView) : h("p", { className: "empty" }, "No trace finished yet."),
+    controlIds(test).length ? controlView(test) : null,
   ];
+}
+
+function statisticsView(results) {
+  const figures = results.significance;
+  return h("section", { className: "card statistics", "aria-labelledby": "recommendation-title" },
+    h("h2", { id: "recommendation-title" }, "Recommendation: ",
+      h("span", { id: "recommendation" }, badge(results.recommendation))),
+    h("p", { id: "recommendation-reason" }, results.recommendationReason),
+    h("dl", {},
+      h("dt", {}, "Sign test p-value"), h("dd", { id: "p-value" }, figures.pValue.toPrecision(3)),
+      h("dt", {}, "Improvement rate, 95% interval"), h("dd", {}, interval(figures.improvementRateCi95, percent)),
+      h("dt", {}, "Mean score change, 95% interval"),
+      h("dd", {}, `${score(figures.meanScoreChange)} ${interval(figures.meanScoreChangeCi95, score)}`),
+      results.minimumTraces ? [h("dt", {}, "Traces that would decide"),
+        h("dd", { id: "minimum-traces" }, String(results.minimumTraces))] : null),
+    h("p", { className: "hint" }, "What these mean, and when to trust them: docs/statistics.md."));
+}
+
+function controlView(test) {
+  const counts = test.results.control;
+  const results = regressionsFirst(controlResults(test));
+  return h("section", { className: "controls", "aria-labelledby": "controls-title" },
+    h("h2", { id: "controls-title" }, "Control traces, counted apart"),
+    counts ? h("ul", { className: "verdict-counts", "aria-label": "Control verdicts" }, VERDICTS.map((verdict) =>
+      h("li", {}, badge(verdict), " ", h("strong", { "data-control-count": verdict }, String(counts[verdict])))))
+      : null,
+    results.length ? results.map(resultView) : h("p", { className: "empty" }, "No control trace finished yet."));
+}
+
+function interval(bounds, format) {
+  return bounds ? `[${format(bounds[0])}, ${format(bounds[1])}]` : "—";
 }
 
 function resultView(result) {
