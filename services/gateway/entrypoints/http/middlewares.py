@@ -82,7 +82,8 @@ async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
         return responses.error(ErrorCode.NOT_FOUND, f"No such endpoint: {request.method} {request.path}")
     except RequestPayloadError:
         return responses.error(ErrorCode.VALIDATION_ERROR, "Request body could not be read: it is not encoded as its "
-                               "Content-Encoding says (gzip or deflate), or it ended early")
+                               "Content-Encoding says (gzip or deflate), or it ended early",
+                               headers={"Connection": "close"})
     except web.HTTPRequestEntityTooLarge:
         return responses.error(
             ErrorCode.PAYLOAD_TOO_LARGE,
