@@ -9,7 +9,7 @@ import structlog
 from services.traces.domain.model import partly_stored, stored_traces
 from services.traces.domain.otlp import OtlpError, decode_export
 from services.traces.domain.otlp_mapping import map_run
-from services.traces.domain.otlp_runs import QUIET_PERIOD, Assembly, assemble
+from services.traces.domain.otlp_runs import QUIET_PERIOD, Assembly, assemble, by_trace
 from services.traces.ports import SpanBuffer, TraceStore, WaitingTrace
 from shared.contracts.common import Page, utc_now
 from shared.contracts.errors import DeadlineExceeded, InvalidRequest, NotFound, PayloadTooLarge, Unavailable
@@ -86,7 +86,8 @@ async def list_traces(command: ListTraces, ctx: CommandContext, deps: Dependenci
 async def ingest_otlp_export(command: IngestOtlpExport, ctx: CommandContext, deps: Dependencies) -> OtlpExportResult:
     """Keeps the export's spans until their trace is complete (docs/otlp.md) and ingests the
     traces it completes, as `ingest_traces` does: a span or trace sent again is kept once, so a
-    redelivered or re-sent export ingests nothing twice. A trace not complete yet is left to
+    redelivered or re-sent export ingests nothing twice. A trace whole in this export and never
+    seen before is ingested without being kept; a trace not complete yet is left to
     `assemble_quiet_traces`. Spans refused (bad ids or times, runs that make no trace) are
     counted in the answer with their reasons, as OTLP's partial success."""
     try:
@@ -94,8 +95,16 @@ async def ingest_otlp_export(command: IngestOtlpExport, ctx: CommandContext, dep
     except OtlpError as error:
         raise (PayloadTooLarge if error.kind == "too_large" else InvalidRequest)(error.message) from None
     now = deps.clock()
-    waiting = await deps.spans.add(ctx.workspace, decoded.spans, now, ctx.correlation_id, ctx.actor)
-    reasons, rejected, stored = list(decoded.rejected), len(decoded.rejected), []
+    reasons, rejected, stored, buffered = list(decoded.rejected), len(decoded.rejected), [], []
+    for trace_id, spans in by_trace(decoded.spans).items():
+        whole = assemble(spans, now, now, deps.quiet_period)
+        if whole.reason == "whole" and await deps.spans.state(ctx.workspace, trace_id) == "new":
+            refused, problems, ids = await _ingest_assembly(whole, ctx, deps)
+            await deps.spans.mark_assembled(ctx.workspace, trace_id)
+            rejected, reasons, stored = rejected + refused, reasons + problems, stored + ids
+        else:
+            buffered += spans
+    waiting = await deps.spans.add(ctx.workspace, buffered, now, ctx.correlation_id, ctx.actor) if buffered else {}
     for trace_id, has_root in waiting.items():
         if not has_root:
             continue

@@ -66,10 +66,13 @@ class SpanBuffer(Protocol):
 
     async def spans_of(self, workspace: str, trace_id: str) -> list[SpanRecord]: ...
 
+    async def state(self, workspace: str, trace_id: str) -> Literal["new", "waiting", "assembled"]:
+        """`new` when no span of the trace was kept and it was never assembled."""
+
     async def claim_quiet(self, arrived_before: datetime, now: datetime, lease_seconds: float,
                           limit: int) -> list[WaitingTrace]:
         """Waiting traces whose last span arrived before `arrived_before`, each leased to the
         caller for `lease_seconds` (another sweeper skips it meanwhile)."""
 
     async def mark_assembled(self, workspace: str, trace_id: str) -> None:
-        """The trace's spans are dropped; spans of it sent later are not kept."""
+        """The trace's spans are dropped (if any were kept); spans of it sent later are not kept."""

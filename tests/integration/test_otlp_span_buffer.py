@@ -71,3 +71,15 @@ async def test_after_assembly_the_spans_are_dropped_and_spans_sent_later_are_not
     assert await buffer.spans_of("ws", trace_id) == []
     later = NOW + timedelta(hours=1)
     assert await buffer.claim_quiet(later, later, 60, 10) == []
+
+
+async def test_a_trace_assembled_without_being_kept_is_known_as_assembled(buffer):
+    trace_id, spans = recorded_spans()
+    assert await buffer.state("ws", trace_id) == "new"
+    await buffer.mark_assembled("ws", trace_id)
+    assert await buffer.state("ws", trace_id) == "assembled"
+    assert await buffer.add("ws", spans, NOW, "corr-1", None) == {}
+    assert await buffer.spans_of("ws", trace_id) == []
+    other_id, others = recorded_spans()
+    await buffer.add("ws", others[:1], NOW, "corr-2", None)
+    assert await buffer.state("ws", other_id) == "waiting"

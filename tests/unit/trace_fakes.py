@@ -98,6 +98,10 @@ class FakeSpanBuffer:
                                             record["actor"]))
         return claimed
 
+    async def state(self, workspace, trace_id):
+        record = self.waiting.get((workspace, trace_id))
+        return "new" if record is None else "assembled" if record["assembled"] else "waiting"
+
     async def mark_assembled(self, workspace, trace_id):
-        self.waiting[(workspace, trace_id)]["assembled"] = True
+        self.waiting.setdefault((workspace, trace_id), {"hasRoot": True, "leaseUntil": None})["assembled"] = True
         self.spans.pop((workspace, trace_id), None)

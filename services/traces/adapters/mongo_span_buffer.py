@@ -12,6 +12,7 @@ heard of, so an abandoned trace does not stay forever.
 import json
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
@@ -20,6 +21,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.traces.domain.otlp import SpanEvent, SpanRecord
 from services.traces.domain.otlp_runs import by_trace
 from services.traces.ports import WaitingTrace
+from shared.contracts.common import utc_now
 from shared.store.mongo import chunks, store_call
 
 DUPLICATE_KEY = 11000
@@ -130,7 +132,20 @@ class MongoSpanBuffer:
         return claimed
 
     @store_call
+    async def state(self, workspace: str, trace_id: str) -> Literal["new", "waiting", "assembled"]:
+        document = await self._waiting.find_one({"_id": _trace_key(workspace, trace_id)}, {"assembled": 1})
+        return "new" if document is None else "assembled" if document.get("assembled") else "waiting"
+
+    @store_call
     async def mark_assembled(self, workspace: str, trace_id: str) -> None:
+        """Spans are kept only after the trace's record exists (see `add`): without a record
+        before this one, there are none to drop."""
         key = _trace_key(workspace, trace_id)
-        await self._waiting.update_one({"_id": key}, {"$set": {"assembled": True}})
-        await self._collection.delete_many({"trace": key})
+        now = utc_now()
+        before = await self._waiting.find_one_and_update(
+            {"_id": key}, {"$set": {"assembled": True, "purgeAt": now + KEPT_FOR},
+                           "$setOnInsert": {"workspace": workspace, "traceId": trace_id, "lastArrival": now,
+                                            "leaseUntil": EPOCH}},
+            upsert=True, return_document=ReturnDocument.BEFORE)
+        if before is not None:
+            await self._collection.delete_many({"trace": key})
