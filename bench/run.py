@@ -21,6 +21,8 @@ from pymongo import AsyncMongoClient
 
 from bench.echo import SERVICE as ECHO_SERVICE
 from deploy.local.clean_bus import bus_names
+from bench.otlp import otlp_against_json
+from bench.otlp import render as render_otlp
 from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, port_open, wait_until
 from deploy.local.stack import new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
@@ -50,6 +52,7 @@ class Report:
     scaling: list = field(default_factory=list)
     scaling_cpu: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
+    otlp: dict = field(default_factory=dict)
 
 
 def describe_machine() -> dict:
@@ -208,6 +211,7 @@ async def measure() -> Report:
             for concurrency in CONCURRENCIES:
                 report.rest[f"echo/{concurrency}/echo"] = (await load(echo_url, None, "echo", concurrency, []))[0]
             report.propagation = await propagation(api)
+            report.otlp = await otlp_against_json(stack.base_url, key)
             running = 1
             for runners in (1, 2, 4):
                 for instance in range(running + 1, runners + 1):
@@ -302,6 +306,7 @@ def render(report: Report) -> str:
     for name, after in report.memory["after load"].items():
         lines.append(f"| {name} | {report.memory['idle'].get(name, '-')} | "
                      f"{report.memory['under load'].get(name, '-')} | {after} |")
+    lines += render_otlp(report.otlp)
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)
 

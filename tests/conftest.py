@@ -77,6 +77,7 @@ def model_settings(model: DemoModel) -> dict[str, str]:
         "rate_limit_per_second": "100000",
         "auth_failure_burst": "1000000",
         "auth_failure_per_second": "100000",
+        "otlp_quiet_period_seconds": "1",
     }
 
 

@@ -1,9 +1,22 @@
 """What the traces handlers, and the announcer, need from the trace store."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from services.traces.domain.otlp import SpanRecord
 from shared.contracts.traces import ListTraces, Trace
+
+
+@dataclass(frozen=True)
+class WaitingTrace:
+    """A trace whose spans are still buffered, with the export that last sent one of them."""
+
+    workspace: str
+    trace_id: str
+    last_arrival: datetime
+    correlation_id: str
+    actor: str | None
 
 
 class TraceStore(Protocol):
@@ -39,3 +52,27 @@ class UnannouncedTraces(Protocol):
         them (stored before `ingested_before`, if given)."""
 
     async def mark_announced(self, keys: list[str]) -> None: ...
+
+
+class SpanBuffer(Protocol):
+    """OTLP spans kept per trace until the trace is assembled (`otlp_spans`), and per trace
+    when its last span arrived and whether it was assembled (`otlp_waiting`). A span is kept
+    once however often it is sent; spans of a trace already assembled are not kept."""
+
+    async def add(self, workspace: str, spans: list[SpanRecord], now: datetime, correlation_id: str,
+                  actor: str | None) -> dict[str, bool]:
+        """Keeps the spans; for each trace of them still waiting, whether its root span has
+        arrived (traces already assembled are left out, and their spans dropped)."""
+
+    async def spans_of(self, workspace: str, trace_id: str) -> list[SpanRecord]: ...
+
+    async def state(self, workspace: str, trace_id: str) -> Literal["new", "waiting", "assembled"]:
+        """`new` when no span of the trace was kept and it was never assembled."""
+
+    async def claim_quiet(self, arrived_before: datetime, now: datetime, lease_seconds: float,
+                          limit: int) -> list[WaitingTrace]:
+        """Waiting traces whose last span arrived before `arrived_before`, each leased to the
+        caller for `lease_seconds` (another sweeper skips it meanwhile)."""
+
+    async def mark_assembled(self, workspace: str, trace_id: str) -> None:
+        """The trace's spans are dropped (if any were kept); spans of it sent later are not kept."""

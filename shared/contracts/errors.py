@@ -81,6 +81,10 @@ class PreconditionFailed(ExpectedError):
                          "Read it again and retry with that ETag in If-Match")
 
 
+class PayloadTooLarge(ExpectedError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
 class Unavailable(ExpectedError):
     code = ErrorCode.SERVICE_UNAVAILABLE
 

@@ -5,6 +5,7 @@ retrieved context, model and parameters, the tools it was offered), the tool cal
 with their results (see `agent_steps`) and what it answered. Traces are immutable.
 """
 
+import base64
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
@@ -142,6 +143,34 @@ class IngestResult(ContractModel):
     created: list[str]
     existing: list[str]
     replayed: bool = False
+
+
+class IngestOtlpExport(TracesCommand):
+    """An OTLP/HTTP trace export as the gateway received it (decompressed, its media type
+    checked): the traces service decodes it, keeps its spans until their trace is complete and
+    ingests each agent run as a trace (docs/otlp.md). Spans sent again are kept once, and a
+    trace already stored is left as it is, so the same export delivered twice ingests once."""
+
+    message_type: ClassVar[str] = "traces.ingest_otlp"
+    content_type: Literal["application/x-protobuf", "application/json"]
+    body: str
+    """The body in base64."""
+
+    @classmethod
+    def of(cls, content_type: str, body: bytes) -> Self:
+        return cls(content_type=content_type, body=base64.b64encode(body).decode("ascii"))
+
+    def raw_body(self) -> bytes:
+        return base64.b64decode(self.body)
+
+
+class OtlpExportResult(ContractModel):
+    """OTLP's partial success: how many spans were refused and why (empty when none were);
+    `traces` are the ids of the traces this export completed and stored."""
+
+    rejected_spans: int = 0
+    error_message: str = ""
+    traces: list[str] = []
 
 
 class GetTrace(TracesCommand):

@@ -1,6 +1,7 @@
 """The README's curl examples, run as written against a live stack."""
 
 import asyncio
+import json
 import os
 import re
 from pathlib import Path
@@ -67,3 +68,12 @@ async def test_the_readme_shadow_testing_walkthrough_works_as_written(api):
     assert issue["traceCount"] == 3
     detail = (await api.get(f"/api/v2/issues/{issue['id']}")).data
     assert detail["metadata"]["affectedCustomers"] == 2
+
+
+async def test_the_readme_otlp_example_sends_a_run_that_reads_back_as_a_trace(api):
+    output = await run(example("otlp"), api)
+    trace = json.loads(output)["data"]
+    assert trace["id"].startswith("otel-") and trace["agentId"] == "weather_bot"
+    assert trace["output"].startswith("Take an umbrella in Paris") and trace["customerId"] == "cust_42"
+    assert [step["arguments"] for step in trace["steps"]] == [{"city": "Paris"}, {"city": "London"}]
+    assert trace["tools"][0]["function"]["name"] == "get_weather" and trace["status"] == "ok"

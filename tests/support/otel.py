@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span, Status, StatusCode, set_span_in_context
@@ -23,10 +23,14 @@ def at(milliseconds: int) -> int:
 class Recorder:
     """An SDK tracer whose finished spans are kept in memory; times are given explicitly."""
 
-    def __init__(self, service: str = "weather-service", limits: SpanLimits | None = None):
+    def __init__(self, service: str = "weather-service", limits: SpanLimits | None = None,
+                 processor: SpanProcessor | None = None):
+        """`processor`: where finished spans go too (the OTLP exporter, in the end-to-end tests)."""
         self.exporter = InMemorySpanExporter()
         self.provider = TracerProvider(resource=Resource.create({"service.name": service}), span_limits=limits)
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        if processor is not None:
+            self.provider.add_span_processor(processor)
         self.tracer = self.provider.get_tracer("tests.otel", "1.0")
 
     def start(self, name: str, start_ms: int, attributes: dict, parent: Span | None = None) -> Span:

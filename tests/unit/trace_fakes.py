@@ -1,6 +1,9 @@
 """An in-memory trace store, written as `MongoTraceStore` writes: a chunk at a time, and able
 to fail part of the way."""
 
+from datetime import timedelta
+
+from services.traces.ports import WaitingTrace
 from shared.contracts.errors import ExpectedError, Unavailable
 from shared.contracts.traces import ListTraces, Trace
 
@@ -60,3 +63,45 @@ class CountingAnnouncer:
 
     def __call__(self) -> None:
         self.calls += 1
+
+
+class FakeSpanBuffer:
+    """An in-memory `SpanBuffer`, keeping what `MongoSpanBuffer` keeps."""
+
+    def __init__(self):
+        self.spans: dict[tuple[str, str], dict[str, object]] = {}
+        self.waiting: dict[tuple[str, str], dict] = {}
+
+    async def add(self, workspace, spans, now, correlation_id, actor):
+        touched = {}
+        for span in spans:
+            record = self.waiting.setdefault((workspace, span.trace_id), {"assembled": False, "hasRoot": False,
+                                                                         "leaseUntil": None})
+            if record["assembled"]:
+                continue
+            record.update(lastArrival=now, correlationId=correlation_id, actor=actor)
+            record["hasRoot"] |= span.parent_span_id is None
+            self.spans.setdefault((workspace, span.trace_id), {})[span.span_id] = span
+            touched[span.trace_id] = record["hasRoot"]
+        return touched
+
+    async def spans_of(self, workspace, trace_id):
+        return list(self.spans.get((workspace, trace_id), {}).values())
+
+    async def claim_quiet(self, arrived_before, now, lease_seconds, limit):
+        claimed = []
+        for (workspace, trace_id), record in self.waiting.items():
+            if (not record["assembled"] and record["lastArrival"] < arrived_before
+                    and (record["leaseUntil"] is None or record["leaseUntil"] < now) and len(claimed) < limit):
+                record["leaseUntil"] = now + timedelta(seconds=lease_seconds)
+                claimed.append(WaitingTrace(workspace, trace_id, record["lastArrival"], record["correlationId"],
+                                            record["actor"]))
+        return claimed
+
+    async def state(self, workspace, trace_id):
+        record = self.waiting.get((workspace, trace_id))
+        return "new" if record is None else "assembled" if record["assembled"] else "waiting"
+
+    async def mark_assembled(self, workspace, trace_id):
+        self.waiting.setdefault((workspace, trace_id), {"hasRoot": True, "leaseUntil": None})["assembled"] = True
+        self.spans.pop((workspace, trace_id), None)

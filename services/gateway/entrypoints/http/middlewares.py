@@ -6,6 +6,7 @@ import uuid
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from prometheus_client import Counter, Histogram
 
 from services.gateway.entrypoints.http import responses
@@ -31,6 +32,8 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 PUBLIC_PREFIX = "/api/"
 OPEN_PATHS = frozenset({"/api/openapi.json", "/api/docs"})
 OPEN_PREFIX = "/api/docs/"
+KEYED_PATHS = frozenset({"/v1/traces"})
+"""Keyed routes outside `/api/`: OTLP's own path, where exporters post."""
 
 
 @web.middleware
@@ -77,6 +80,10 @@ async def error_envelope(request: web.Request, handler) -> web.StreamResponse:
         )
     except web.HTTPNotFound:
         return responses.error(ErrorCode.NOT_FOUND, f"No such endpoint: {request.method} {request.path}")
+    except RequestPayloadError:
+        return responses.error(ErrorCode.VALIDATION_ERROR, "Request body could not be read: it is not encoded as its "
+                               "Content-Encoding says (gzip or deflate), or it ended early",
+                               headers={"Connection": "close"})
     except web.HTTPRequestEntityTooLarge:
         return responses.error(
             ErrorCode.PAYLOAD_TOO_LARGE,
@@ -97,8 +104,9 @@ async def authentication(request: web.Request, handler) -> web.StreamResponse:
     """Every `/api/` route but the API's own description (and its page's assets) needs a key; a
     path or method that matches no route is answered 404 or 405 first. Failures are counted per
     peer address (`X-Forwarded-For` is not trusted: behind a proxy every client shares the proxy's)."""
-    if (request.path.startswith(PUBLIC_PREFIX) and request.path not in OPEN_PATHS
-            and not request.path.startswith(OPEN_PREFIX) and request.match_info.http_exception is None):
+    keyed = request.path in KEYED_PATHS or (request.path.startswith(PUBLIC_PREFIX) and request.path not in OPEN_PATHS
+                                            and not request.path.startswith(OPEN_PREFIX))
+    if keyed and request.match_info.http_exception is None:
         authenticator = request.app[CONNECTED].authenticator
         if authenticator is None:
             raise Unavailable("The gateway is starting: it waits for the store and the broker")

@@ -89,7 +89,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],
         "tags": [{"name": name} for name in dict.fromkeys(operation.tag for operation in ROUTES)],
-        "paths": {**paths, **_operations_paths()},
+        "paths": {**paths, **_otlp_paths(), **_operations_paths()},
         "components": {
             "schemas": schemas,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "thk_… API key"}},
@@ -233,6 +233,32 @@ def _error(status: str, description: str, ref) -> dict:
     if status == "429":
         headers["Retry-After"] = {"description": "Seconds to wait", "schema": {"type": "integer"}}
     return {"description": description, "headers": headers, "content": {"application/json": {"schema": body}}}
+
+
+def _otlp_paths() -> dict:
+    """OTLP/HTTP's own shapes (opentelemetry-proto): an `ExportTraceServiceRequest` in, an
+    `ExportTraceServiceResponse` or a `google.rpc.Status` out, protobuf or JSON as sent."""
+    status = {"type": "object", "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                                               "details": {"type": "array"}}}
+    answer = {"type": "object", "properties": {"partialSuccess": {"type": "object", "properties": {
+        "rejectedSpans": {"type": ["string", "integer"]}, "errorMessage": {"type": "string"}}}}}
+
+    def body(schema: dict) -> dict:
+        return {"application/json": {"schema": schema},
+                "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}}
+
+    failures = {"400": "Not a decodable ExportTraceServiceRequest", "401": "Missing or invalid API key",
+                "413": "Body or export too large", "415": "Content-Type or Content-Encoding not supported",
+                "429": "Rate limited (Retry-After)", "503": "Not ready (Retry-After)",
+                "504": "The traces service did not answer in time"}
+    return {"/v1/traces": {"post": {
+        "summary": "Export spans over OTLP/HTTP (protobuf or JSON, gzip or deflate)", "tags": ["Traces"],
+        "operationId": "export_otlp_traces",
+        "description": "Point an OTLP exporter here (`OTEL_EXPORTER_OTLP_ENDPOINT` at the gateway's root). "
+                       "Agent runs become traces once complete; see docs/otlp.md.",
+        "requestBody": {"required": True, "content": body({"type": "object"})},
+        "responses": {"200": {"description": "Accepted; partialSuccess counts refused spans", "content": body(answer)},
+                      **{code: {"description": text, "content": body(status)} for code, text in failures.items()}}}}}
 
 
 def _operations_paths() -> dict:
