@@ -81,31 +81,38 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
 
 
 async def send_owed(deps: Dependencies, workspace: str, agent_id: str) -> None:
-    """Sends the agent's owed commands, oldest first, each settled once answered. A refusal
-    (the issue deleted, a command the issues service does not take) is logged and dropped;
-    an issues service that does not answer leaves the rest owed, and the event is retried."""
-    while True:
-        record = await deps.records.get(workspace, agent_id)
-        if record is None or not record.owed:
-            return
-        command = record.owed[0]
-        cause = CommandContext(**command.cause)
-        try:
-            issue_id = await _send(deps, cause, command)
-        except RemoteError as error:
-            if error.code in RETRIED_CODES:
-                raise Unavailable(f"the issues service did not take {command.purpose}: {error}") from error
-            log.warning("the issues service refused a command; dropped", purpose=command.purpose,
-                        code=error.code.value, error=str(error), correlation_id=cause.correlation_id)
-            await _change(deps, workspace, agent_id, lambda r, c=command: r.abandon(c))
+    """Sends the agent's owed commands, oldest first, then settles those answered in one
+    change. A refusal (the issue deleted, a command the issues service does not take) is logged
+    and dropped; an issues service that does not answer leaves the rest owed, and the event is
+    retried."""
+    record = await deps.records.get(workspace, agent_id)
+    if record is None or not record.owed:
+        return
+    answered: list[tuple[OwedCommand, str | None]] = []
+    try:
+        for command in record.owed:
+            cause = CommandContext(**command.cause)
+            try:
+                answered.append((command, await _send(deps, cause, command)))
+            except RemoteError as error:
+                if error.code in RETRIED_CODES:
+                    raise Unavailable(f"the issues service did not take {command.purpose}: {error}") from error
+                log.warning("the issues service refused a command; dropped", purpose=command.purpose,
+                            code=error.code.value, error=str(error), correlation_id=cause.correlation_id)
+                answered.append((command, None))
+    finally:
+        if answered:
+            await _change(deps, workspace, agent_id, lambda r: _settle(r, answered))
+
+
+def _settle(record: AgentRecord, answered: list[tuple[OwedCommand, str | None]]) -> None:
+    for command, issue_id in answered:
+        if issue_id is None:
+            record.abandon(command)
             continue
-
-        def settled(record: AgentRecord, command=command, issue_id=issue_id) -> None:
-            if command.kind == "create":
-                record.created(command.key, issue_id)
-            record.settle(command.purpose)
-
-        await _change(deps, workspace, agent_id, settled)
+        if command.kind == "create":
+            record.created(command.key, issue_id)
+        record.settle(command.purpose)
 
 
 async def _send(deps: Dependencies, cause: CommandContext, command: OwedCommand) -> str:

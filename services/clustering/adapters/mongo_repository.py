@@ -53,8 +53,12 @@ class MongoSettings:
 
 
 def _packed(state: dict) -> dict:
+    """Vectors as bytes (float32 for traces, float64 for issue sums): a third of the size of
+    BSON arrays, and far faster to encode."""
     for pending in state["pending"]:
         pending["vectors"]["matrix"] = Binary(np.asarray(pending["vectors"]["matrix"], dtype=np.float32).tobytes())
+    for issue in state["issues"]:
+        issue["centroid"]["sums"] = Binary(np.asarray(issue["centroid"]["sums"], dtype=np.float64).tobytes())
     return state
 
 
@@ -63,7 +67,12 @@ def _unpacked(state: dict) -> dict:
         matrix = pending["vectors"]["matrix"]
         if isinstance(matrix, bytes):
             rows = len(pending["vectors"]["present"])
-            pending["vectors"]["matrix"] = np.frombuffer(matrix, dtype=np.float32).reshape(rows, -1)
+            pending["vectors"]["matrix"] = np.frombuffer(matrix, dtype=np.float32).reshape(rows, -1).copy()
+    for issue in state["issues"]:
+        sums = issue["centroid"]["sums"]
+        if isinstance(sums, bytes):
+            rows = len(issue["centroid"]["counts"])
+            issue["centroid"]["sums"] = np.frombuffer(sums, dtype=np.float64).reshape(rows, -1).copy()
     return state
 
 
