@@ -2,15 +2,24 @@
 
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from shared.contracts.common import ContractModel, ExpectedVersions, PatchModel
 
 CLUSTERING_SERVICE = "clustering"
 
-SimilarityThreshold = Annotated[float, Field(gt=0, le=1)]
-MinClusterSize = Annotated[int, Field(ge=2, le=1000)]
-FeedbackThreshold = Annotated[float, Field(ge=0, le=1)]
+SimilarityThreshold = Annotated[float, Field(gt=0, le=1, strict=True)]
+
+
+def _a_json_number(value: object) -> object:
+    """A JSON number only: not `true`, not a string of digits (which pydantic would take)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a number")
+    return value
+
+
+MinClusterSize = Annotated[int, Field(ge=2, le=1000), BeforeValidator(_a_json_number)]
+FeedbackThreshold = Annotated[float, Field(ge=0, le=1, strict=True)]
 
 
 class ClusteringSettingsView(ContractModel):
@@ -26,7 +35,7 @@ class ClusteringSettingsView(ContractModel):
 
 
 class ClusteringSettingsPatch(PatchModel):
-    enabled: bool | None = None
+    enabled: Annotated[bool, Field(strict=True)] | None = None
     similarity_threshold: SimilarityThreshold | None = None
     min_cluster_size: MinClusterSize | None = None
     feedback_threshold: FeedbackThreshold | None = None
