@@ -13,6 +13,8 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.errors import ExpectedError, NotFound
 from shared.contracts.fixes import FixEvent
 from shared.contracts.issues import (
+    AttachTraces,
+    AttachTracesResult,
     CreateIssue,
     CreateIssueResult,
     DeleteIssue,
@@ -93,6 +95,39 @@ async def update_issue(command: UpdateIssue, ctx: CommandContext, deps: Dependen
         return UpdateIssueResult(issue=issue.summary(), version=issue.version)
 
     return await deps.work.change(ctx, work, f"Issue {command.issue_id}")
+
+
+async def attach_traces(command: AttachTraces, ctx: CommandContext, deps: Dependencies) -> AttachTracesResult:
+    """Adds the traces to the issue (reopening it when it is closed: a regression), with the
+    metadata all its traces then tell; traces heard of while it was being changed are taken in
+    by looking again once it is stored, as `create_issue` does. A redelivered command changes
+    nothing again: it answers with the issue as it is, and `reopened` as the first delivery did."""
+    attached = False
+
+    async def work(unit: UnitOfWork[Issue]) -> AttachTracesResult:
+        nonlocal attached
+        issue = await unit.existing(command.issue_id)
+        if issue.has_applied(ctx.command_id):
+            reopened = issue.regression_by(ctx.command_id) is not None
+            return AttachTracesResult(issue=issue.summary(), reopened=reopened, version=issue.version)
+        unnamed_agent = None if issue.agent_name else issue.agent_id
+        held = set(issue.trace_ids)
+        every_trace = [*issue.trace_ids, *(trace_id for trace_id in command.trace_ids if trace_id not in held)]
+        known = await deps.trace_facts.knowledge(ctx.workspace, every_trace, unnamed_agent)
+        reopened = issue.attach(command.trace_ids, known, deps.clock(), ctx.command_id)
+        attached = issue.changed
+        if reopened:
+            log.info("issue regressed", issue_id=issue.id, regression_count=issue.metadata.regression_count)
+        return AttachTracesResult(issue=issue.summary(), reopened=reopened, version=issue.version)
+
+    result = await deps.work.change(ctx, work, f"Issue {command.issue_id}")
+    if attached:
+        try:
+            await _learn_from_traces(deps, ctx, command.issue_id)
+        except ExpectedError as error:
+            log.warning("traces attached; what they tell will come with their next event", issue_id=command.issue_id,
+                        error=str(error))
+    return result
 
 
 async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependencies) -> DeleteIssueResult:

@@ -2,7 +2,8 @@
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.contracts.common import (
     ContractModel,
@@ -31,7 +32,8 @@ Tag = trimmed(64)
 IssueId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
-TraceIds = Annotated[list[TraceId], Field(max_length=10_000), AfterValidator(distinct)]
+MAX_TRACES_PER_ISSUE = 10_000
+TraceIds = Annotated[list[TraceId], Field(max_length=MAX_TRACES_PER_ISSUE), AfterValidator(distinct)]
 Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(distinct)]
 
 
@@ -40,8 +42,38 @@ class IssuesCommand(ContractModel):
     message_type: ClassVar[str]
 
 
+SYSTEM_SET_FIELDS = ("source", "clusterConfidence")
+
+
+class NewIssue(ContractModel):
+    """The public `POST /api/v2/issues` body. An issue created through the API is `manual`:
+    `source` and `clusterConfidence` are set by the clustering service only, and refused here."""
+
+    title: Title
+    description: Description
+    agent_id: AgentId
+    agent_name: AgentName | None = None
+    severity: Severity
+    trace_ids: TraceIds = []
+    tags: Tags = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_system_fields(cls, data: object) -> object:
+        given = [name for name in SYSTEM_SET_FIELDS if isinstance(data, dict) and name in data]
+        if given:
+            problem = PydanticCustomError("set_by_the_system", "is set by the system: an issue created through the "
+                                          "API is manual")
+            raise ValidationError.from_exception_data(
+                cls.__name__, [InitErrorDetails(type=problem, loc=(name,), input=data[name]) for name in given])
+        return data
+
+
 class CreateIssue(IssuesCommand):
-    """Creates an issue. Trace ids and tags are kept once each, in the order given."""
+    """Creates an issue. Trace ids and tags are kept once each, in the order given. `source`
+    and `clusterConfidence` are the clustering service's (the gateway sends `NewIssue`'s
+    fields only); they travel only when not their defaults, so a manual command's body (and
+    its Idempotency-Key fingerprint) is what it was before they existed."""
 
     message_type: ClassVar[str] = "issues.create_issue"
 
@@ -55,10 +87,25 @@ class CreateIssue(IssuesCommand):
     source: IssueSource = "manual"
     cluster_confidence: Annotated[float, Field(ge=0, le=1)] | None = None
 
+    @classmethod
+    def of(cls, body: NewIssue) -> "CreateIssue":
+        return cls.model_validate(body.model_dump())
+
+    def to_wire(self) -> dict:
+        wire = super().to_wire()
+        if self.source == "manual":
+            del wire["source"]
+        if self.cluster_confidence is None:
+            del wire["clusterConfidence"]
+        return wire
+
 
 class AttachTraces(IssuesCommand):
-    """Adds trace ids to an existing issue, each once (those it holds already are skipped). An
-    issue that is `closed` reopens: that is a regression (see `IssueRegressed`)."""
+    """Adds trace ids to an existing issue of the envelope's workspace, each once (those it
+    holds already are skipped). An issue that is `closed` and gets at least one new trace
+    reopens: that is a regression (see `IssueRegressed`). NOT_FOUND for an unknown or deleted
+    issue; CONFLICT when the issue would hold more than 10,000 traces. Idempotent by message id:
+    send it with `shared.messaging.asking.send`, a redelivery changes nothing again."""
 
     message_type: ClassVar[str] = "issues.attach_traces"
     issue_id: IssueId
@@ -143,7 +190,12 @@ class IssueDetail(IssueSummary):
 
 
 class IssueEvent(ContractModel):
+    """`workspace` repeats the envelope's, so a payload stored or forwarded alone still says
+    whose it is. The issues service always sets it; it is null only in an event recorded
+    before it was added (the envelope's is the same)."""
+
     routing_key: ClassVar[str]
+    workspace: str | None = None
     version: int
 
 
@@ -153,16 +205,21 @@ class IssueCreated(IssueEvent):
 
 
 class IssueUpdated(IssueEvent):
-    """The issue as it is after the change (without its trace ids, which do not change)."""
+    """The issue as it is after the change, as `GET /api/v2/issues/:id` shows it (trace ids,
+    fixes and metadata included)."""
 
     routing_key: ClassVar[str] = "issue.updated"
-    issue: IssueSummary
+    issue: IssueDetail
     changed_fields: list[str]
 
 
 class IssueDeleted(IssueEvent):
+    """`issue` is the issue as it was when deleted (null only in an event recorded before it
+    was added)."""
+
     routing_key: ClassVar[str] = "issue.deleted"
     issue_id: str
+    issue: IssueDetail | None = None
 
 
 class IssueRegressed(IssueEvent):

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 SUMMARY_FIELDS = {"id", "title", "description", "severity", "status", "traceCount", "agentId", "agentName",
-                  "tags", "createdAt", "updatedAt"}
+                  "tags", "createdAt", "updatedAt", "source"}
 
 
 async def test_create_returns_the_documented_shape(api):
@@ -45,7 +45,9 @@ async def test_get_returns_detail_with_trace_ids_fixes_and_metadata(api):
     assert issue["traceIds"] == ["tr_1", "tr_2"]
     assert issue["agentName"] == "Support Bot"
     assert issue["fixes"] == []
-    assert set(issue["metadata"]) == {"firstSeenAt", "lastSeenAt", "affectedCustomers", "clusterConfidence"}
+    assert issue["metadata"] == {"firstSeenAt": None, "lastSeenAt": None, "affectedCustomers": 0,
+                                 "clusterConfidence": None, "regressedAt": None, "regressionCount": 0}
+    assert issue["source"] == "manual"
 
 
 async def test_filters_by_agent_status_and_severity(api):

@@ -21,9 +21,14 @@ async def test_the_document_is_served_without_a_key_with_a_docs_page(api):
     assert {"/api/v2/issues", "/api/fixes/{fixId}", "/api/shadow-execution", "/api/v2/traces"} <= set(spec["paths"])
     assert spec["paths"]["/api/v2/cases"]["get"]["deprecated"] is True
     create = spec["paths"]["/api/v2/issues"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert create == {"$ref": "#/components/schemas/CreateIssue"}
-    assert set(spec["components"]["schemas"]["CreateIssue"]["required"]) == {"title", "description", "agentId",
-                                                                             "severity"}
+    assert create == {"$ref": "#/components/schemas/NewIssue"}
+    new_issue = spec["components"]["schemas"]["NewIssue"]
+    assert set(new_issue["required"]) == {"title", "description", "agentId", "severity"}
+    assert {"source", "clusterConfidence"}.isdisjoint(new_issue["properties"])
+    assert new_issue["additionalProperties"] is False
+    listing = {p["name"]: p["schema"] for p in spec["paths"]["/api/v2/issues"]["get"]["parameters"]}
+    assert listing["source"]["enum"] == ["manual", "clustering"]
+    assert spec["components"]["schemas"]["IssueSummary"]["properties"]["source"]["enum"] == ["manual", "clustering"]
     async with api._session.get(api.base_url + "/api/docs") as page:
         assert page.status == 200 and "/api/openapi.json" in await page.text()
 

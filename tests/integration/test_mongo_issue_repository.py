@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.issues.domain.model import Issue
+from services.issues.domain.model import FixState, Issue, TraceKnowledge
 from shared.contracts.envelope import Envelope
-from shared.contracts.issues import CreateIssue, IssuePatch, ListIssues
+from shared.contracts.issues import CreateIssue, IssueMetadata, IssuePatch, ListIssues
 from shared.store.creation import AlreadyCreated, Creation, IdTaken
 from shared.store.documents import ConcurrentUpdate
 
@@ -104,3 +104,31 @@ async def test_an_expired_lease_can_be_taken_over(issue_repository):
     await issue_repository.claim_outbox("iss_1", "crashed-relay", datetime.now(UTC) - timedelta(seconds=1))
     claimed = await issue_repository.claim_outbox("iss_1", "relay-b", datetime.now(UTC) + timedelta(seconds=30))
     assert [e.message_id for e in claimed] == ["e1"]
+
+
+async def test_sources_filter_and_an_issue_stored_before_sources_existed_reads_as_manual(issue_repository):
+    await add(issue_repository, issue("iss_clustered", source="clustering", cluster_confidence=0.75))
+    await add(issue_repository, issue("iss_manual", minutes=1))
+    await add(issue_repository, issue("iss_old", minutes=2))
+    await issue_repository._collection.update_one({"_id": "iss_old"}, {"$unset": {"source": ""}})
+    assert (await issue_repository.get("ws", "iss_old")).detail().source == "manual"
+    clustered = await issue_repository.get("ws", "iss_clustered")
+    assert (clustered.source, clustered.metadata.cluster_confidence) == ("clustering", 0.75)
+    for source, expected in (("clustering", ["iss_clustered"]), ("manual", ["iss_old", "iss_manual"])):
+        found, total = await issue_repository.find_page("ws", ListIssues(source=source))
+        assert ([each.id for each in found], total) == (expected, len(expected))
+
+
+async def test_a_regression_round_trips(issue_repository):
+    original = issue("iss_1", trace_ids=["tr_1"])
+    original.record_fix(FixState("fix_1", "config_change", "applied", 3, 3, T0), T0, "e-applied")
+    await add(issue_repository, original)
+    await issue_repository._collection.update_one({"_id": "iss_1"}, {"$unset": {"closedByFixId": ""}})
+    stored = await issue_repository.get("ws", "iss_1")
+    assert stored.closed_by_fix_id == "fix_1"  # stored before it was kept: its applied fix closed it
+    stored.attach(["tr_2"], TraceKnowledge(IssueMetadata(), None), T0 + timedelta(hours=1), "cmd-attach")
+    await issue_repository.save(stored, [])
+    loaded = await issue_repository.get("ws", "iss_1")
+    assert loaded.detail() == stored.detail()
+    assert (loaded.regressions, loaded.regressed_fixes) == (stored.regressions, [("fix_1", 3)])
+    assert loaded.regression_by("cmd-attach").closed_by_fix_id == "fix_1"

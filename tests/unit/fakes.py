@@ -117,7 +117,8 @@ class FakeIssueRepository(FakeVersionedStore):
         return self._read(issue_id)
 
     async def find_page(self, workspace, query: ListIssues):
-        live = [i for i in self.issues.values() if i.workspace == workspace and i.deleted_at is None]
+        live = [i for i in self.issues.values() if i.workspace == workspace and i.deleted_at is None
+                and query.source in (None, i.source)]
         key = {"createdAt": lambda i: i.created_at, "severity": lambda i: SEVERITY_RANK[i.severity],
                "traceCount": lambda i: i.trace_count}[query.sort_by]
         live.sort(key=key, reverse=query.sort_order == "desc")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from shared.contracts.common import Page, format_timestamp, new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import PROMPT_DIFF, ConfigChange, Guardrail, PromptUpdate, RetrievalUpdate
-from shared.contracts.issues import CreateIssue, IssuePatch, UpdateIssue
+from shared.contracts.issues import CreateIssue, IssuePatch, NewIssue, UpdateIssue
 
 
 def test_timestamps_are_utc_iso_8601_with_milliseconds_and_z():
@@ -109,3 +109,19 @@ def test_each_changes_schema_refuses_what_its_validator_refuses(model):
             model.model_validate(data)
     assert jsonschema.Draft202012Validator(schema).is_valid(accepted)
     model.model_validate(accepted)
+
+
+def test_a_manual_create_travels_as_before_source_existed_and_a_clustered_one_with_it():
+    body = {"title": "t", "description": "d", "agentId": "a", "severity": "low"}
+    manual = CreateIssue.of(NewIssue.model_validate(body))
+    assert set(manual.to_wire()) == {"title", "description", "agentId", "agentName", "severity", "traceIds", "tags"}
+    clustered = CreateIssue.model_validate({**body, "source": "clustering", "clusterConfidence": 0.8})
+    assert CreateIssue.model_validate(clustered.to_wire()) == clustered
+    assert clustered.to_wire()["source"] == "clustering"
+
+
+@pytest.mark.parametrize("field, value", [("source", "clustering"), ("source", "manual"), ("clusterConfidence", 0.5)])
+def test_the_public_body_refuses_what_only_the_system_sets(field, value):
+    with pytest.raises(ValidationError) as refused:
+        NewIssue.model_validate({"title": "t", "description": "d", "agentId": "a", "severity": "low", field: value})
+    assert [error["loc"] for error in refused.value.errors()] == [(field,)]

@@ -7,7 +7,16 @@ from services.issues import bootstrap, handlers
 from services.issues.domain.model import ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import Conflict, ErrorCode, NotFound, PreconditionFailed
-from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
+from shared.contracts.fixes import FixUpdated, FixView
+from shared.contracts.issues import (
+    AttachTraces,
+    CreateIssue,
+    DeleteIssue,
+    GetIssue,
+    IssuePatch,
+    ListIssues,
+    UpdateIssue,
+)
 from shared.contracts.traces import TraceFact, TracesIngested
 from shared.messaging.commands import CommandContext
 from shared.store.unit_of_work import CONFLICT_ATTEMPTS
@@ -274,3 +283,125 @@ async def test_a_patch_that_changes_nothing_keeps_the_version_and_emits_nothing(
     same = await handlers.update_issue(update(created.issue.id, [1], title="t", tags=["a"]), context("cmd-2"), deps)
     assert (same.version, same.issue) == (1, created.issue)
     assert deps.issues.events() == ["issue.created"]
+
+
+def attach(issue_id: str, *trace_ids: str) -> AttachTraces:
+    return AttachTraces(issue_id=issue_id, trace_ids=list(trace_ids))
+
+
+async def closed_issue(deps, **fields) -> str:
+    created = await handlers.create_issue(create(trace_ids=["tr_1"], **fields), context(), deps)
+    fix = FixView(id="fix_1", issue_id=created.issue.id, type="config_change", status="applied", description="d",
+                  changes={"temperature": 0.1}, author="a", created_at=NOW, updated_at=NOW)
+    event = FixUpdated(fix=fix, version=4, changed_fields=["status"], status_version=4, status_changed_at=NOW)
+    envelope = Envelope(message_id="evt-applied", type=event.routing_key, workspace="ws", correlation_id="c",
+                        payload=event.to_wire())
+    await handlers.on_fix_changed(event, envelope, deps)
+    assert deps.issues.issues[created.issue.id].status == "closed"
+    return created.issue.id
+
+
+async def test_a_clustered_issue_keeps_its_source_and_confidence_and_lists_by_source(deps):
+    clustered = await handlers.create_issue(create(source="clustering", cluster_confidence=0.9), context("c1"), deps)
+    manual = await handlers.create_issue(create(), context("c2"), deps)
+    assert (clustered.issue.source, manual.issue.source) == ("clustering", "manual")
+    detail = (await handlers.get_issue(GetIssue(issue_id=clustered.issue.id), context(), deps)).issue
+    assert detail.metadata.cluster_confidence == 0.9
+    for source, expected in (("clustering", clustered), ("manual", manual)):
+        page = await handlers.list_issues(ListIssues(source=source), context(), deps)
+        assert [issue.id for issue in page.items] == [expected.issue.id]
+
+
+async def test_attaching_traces_updates_the_count_and_the_metadata_from_every_trace(deps):
+    event = facts(("tr_1", None, "c1", 0), ("tr_2", None, "c2", 3), ("tr_3", None, "c2", 5))
+    await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
+    created = await handlers.create_issue(create(trace_ids=["tr_1"], source="clustering", cluster_confidence=0.6),
+                                          context(), deps)
+    result = await handlers.attach_traces(attach(created.issue.id, "tr_1", "tr_2", "tr_3"), context("cmd-a"), deps)
+    assert (result.reopened, result.issue.trace_count, result.version) == (False, 3, 2)
+    detail = (await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)).issue
+    assert detail.trace_ids == ["tr_1", "tr_2", "tr_3"]
+    assert (detail.metadata.first_seen_at, detail.metadata.last_seen_at) == (NOW, NOW + timedelta(hours=5))
+    assert (detail.metadata.affected_customers, detail.metadata.cluster_confidence) == (2, 0.6)
+    assert deps.issues.events() == ["issue.created", "issue.updated"]
+
+
+async def test_attaching_to_an_unknown_deleted_or_other_workspaces_issue_is_not_found(deps):
+    created = await handlers.create_issue(create(), context(), deps)
+    with pytest.raises(NotFound):
+        await handlers.attach_traces(attach(created.issue.id, "tr_1"), context("a1", workspace="other"), deps)
+    with pytest.raises(NotFound):
+        await handlers.attach_traces(attach("iss_nope", "tr_1"), context("a2"), deps)
+    await handlers.delete_issue(DeleteIssue(issue_id=created.issue.id), context("del"), deps)
+    with pytest.raises(NotFound):
+        await handlers.attach_traces(attach(created.issue.id, "tr_1"), context("a3"), deps)
+
+
+async def test_attaching_past_the_trace_limit_is_a_conflict_and_stores_nothing(deps):
+    created = await handlers.create_issue(create(trace_ids=[f"tr_{n}" for n in range(9_990)]), context(), deps)
+    with pytest.raises(Conflict) as refused:
+        await handlers.attach_traces(attach(created.issue.id, *(f"tr_new_{n}" for n in range(11))), context("a"), deps)
+    assert refused.value.code == ErrorCode.CONFLICT
+    assert deps.issues.issues[created.issue.id].trace_count == 9_990
+    assert deps.issues.events() == ["issue.created"]
+
+
+async def test_attaching_to_a_closed_issue_reopens_it_once_however_often_it_is_delivered(deps):
+    issue_id = await closed_issue(deps)
+    first = await handlers.attach_traces(attach(issue_id, "tr_2"), context("cmd-attach"), deps)
+    assert (first.reopened, first.issue.status) == (True, "open")
+    again = await handlers.attach_traces(attach(issue_id, "tr_2"), context("cmd-attach"), deps)
+    assert again == first
+    stored = deps.issues.issues[issue_id]
+    assert (stored.metadata.regression_count, stored.metadata.regressed_at) == (1, NOW)
+    assert deps.issues.events(issue_id) == ["issue.created", "issue.updated", "issue.updated", "issue.regressed"]
+    regressed = deps.issues.outbox[issue_id][-1]
+    assert regressed.workspace == "ws"
+    assert regressed.payload["closedByFixId"] == "fix_1"
+    assert (regressed.payload["regressionCount"], regressed.payload["traceIds"]) == (1, ["tr_2"])
+
+
+async def test_a_redelivered_attach_answers_reopened_even_after_the_tracking_record_took_over(deps):
+    issue_id = await closed_issue(deps)
+    await handlers.attach_traces(attach(issue_id, "tr_2"), context("cmd-attach"), deps)
+    await handlers.update_issue(update(issue_id, None, title="later"), context("cmd-later"), deps)
+    again = await handlers.attach_traces(attach(issue_id, "tr_2"), context("cmd-attach"), deps)
+    assert (again.reopened, again.issue.title) == (True, "later")
+    assert deps.issues.events(issue_id).count("issue.regressed") == 1
+
+
+async def test_the_stale_fix_event_redelivered_after_a_regression_leaves_the_issue_open(deps):
+    issue_id = await closed_issue(deps)
+    await handlers.attach_traces(attach(issue_id, "tr_2"), context("cmd-attach"), deps)
+    fix = FixView(id="fix_1", issue_id=issue_id, type="config_change", status="applied", description="reworded",
+                  changes={"temperature": 0.1}, author="a", created_at=NOW, updated_at=NOW)
+    later_snapshot = FixUpdated(fix=fix, version=5, changed_fields=["description"], status_version=4,
+                                status_changed_at=NOW)
+    envelope = Envelope(message_id="evt-reworded", type="fix.updated", workspace="ws", correlation_id="c",
+                        payload=later_snapshot.to_wire())
+    await handlers.on_fix_changed(later_snapshot, envelope, deps)
+    assert deps.issues.issues[issue_id].status == "open"
+
+
+class FactsHeardWhileAttaching(FakeTraceFacts):
+    """Trace facts that a `traces.ingested` event records (`heard`) right after the next look-up."""
+
+    heard: TracesIngested | None = None
+
+    async def knowledge(self, workspace, trace_ids, unnamed_agent):
+        answer = await super().knowledge(workspace, trace_ids, unnamed_agent)
+        if self.heard:
+            await self.record(workspace, self.heard.traces)
+            self.heard = None
+        return answer
+
+
+async def test_traces_heard_of_while_being_attached_are_taken_in_once_stored():
+    trace_facts = FactsHeardWhileAttaching()
+    deps = bootstrap.build(FakeIssueRepository(), FakeAppliedCommands(), trace_facts, NoShadowTests(),
+                           RecordingNotifier(), clock=lambda: NOW)
+    created = await handlers.create_issue(create(trace_ids=["tr_1"]), context(), deps)
+    trace_facts.heard = facts(("tr_2", None, "c7", 4))
+    await handlers.attach_traces(attach(created.issue.id, "tr_2"), context("cmd-a"), deps)
+    detail = (await handlers.get_issue(GetIssue(issue_id=created.issue.id), context(), deps)).issue
+    assert (detail.metadata.affected_customers, detail.metadata.last_seen_at) == (1, NOW + timedelta(hours=4))

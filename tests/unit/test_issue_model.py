@@ -2,8 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.issues.domain.model import FixState, Issue, status_from_fixes
-from shared.contracts.issues import CreateIssue, IssuePatch
+from services.issues.domain.model import FixState, Issue, TraceKnowledge, status_from_fixes
+from shared.contracts.errors import Conflict
+from shared.contracts.issues import CreateIssue, IssueMetadata, IssuePatch
 
 NOW = datetime(2025, 8, 15, 10, 0, tzinfo=UTC)
 
@@ -135,3 +136,131 @@ def test_the_first_news_of_a_fix_past_draft_moves_the_issue():
     issue = new_issue()
     issue.record_fix(fix("testing", 4), NOW, "e4")
     assert issue.status == "testing"
+
+
+def known(first: int = 0, last: int = 0, customers: int = 0) -> TraceKnowledge:
+    return TraceKnowledge(IssueMetadata(first_seen_at=NOW + timedelta(hours=first),
+                                        last_seen_at=NOW + timedelta(hours=last), affected_customers=customers), None)
+
+
+def closed_by_fix(fix_id: str = "fix_1") -> Issue:
+    issue = new_issue(trace_ids=["tr_1"])
+    issue.record_fix(fix("applied", 3, fix_id), NOW, "e-applied")
+    assert (issue.status, issue.closed_by_fix_id) == ("closed", fix_id)
+    issue.events.clear()
+    return issue
+
+
+def test_an_issue_is_manual_unless_the_clustering_service_made_it_and_keeps_its_confidence():
+    assert new_issue().summary().source == "manual"
+    clustered = new_issue(source="clustering", cluster_confidence=0.82)
+    assert (clustered.detail().source, clustered.detail().metadata.cluster_confidence) == ("clustering", 0.82)
+    clustered.learn_from_traces(known(customers=3), NOW, "e-traces")
+    assert (clustered.metadata.cluster_confidence, clustered.metadata.affected_customers) == (0.82, 3)
+
+
+def test_attaching_adds_only_new_traces_and_takes_in_what_they_tell():
+    issue = new_issue(trace_ids=["tr_1"], source="clustering", cluster_confidence=0.7)
+    issue.events.clear()
+    reopened = issue.attach(["tr_1", "tr_2", "tr_3"], known(first=1, last=5, customers=2), NOW, "cmd-attach")
+    assert reopened is False
+    assert (issue.trace_ids, issue.trace_count, issue.status) == (["tr_1", "tr_2", "tr_3"], 3, "open")
+    assert (issue.metadata.last_seen_at, issue.metadata.affected_customers) == (NOW + timedelta(hours=5), 2)
+    assert issue.metadata.cluster_confidence == 0.7
+    [updated] = issue.events
+    assert (updated.routing_key, updated.workspace, updated.changed_fields) == (
+        "issue.updated", "ws", ["metadata", "traceCount", "traceIds"])
+    assert (updated.issue.trace_ids, updated.issue.source) == (["tr_1", "tr_2", "tr_3"], "clustering")
+
+
+def test_attaching_only_traces_it_holds_changes_nothing():
+    issue = closed_by_fix()
+    assert issue.attach(["tr_1"], known(), NOW, "cmd-attach") is False
+    assert (issue.status, issue.version, issue.events) == ("closed", 2, [])
+
+
+def test_attaching_past_ten_thousand_traces_is_a_conflict():
+    issue = new_issue(trace_ids=[f"tr_{n}" for n in range(9_999)])
+    with pytest.raises(Conflict, match="limit of 10000"):
+        issue.attach(["tr_new_1", "tr_new_2"], known(), NOW, "cmd-attach")
+    assert issue.trace_count == 9_999
+    issue.attach(["tr_9998", "tr_new_1"], known(), NOW, "cmd-attach")
+    assert issue.trace_count == 10_000
+
+
+def test_a_closed_issue_given_a_new_trace_regresses_naming_the_fix_that_closed_it():
+    issue = closed_by_fix("fix_7")
+    later = NOW + timedelta(hours=1)
+    assert issue.attach(["tr_2"], known(), later, "cmd-attach") is True
+    assert issue.status == "open"
+    assert (issue.metadata.regressed_at, issue.metadata.regression_count) == (later, 1)
+    updated, regressed = issue.events
+    assert "status" in updated.changed_fields and updated.issue.status == "open"
+    assert regressed.routing_key == "issue.regressed"
+    assert (regressed.workspace, regressed.issue.status, regressed.trace_ids) == ("ws", "open", ["tr_2"])
+    assert (regressed.closed_by_fix_id, regressed.regression_count, regressed.version) == ("fix_7", 1, issue.version)
+    assert issue.regression_by("cmd-attach") is not None
+
+
+def test_an_issue_closed_by_hand_regresses_without_a_fix():
+    issue = new_issue()
+    issue.record_fix(fix("applied", 3), NOW, "e-applied")
+    issue.apply(IssuePatch(status="open"), NOW + timedelta(minutes=5), "reopen")
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(minutes=6), "close")
+    issue.events.clear()
+    issue.attach(["tr_2"], known(), NOW + timedelta(minutes=7), "cmd-attach")
+    assert issue.events[-1].closed_by_fix_id is None
+
+
+def test_each_regression_counts():
+    issue = closed_by_fix()
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "a1")
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(hours=2), "close")
+    issue.attach(["tr_3"], known(), NOW + timedelta(hours=3), "a2")
+    assert (issue.metadata.regression_count, issue.metadata.regressed_at) == (2, NOW + timedelta(hours=3))
+
+
+def test_news_of_the_fix_applied_before_the_regression_does_not_close_the_issue_again():
+    issue = closed_by_fix()
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    issue.record_fix(fix("applied", 3), NOW, "e-applied")  # redelivered
+    issue.record_fix(fix("applied", 4, status_version=3), NOW, "e-reworded")  # a later snapshot, same status move
+    assert issue.status == "open"
+
+
+def test_late_news_of_a_fix_applied_before_the_regression_does_not_close_the_issue():
+    issue = new_issue()
+    issue.apply(IssuePatch(status="closed"), NOW, "close")
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    issue.record_fix(fix("applied", 5, "fix_late"), NOW, "e-late")  # applied at NOW + 5 min
+    assert issue.status == "open"
+    issue.record_fix(fix("proposed", 2, "fix_new", status_version=90), NOW, "e-new")
+    assert issue.status == "proposed_fix"
+
+
+def test_after_a_regression_the_old_fix_closes_it_no_more_but_a_new_one_does():
+    issue = closed_by_fix("fix_1")
+    issue.attach(["tr_2"], known(), NOW + timedelta(minutes=30), "cmd-attach")
+    issue.record_fix(fix("proposed", 40, "fix_2"), NOW, "e-proposed")
+    assert issue.status == "proposed_fix"
+    issue.record_fix(fix("applied", 50, "fix_2"), NOW, "e-applied-2")
+    assert (issue.status, issue.closed_by_fix_id) == ("closed", "fix_2")
+    issue.attach(["tr_3"], known(), NOW + timedelta(hours=2), "cmd-attach-2")
+    assert issue.events[-1].closed_by_fix_id == "fix_2"
+
+
+def test_deleting_records_the_issue_as_it_was():
+    issue = new_issue(source="clustering", trace_ids=["tr_1"])
+    issue.delete(NOW, "cmd-9")
+    deleted = issue.events[-1]
+    assert (deleted.workspace, deleted.issue_id, deleted.issue.source, deleted.issue.trace_ids) == (
+        "ws", "iss_1", "clustering", ["tr_1"])
+
+
+def test_a_fix_applied_after_a_manual_close_is_the_one_named_when_the_issue_regresses():
+    issue = new_issue()
+    issue.apply(IssuePatch(status="closed"), NOW, "close")
+    issue.record_fix(fix("applied", 3), NOW, "e-applied")  # applied at NOW + 3 min
+    assert (issue.status, issue.closed_by_fix_id) == ("closed", "fix_1")
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    assert issue.events[-1].closed_by_fix_id == "fix_1"

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from services.issues.domain.model import SEVERITY_RANK, FixState, Issue, ShadowTestState
+from services.issues.domain.model import SEVERITY_RANK, FixState, Issue, Regression, ShadowTestState
 from shared.contracts.envelope import Envelope
 from shared.contracts.issues import IssueMetadata, ListIssues
 from shared.store.creation import CREATION_INDEX, Creation
@@ -38,6 +38,8 @@ class MongoIssueRepository(VersionedDocuments):
                 IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("agentId", ASCENDING),
                             ("createdAt", DESCENDING), ("_id", DESCENDING)]),
                 IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("status", ASCENDING),
+                            ("createdAt", DESCENDING), ("_id", DESCENDING)]),
+                IndexModel([("workspace", ASCENDING), ("deleted", ASCENDING), ("source", ASCENDING),
                             ("createdAt", DESCENDING), ("_id", DESCENDING)]),
                 OUTBOX_INDEX,
                 IndexModel([("workspace", ASCENDING), ("traceIds", ASCENDING)]),
@@ -81,6 +83,8 @@ class MongoIssueRepository(VersionedDocuments):
         for field, value in (("agentId", query.agent_id), ("status", query.status)):
             if value is not None:
                 criteria[field] = value
+        if query.source is not None:
+            criteria["source"] = {"$in": ["manual", None]} if query.source == "manual" else query.source
         direction = DESCENDING if query.sort_order == "desc" else ASCENDING
         sort = [(key, direction) for key in [*SORT_KEYS[query.sort_by], "_id"]]
         documents, total = await find_page(self._collection, query, criteria, sort, HIDDEN)
@@ -102,7 +106,11 @@ def _to_document(issue: Issue) -> dict:
         "traceCount": issue.trace_count,
         "tags": issue.tags,
         "fixes": [asdict(fix) for fix in issue.fixes],
+        "source": issue.source,
         "manualStatusAt": issue.manual_status_at,
+        "closedByFixId": issue.closed_by_fix_id,
+        "regressions": [asdict(regression) for regression in issue.regressions],
+        "regressedFixes": [{"id": fix_id, "statusVersion": version} for fix_id, version in issue.regressed_fixes],
         "shadowTests": [asdict(test) for test in issue.shadow_tests],
         "metadata": issue.metadata.model_dump(by_alias=True),
         "createdAt": issue.created_at,
@@ -132,8 +140,20 @@ def _from_document(document: dict) -> Issue:
         fixes=[FixState(**fix) for fix in document.get("fixes", [])],
         shadow_tests=[ShadowTestState(**test) for test in document.get("shadowTests", [])],
         manual_status_at=document.get("manualStatusAt"),
+        source=document.get("source", "manual"),
+        closed_by_fix_id=document.get("closedByFixId", _closing_fix_before_it_was_kept(document)),
+        regressions=[Regression(**regression) for regression in document.get("regressions", [])],
+        regressed_fixes=[(fix["id"], fix["statusVersion"]) for fix in document.get("regressedFixes", [])],
         metadata=IssueMetadata.model_validate(document.get("metadata", {})),
         version=document["version"],
         deleted_at=document.get("deletedAt"),
         applied_commands=document.get("appliedCommands", []),
     )
+
+
+def _closing_fix_before_it_was_kept(document: dict) -> str | None:
+    """A document stored before `closedByFixId` was: a closed issue nobody set by hand was
+    closed by its applied fix."""
+    if document["status"] != "closed" or document.get("manualStatusAt") is not None:
+        return None
+    return next((fix["id"] for fix in document.get("fixes", []) if fix["status"] == "applied"), None)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from shared.contracts.common import new_id
 from shared.contracts.errors import Conflict
 from shared.contracts.issues import (
+    MAX_TRACES_PER_ISSUE,
     CreateIssue,
     FixSummary,
     IssueCreated,
@@ -13,6 +14,7 @@ from shared.contracts.issues import (
     IssueDetail,
     IssueMetadata,
     IssuePatch,
+    IssueRegressed,
     IssueSummary,
     IssueUpdated,
 )
@@ -21,6 +23,8 @@ from shared.store.aggregate import Aggregate
 SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 STATUS_FROM_FIXES = (("applied", "closed"), ("testing", "testing"), ("proposed", "proposed_fix"))
 TOMBSTONE_KEPT_FOR = timedelta(days=7)
+REGRESSIONS_KEPT = 50
+TRACE_DERIVED = ("first_seen_at", "last_seen_at", "affected_customers")
 
 
 def new_issue_id() -> str:
@@ -64,10 +68,21 @@ class ShadowTestState:
         return self.status in ("pending", "running")
 
 
-def status_from_fixes(fixes: list[FixState]) -> str:
+@dataclass(frozen=True)
+class Regression:
+    """A reopening: when, by which command (so that its redelivery answers as the first
+    delivery did), and the fix that had closed the issue."""
+
+    at: datetime
+    command_id: str
+    closed_by_fix_id: str | None
+
+
+def status_from_fixes(fixes: list[FixState], discounted: frozenset[tuple[str, int]] = frozenset()) -> str:
     """closed if a fix was applied; else testing if one is testing; else proposed_fix if one
-    is proposed; else open."""
-    statuses = {fix.status for fix in fixes}
+    is proposed; else open. A fix in `discounted` (id, status version) is left out: its status
+    is one the issue regressed from."""
+    statuses = {fix.status for fix in fixes if (fix.id, fix.status_version) not in discounted}
     return next((issue_status for fix_status, issue_status in STATUS_FROM_FIXES if fix_status in statuses), "open")
 
 
@@ -95,7 +110,12 @@ class Issue(Aggregate):
     fixes: list[FixState] = field(default_factory=list)
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     metadata: IssueMetadata = field(default_factory=IssueMetadata)
+    source: str = "manual"
     manual_status_at: datetime | None = None
+    closed_by_fix_id: str | None = None
+    regressions: list[Regression] = field(default_factory=list)
+    regressed_fixes: list[tuple[str, int]] = field(default_factory=list)
+    """The applied fixes (id, status version) the issue regressed from: they close it no more."""
     deleted_at: datetime | None = None
 
     @classmethod
@@ -116,9 +136,10 @@ class Issue(Aggregate):
             tags=list(command.tags),
             created_at=now,
             updated_at=now,
-            metadata=known.metadata,
+            metadata=known.metadata.model_copy(update={"cluster_confidence": command.cluster_confidence}),
+            source=command.source,
         )
-        issue.events.append(IssueCreated(issue=issue.detail(), version=issue.version))
+        issue.events.append(IssueCreated(workspace=workspace, issue=issue.detail(), version=issue.version))
         return issue
 
     @property
@@ -143,41 +164,112 @@ class Issue(Aggregate):
             setattr(self, name, changes[name])
         if "status" in changed:
             self.manual_status_at = now
+            self.closed_by_fix_id = None
         self._changed(now, command_id)
-        self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
+        self._updated(changed)
 
     def record_fix(self, fix: FixState, now: datetime, event_id: str) -> None:
         """Takes in news of a fix. Stale or repeated news (a version already seen) changes
         nothing. When the fix's status moved since what the issue knew (by its status version,
         so news arriving out of order is judged right), the issue's status is derived again from
-        all its fixes, overriding a manual status set before that move."""
+        all its fixes, overriding a manual status set before that move (a reopening by a
+        regression counts as one); fixes applied before the last regression are left out."""
         known, merged = _merged(self.fixes, fix)
         if (known and known.version >= fix.version) or self.has_applied(event_id):
             return
         self.fixes = merged
+        if self._applied_before_regression(fix):
+            self.regressed_fixes = [*self.regressed_fixes, (fix.id, fix.status_version)]
         changed = ["fixes"]
         status_moved = fix.status_version > known.status_version if known else fix.status != "draft"
         after_manual = (self.manual_status_at is None or fix.status_changed_at is None
                         or fix.status_changed_at > self.manual_status_at)
-        if status_moved and after_manual and (derived := status_from_fixes(self.fixes)) != self.status:
-            self.status = derived
-            changed.append("status")
+        if status_moved and after_manual:
+            derived = status_from_fixes(self.fixes, frozenset(self.regressed_fixes))
+            self.closed_by_fix_id = self._closing_fix_id() if derived == "closed" else None
+            if derived != self.status:
+                self.status = derived
+                changed.append("status")
         self._changed(now, event_id)
-        self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
+        self._updated(changed)
+
+    def _applied_before_regression(self, fix: FixState) -> bool:
+        """News, come late, of a fix applied before the issue last regressed."""
+        regressed_at = self.metadata.regressed_at
+        return (fix.status == "applied" and regressed_at is not None and fix.status_changed_at is not None
+                and fix.status_changed_at <= regressed_at and (fix.id, fix.status_version) not in self.regressed_fixes)
+
+    def _closing_fix_id(self) -> str | None:
+        """The applied fix that closes the issue (the one applied last, when there are several)."""
+        applied = [fix for fix in self.fixes if fix.status == "applied"
+                   and (fix.id, fix.status_version) not in self.regressed_fixes]
+        return max(applied, key=lambda fix: fix.status_changed_at or self.created_at).id if applied else None
+
+    def attach(self, trace_ids: list[str], known: TraceKnowledge, now: datetime, command_id: str) -> bool:
+        """Adds the traces it does not hold yet and takes in what its traces now tell. A
+        `closed` issue that gets a new trace reopens (a regression): status `open`, as a manual
+        status change would (a fix event from before now does not close it again), and the fixes
+        applied so far close it no more. Returns whether it reopened."""
+        held = set(self.trace_ids)
+        new = [trace_id for trace_id in trace_ids if trace_id not in held]
+        if not new:
+            return False
+        if len(self.trace_ids) + len(new) > MAX_TRACES_PER_ISSUE:
+            raise Conflict(f"Issue {self.id} holds {len(self.trace_ids)} traces; {len(new)} more would pass the "
+                           f"limit of {MAX_TRACES_PER_ISSUE}")
+        self.trace_ids = [*self.trace_ids, *new]
+        self.metadata = self._with_trace_knowledge(known.metadata)
+        changed = ["metadata", "traceCount", "traceIds"]
+        if self.agent_name is None and known.agent_name is not None:
+            self.agent_name = known.agent_name
+            changed.append("agentName")
+        closed_by = self.closed_by_fix_id
+        reopened = self.status == "closed"
+        if reopened:
+            self._reopen(now)
+            changed.append("status")
+        self._changed(now, command_id)
+        self._updated(sorted(changed))
+        if reopened:
+            self.regressions = [*self.regressions, Regression(now, command_id, closed_by)]
+            self.regressions = self.regressions[-REGRESSIONS_KEPT:]
+            self.events.append(IssueRegressed(workspace=self.workspace, issue=self.summary(), trace_ids=new,
+                                              closed_by_fix_id=closed_by,
+                                              regression_count=self.metadata.regression_count, version=self.version))
+        return reopened
+
+    def _reopen(self, now: datetime) -> None:
+        applied = [(fix.id, fix.status_version) for fix in self.fixes if fix.status == "applied"]
+        self.regressed_fixes = [*self.regressed_fixes, *(each for each in applied if each not in self.regressed_fixes)]
+        self.status, self.manual_status_at, self.closed_by_fix_id = "open", now, None
+        self.metadata = self.metadata.model_copy(
+            update={"regressed_at": now, "regression_count": self.metadata.regression_count + 1})
+
+    def regression_by(self, command_id: str) -> Regression | None:
+        return next((each for each in self.regressions if each.command_id == command_id), None)
+
+    def _with_trace_knowledge(self, derived: IssueMetadata) -> IssueMetadata:
+        """Its metadata with what the traces derive replaced, the rest (cluster confidence,
+        regressions) kept."""
+        return self.metadata.model_copy(update={name: getattr(derived, name) for name in TRACE_DERIVED})
+
+    def _updated(self, changed: list[str]) -> None:
+        self.events.append(IssueUpdated(workspace=self.workspace, issue=self.detail(), changed_fields=changed,
+                                        version=self.version))
 
     def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str) -> None:
         """Takes in what its traces tell: the metadata they derive, and the agent's name when
         the issue has none yet (a name given at creation stays)."""
         changed = []
-        if known.metadata != self.metadata:
-            self.metadata = known.metadata
+        if (metadata := self._with_trace_knowledge(known.metadata)) != self.metadata:
+            self.metadata = metadata
             changed.append("metadata")
         if self.agent_name is None and known.agent_name is not None:
             self.agent_name = known.agent_name
             changed.append("agentName")
         if changed:
             self._changed(now, event_id)
-            self.events.append(IssueUpdated(issue=self.summary(), changed_fields=changed, version=self.version))
+            self._updated(changed)
 
     def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
         """Keeps track of the tests of its fixes, to refuse deletion while one is active."""
@@ -202,7 +294,8 @@ class Issue(Aggregate):
             )
         self.deleted_at = now
         self._changed(now, command_id)
-        self.events.append(IssueDeleted(issue_id=self.id, version=self.version))
+        self.events.append(IssueDeleted(workspace=self.workspace, issue_id=self.id, issue=self.detail(),
+                                        version=self.version))
 
     def _changed(self, now: datetime, command_id: str, visible: bool = True) -> None:
         """Bookkeeping of every change; a change users cannot see leaves `updatedAt` alone."""
@@ -236,4 +329,5 @@ class Issue(Aggregate):
             "tags": self.tags,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "source": self.source,
         }

@@ -1,7 +1,7 @@
 """The issues service's command queue: each command type routed to its handler."""
 
 from services.issues import handlers
-from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, ListIssues, UpdateIssue
+from shared.contracts.issues import AttachTraces, CreateIssue, DeleteIssue, GetIssue, ListIssues, UpdateIssue
 from shared.messaging.commands import CommandRoute, routes_for
 
 
@@ -13,6 +13,7 @@ def command_routes(deps: handlers.Dependencies) -> dict[str, CommandRoute]:
             ListIssues: handlers.list_issues,
             UpdateIssue: handlers.update_issue,
             DeleteIssue: handlers.delete_issue,
+            AttachTraces: handlers.attach_traces,
         },
         deps,
     )

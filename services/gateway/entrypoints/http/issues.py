@@ -6,7 +6,7 @@ from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.preconditions import etag, expected_versions
 from services.gateway.entrypoints.http.requests import idempotency_key, json_body, path_params, query_params, validated
-from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, UpdateIssue
+from shared.contracts.issues import CreateIssue, DeleteIssue, GetIssue, IssuePatch, ListIssues, NewIssue, UpdateIssue
 
 
 async def list_issues(request: web.Request) -> web.Response:
@@ -16,7 +16,7 @@ async def list_issues(request: web.Request) -> web.Response:
 
 async def create_issue(request: web.Request) -> web.Response:
     key = idempotency_key(request)
-    command = validated(CreateIssue, await json_body(request))
+    command = CreateIssue.of(validated(NewIssue, await json_body(request)))
     result = await send(request, command, key)
     return responses.created(result["issue"], result["replayed"], headers=etag(result["version"]))
 

@@ -14,7 +14,7 @@ from services.gateway.entrypoints.http import clustering, fixes, issues, shadow_
 from services.gateway.entrypoints.http.cases import CASES
 from shared.contracts.clustering import ClusteringSettingsPatch, ClusteringSettingsView
 from shared.contracts.fixes import CreateFix, FixDetail, FixPatch, FixView, ListFixes
-from shared.contracts.issues import CreateIssue, IssueDetail, IssuePatch, IssueSummary, ListIssues
+from shared.contracts.issues import IssueDetail, IssuePatch, IssueSummary, ListIssues, NewIssue
 from shared.contracts.shadow_tests import (
     CreateShadowTest,
     ExecuteShadow,
@@ -61,7 +61,7 @@ def _issue_routes(base: str, tag: str, deprecated: bool) -> list[Route]:
     return [
         Route("get", base, issues.list_issues, "List issues", tag, IssueSummary, query=ListIssues, listing=True,
               deprecated=deprecated),
-        Route("post", base, issues.create_issue, "Create an issue", tag, IssueSummary, body=CreateIssue, status="201",
+        Route("post", base, issues.create_issue, "Create an issue", tag, IssueSummary, body=NewIssue, status="201",
               deprecated=deprecated, etag=True),
         Route("get", base + "/{issueId}", issues.get_issue, "Get an issue", tag, IssueDetail, path_params=one,
               deprecated=deprecated, etag=True),
