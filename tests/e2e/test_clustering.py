@@ -39,6 +39,7 @@ async def test_200_failing_traces_of_a_few_modes_show_up_as_issues_within_10_sec
     assert time.monotonic() - started < 10
     ingested = {trace["id"] for trace in traces}
     for issue in issues:
+        assert issue["source"] == "clustering" and 0 <= issue["metadata"]["clusterConfidence"] <= 1
         assert set(issue["traceIds"]) <= ingested and len({mode_of(t) for t in issue["traceIds"]}) == 1, issue
         assert issue["agentId"] in {"billing-agent", "travel-assistant", "support-bot"} and issue["title"]
     in_issues = Counter(mode_of(t) for issue in issues for t in issue["traceIds"])
@@ -118,3 +119,14 @@ async def test_a_redelivered_traces_ingested_event_creates_no_second_issue(api, 
         assert sorted(first[0]["traceIds"]) == sorted(f"redelivered_invoice_tool_error_{n}" for n in range(12))
     finally:
         await connection.close()
+
+
+async def test_later_traces_of_a_known_mode_join_its_issue(api):
+    await api.post("/api/v2/traces", json={"traces": mode_traces("seatmap_timeout", 12, "known")})
+    [issue] = await eventually(lambda: all_issues(api), 10, "the issue of the failing traces")
+    later = mode_traces("seatmap_timeout", 3, "later")
+    await api.post("/api/v2/traces", json={"traces": later})
+
+    joined = await api.issue_when(issue["id"], lambda i: i["traceCount"] == 15, "the later traces in the issue")
+    assert {t["id"] for t in later} <= set(joined["traceIds"]) and joined["status"] == "open"
+    assert [i["id"] for i in await all_issues(api)] == [issue["id"]]

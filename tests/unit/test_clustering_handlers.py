@@ -11,7 +11,7 @@ from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from shared.contracts.clustering import ClusteringSettingsPatch, GetClusteringSettings, UpdateClusteringSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import PreconditionFailed, Unavailable
-from shared.contracts.issues import IssueCreated, IssueDetail, IssueMetadata, IssueSummary, IssueUpdated
+from shared.contracts.issues import IssueCreated, IssueDetail, IssueMetadata, IssueUpdated
 from shared.messaging.commands import CommandContext
 from tests.support.failure_modes import batch, mode_of, mode_traces
 from tests.unit.clustering_fakes import FakeAgentRecords, FakeIssues, FakeManualTraces, FakeSettings, ingested
@@ -44,9 +44,10 @@ async def handle(traces, deps, message_id="evt-1"):
     await handlers.on_traces_ingested(event, envelope(event, message_id), deps)
 
 
-def summary(issue_id, status, agent_id, source="clustering") -> IssueSummary:
-    return IssueSummary(id=issue_id, title="t", description="d", severity="low", status=status, trace_count=1,
-                        agent_id=agent_id, agent_name=None, tags=[], created_at=NOW, updated_at=NOW, source=source)
+def detail(issue_id, status, agent_id, source="clustering", trace_ids=()) -> IssueDetail:
+    return IssueDetail(id=issue_id, title="t", description="d", severity="low", status=status, trace_count=1,
+                       agent_id=agent_id, agent_name=None, tags=[], created_at=NOW, updated_at=NOW, source=source,
+                       trace_ids=list(trace_ids), fixes=[], metadata=IssueMetadata())
 
 
 async def test_failing_traces_of_a_few_modes_become_clustering_issues_of_one_mode_each(deps, issues):
@@ -103,7 +104,7 @@ async def test_later_traces_of_a_known_mode_attach_to_its_issue(deps, issues):
 async def test_a_closed_issue_gets_its_returning_failure_and_is_reopened(deps, issues):
     await handle(mode_traces("invoice_tool_error", 12, "first"), deps, "evt-1")
     [issue_id] = list(issues.issues)
-    closed = IssueUpdated(issue=summary(issue_id, "closed", "billing-agent"), changed_fields=["status"], version=3)
+    closed = IssueUpdated(issue=detail(issue_id, "closed", "billing-agent"), changed_fields=["status"], version=3)
     await handlers.on_issue_changed(closed, envelope(closed, "evt-closed"), deps)
     issues.issues[issue_id]["status"] = "closed"
 
@@ -135,9 +136,8 @@ async def test_clustering_disabled_creates_no_issue(deps, issues):
 
 async def test_traces_of_a_manual_issue_are_not_clustered(deps, issues):
     traces = mode_traces("seatmap_timeout", 12, "man")
-    detail = IssueDetail(**summary("iss_manual", "open", "travel-assistant", "manual").model_dump(),
-                         trace_ids=[t["id"] for t in traces], fixes=[], metadata=IssueMetadata())
-    created = IssueCreated(issue=detail, version=1)
+    manual = detail("iss_manual", "open", "travel-assistant", "manual", [t["id"] for t in traces])
+    created = IssueCreated(issue=manual, version=1)
     await handlers.on_issue_created(created, envelope(created, "evt-manual"), deps)
 
     await handle(traces, deps)
