@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from bench import clustering
 from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, port_open, wait_until
 from deploy.local.stack import new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
@@ -46,6 +47,7 @@ class Report:
     scaling: list = field(default_factory=list)
     scaling_cpu: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
+    clustering: dict = field(default_factory=dict)
 
 
 def describe_machine() -> dict:
@@ -214,12 +216,20 @@ async def measure() -> Report:
                 report.scaling.append(await scaling_run(api, runners))
                 if runners == 4:
                     report.scaling_cpu = cpu_percent(before, watched, time.monotonic() - started)
+            async def api_for() -> Api:
+                store = MongoApiKeyStore(client[stack.database]["api_keys"])
+                return Api(http, stack.base_url, (await create_api_key(store, "b" + uuid.uuid4().hex[:8])).secret)
+
+            client = AsyncMongoClient(mongo_url)
+            report.clustering["stack"] = await clustering.through_stack(stack, api_for)
+            await client.close()
         report.memory["after load"] = {name: rss_mib(pid) for name, pid in system_pids().items()}
     finally:
         for process in [*extras, model]:
             process.stop()
         stack.stop_all()
         mongo.stop()
+    report.clustering["rates"] = clustering.in_process_rates()
     return report
 
 
@@ -290,6 +300,7 @@ def render(report: Report) -> str:
     for name, after in report.memory["after load"].items():
         lines.append(f"| {name} | {report.memory['idle'].get(name, '-')} | "
                      f"{report.memory['under load'].get(name, '-')} | {after} |")
+    lines += ["", clustering.render(report.clustering).strip()]
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)
 
