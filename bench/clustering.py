@@ -24,6 +24,7 @@ from services.clustering.domain.model import ClusteringSettings
 from services.clustering.domain.state import AgentState
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
+from shared.settings import DEFAULT_AMQP_URL
 from tests.support.api import Api
 from tests.support.failure_modes import MODES, batch, mode_of
 from tests.support.waiting import eventually
@@ -130,7 +131,7 @@ async def measure_own_stack() -> dict:
     mongo_url = f"mongodb://127.0.0.1:{mongo_port}/"
     log_dir = ROOT / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    stack = new_stack("amqp://guest:guest@127.0.0.1:5672/", mongo_url, log_dir, rate_limit_burst="100000000",
+    stack = new_stack(DEFAULT_AMQP_URL, mongo_url, log_dir, rate_limit_burst="100000000",
                       rate_limit_per_second="100000000")
     try:
         stack.start_all()

@@ -23,6 +23,7 @@ from services.traces.domain.otlp import decode_export
 from services.traces.domain.otlp_mapping import map_run
 from services.traces.domain.otlp_runs import assemble, by_trace
 from shared.contracts.common import utc_now
+from shared.settings import DEFAULT_AMQP_URL
 from tests.support.agent_runs import gen_ai_run
 from tests.support.otel import Recorder, protobuf
 
@@ -135,7 +136,7 @@ async def _standalone() -> dict:
     url = f"mongodb://127.0.0.1:{port}/"
     log_dir = ROOT / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    stack = new_stack(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"), url, log_dir,
+    stack = new_stack(os.environ.get("AMQP_URL", DEFAULT_AMQP_URL), url, log_dir,
                       rate_limit_burst="100000000", rate_limit_per_second="100000000")
     try:
         stack.start_all()
