@@ -1,3 +1,0 @@
-from services.clustering.bootstrap import main
-
-main()
