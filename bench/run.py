@@ -20,9 +20,9 @@ import aiohttp
 from pymongo import AsyncMongoClient
 
 from bench.echo import SERVICE as ECHO_SERVICE
-from deploy.local.clean_bus import bus_names
 from bench.otlp import otlp_against_json
 from bench.otlp import render as render_otlp
+from deploy.local.clean_bus import bus_names
 from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, port_open, wait_until
 from deploy.local.stack import new_stack
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
