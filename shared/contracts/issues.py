@@ -45,10 +45,7 @@ class IssuesCommand(ContractModel):
 SYSTEM_SET_FIELDS = ("source", "clusterConfidence")
 
 
-class NewIssue(ContractModel):
-    """The public `POST /api/v2/issues` body. An issue created through the API is `manual`:
-    `source` and `clusterConfidence` are set by the clustering service only, and refused here."""
-
+class IssueFields(ContractModel):
     title: Title
     description: Description
     agent_id: AgentId
@@ -56,6 +53,11 @@ class NewIssue(ContractModel):
     severity: Severity
     trace_ids: TraceIds = []
     tags: Tags = []
+
+
+class NewIssue(IssueFields):
+    """The public `POST /api/v2/issues` body. An issue created through the API is `manual`:
+    `source` and `clusterConfidence` are set by the clustering service only, and refused here."""
 
     @model_validator(mode="before")
     @classmethod
@@ -69,7 +71,7 @@ class NewIssue(ContractModel):
         return data
 
 
-class CreateIssue(IssuesCommand):
+class CreateIssue(IssuesCommand, IssueFields):
     """Creates an issue. Trace ids and tags are kept once each, in the order given. `source`
     and `clusterConfidence` are the clustering service's (the gateway sends `NewIssue`'s
     fields only); they travel only when not their defaults, so a manual command's body (and
@@ -77,13 +79,6 @@ class CreateIssue(IssuesCommand):
 
     message_type: ClassVar[str] = "issues.create_issue"
 
-    title: Title
-    description: Description
-    agent_id: AgentId
-    agent_name: AgentName | None = None
-    severity: Severity
-    trace_ids: TraceIds = []
-    tags: Tags = []
     source: IssueSource = "manual"
     cluster_confidence: Annotated[float, Field(ge=0, le=1)] | None = None
 

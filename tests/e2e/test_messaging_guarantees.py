@@ -5,9 +5,9 @@ import pytest
 
 from shared.contracts.envelope import Envelope, Reply
 from shared.contracts.issues import CreateIssue, IssuePatch, UpdateIssue
-from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
 from tests.conftest import running_stack, workspace_api
+from tests.support.bus import rpc_client
 from tests.support.infrastructure import broker_endpoint, through
 from tests.support.metrics import sample
 from tests.support.output import COMMAND_HANDLED, records
@@ -19,11 +19,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def bus(stack):
-    connection = await aio_pika.connect_robust(stack.amqp_url)
-    rpc = RpcClient(connection, Topology(stack.namespace), start_margin=1.0)
-    await rpc.start()
-    yield rpc, connection
-    await connection.close()
+    async with rpc_client(stack) as (rpc, connection):
+        yield rpc, connection
 
 
 def envelope_for(api_workspace: str, command, message_id: str) -> Envelope:

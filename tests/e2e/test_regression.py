@@ -1,7 +1,6 @@
 """An issue whose failure comes back after its fix closed it reopens, through the running stack:
 the clustering service's part (sending AttachTraces over the bus) played by the test."""
 
-import aio_pika
 import pytest
 
 from shared.contracts.envelope import Envelope
@@ -9,8 +8,8 @@ from shared.contracts.errors import RemoteError
 from shared.contracts.issues import AttachTraces, CreateIssue
 from shared.messaging.asking import send
 from shared.messaging.commands import CommandContext
-from shared.messaging.rpc import RpcClient
 from shared.messaging.topology import Topology
+from tests.support.bus import rpc_client
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
@@ -19,14 +18,11 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 async def bus(stack):
     """An RPC client, as the clustering service has one, and a queue of the issues' regressions."""
-    connection = await aio_pika.connect_robust(stack.amqp_url)
-    rpc = RpcClient(connection, Topology(stack.namespace), start_margin=1.0)
-    await rpc.start()
-    channel = await connection.channel()
-    regressions = await channel.declare_queue(exclusive=True)
-    await regressions.bind(Topology(stack.namespace).events_exchange("issues"), routing_key="issue.regressed")
-    yield rpc, regressions
-    await connection.close()
+    async with rpc_client(stack) as (rpc, connection):
+        channel = await connection.channel()
+        regressions = await channel.declare_queue(exclusive=True)
+        await regressions.bind(Topology(stack.namespace).events_exchange("issues"), routing_key="issue.regressed")
+        yield rpc, regressions
 
 
 def ingestion_handled(workspace: str, message_id: str) -> CommandContext:
