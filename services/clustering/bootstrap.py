@@ -50,7 +50,7 @@ async def run(settings: ClusteringServiceSettings, stop: asyncio.Event) -> None:
     database = mongo[settings.mongodb_database]
     workspace_settings = MongoSettings(database["clustering_settings"])
     records = MongoAgentRecords(database["clustering_agents"])
-    manual = MongoManualTraces(database["clustering_manual_traces"])
+    manual = MongoManualTraces(database["clustering_manual_issues"])
     host = ServiceHost(SERVICE, settings, stop)
     try:
         if await host.start(store_ping(mongo), [records.ensure_indexes, manual.ensure_indexes]):

@@ -23,7 +23,7 @@ from shared.contracts.clustering import (
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import ErrorCode, PreconditionFailed, RemoteError, Unavailable
-from shared.contracts.issues import IssueCreated, IssueDeleted, IssueRegressed, IssueUpdated
+from shared.contracts.issues import IssueCreated, IssueDeleted, IssueDetail, IssueRegressed, IssueUpdated
 from shared.contracts.traces import TracesIngested
 from shared.messaging.commands import CommandContext
 from shared.store.unit_of_work import retry_on_conflict
@@ -134,27 +134,37 @@ async def _change(deps: Dependencies, workspace: str, agent_id: str, change: Cal
 
 async def on_issue_created(event: IssueCreated, envelope: Envelope, deps: Dependencies) -> None:
     """A manual issue's traces are never clustered: remembered, and no longer waiting."""
-    issue = event.issue
-    if issue.source == "clustering" or not issue.trace_ids:
-        return
-    await deps.manual.record(envelope.workspace, issue.trace_ids)
-    taken = set(issue.trace_ids)
-    record = await deps.records.get(envelope.workspace, issue.agent_id)
-    if record is not None and any(p.trace_id in taken for p in record.state.pending):
-        await _change(deps, envelope.workspace, issue.agent_id, lambda r: r.forget_pending(taken))
+    await _follow_manual(event.issue, event.version, envelope.workspace, deps)
 
 
 async def on_issue_changed(event: IssueUpdated | IssueRegressed, envelope: Envelope, deps: Dependencies) -> None:
-    """Follows the status of the issues clustering made (a closed one takes no trace; one that
-    matches it reopens it)."""
+    """Follows the traces of manual issues, and the status of the issues clustering made (a
+    closed one takes no trace; one that matches it reopens it)."""
     issue = event.issue
+    if issue.source != "clustering":
+        await _follow_manual(issue, event.version, envelope.workspace, deps)
+        return
     record = await deps.records.get(envelope.workspace, issue.agent_id)
     if record is not None and record.state.issue(issue.id) is not None:
         await _change(deps, envelope.workspace, issue.agent_id,
                       lambda r: r.heard(issue.id, event.version, issue.status))
 
 
+async def _follow_manual(issue: IssueDetail, version: int, workspace: str, deps: Dependencies) -> None:
+    if issue.source == "clustering":
+        return
+    await deps.manual.record(workspace, issue.id, version, issue.trace_ids)
+    taken = set(issue.trace_ids)
+    record = await deps.records.get(workspace, issue.agent_id)
+    if record is not None and any(p.trace_id in taken for p in record.state.pending):
+        await _change(deps, workspace, issue.agent_id, lambda r: r.forget_pending(taken))
+
+
 async def on_issue_deleted(event: IssueDeleted, envelope: Envelope, deps: Dependencies) -> None:
+    """A deleted manual issue's traces may be clustered again when they come back."""
+    if event.issue is not None and event.issue.source != "clustering":
+        await deps.manual.forget(envelope.workspace, event.issue_id)
+        return
     agent_id = await deps.records.agent_of_issue(envelope.workspace, event.issue_id)
     if agent_id is not None:
         await _change(deps, envelope.workspace, agent_id, lambda r: r.state.remove_issue(event.issue_id))

@@ -31,9 +31,12 @@ class AgentRecords(Protocol):
 
 
 class ManualTraces(Protocol):
-    """Trace ids that callers put in issues (from `issue.created` events of manual issues)."""
+    """Trace ids that callers put in issues (from the events of manual issues): `record` keeps an
+    issue's ids as of `version`, unless a later version is kept already."""
 
-    async def record(self, workspace: str, trace_ids: list[str]) -> None: ...
+    async def record(self, workspace: str, issue_id: str, version: int, trace_ids: list[str]) -> None: ...
+
+    async def forget(self, workspace: str, issue_id: str) -> None: ...
 
     async def among(self, workspace: str, trace_ids: list[str]) -> set[str]: ...
 

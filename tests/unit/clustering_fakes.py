@@ -49,13 +49,18 @@ class FakeAgentRecords:
 
 class FakeManualTraces:
     def __init__(self):
-        self.ids: set[tuple[str, str]] = set()
+        self.issues: dict[tuple[str, str], tuple[int, list[str]]] = {}
 
-    async def record(self, workspace, trace_ids):
-        self.ids.update((workspace, t) for t in trace_ids)
+    async def record(self, workspace, issue_id, version, trace_ids):
+        if self.issues.get((workspace, issue_id), (0, []))[0] < version:
+            self.issues[(workspace, issue_id)] = (version, list(trace_ids))
+
+    async def forget(self, workspace, issue_id):
+        self.issues.pop((workspace, issue_id), None)
 
     async def among(self, workspace, trace_ids):
-        return {t for t in trace_ids if (workspace, t) in self.ids}
+        taken = {t for (w, _), (_, ids) in self.issues.items() if w == workspace for t in ids}
+        return {t for t in trace_ids if t in taken}
 
 
 @dataclass

@@ -11,7 +11,7 @@ from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from shared.contracts.clustering import ClusteringSettingsPatch, GetClusteringSettings, UpdateClusteringSettings
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import PreconditionFailed, Unavailable
-from shared.contracts.issues import IssueCreated, IssueDetail, IssueMetadata, IssueUpdated
+from shared.contracts.issues import IssueCreated, IssueDeleted, IssueDetail, IssueMetadata, IssueUpdated
 from shared.messaging.commands import CommandContext
 from tests.support.failure_modes import batch, mode_of, mode_traces
 from tests.unit.clustering_fakes import FakeAgentRecords, FakeIssues, FakeManualTraces, FakeSettings, ingested
@@ -143,6 +143,26 @@ async def test_traces_of_a_manual_issue_are_not_clustered(deps, issues):
     await handle(traces, deps)
 
     assert not issues.sent
+
+
+async def test_traces_added_to_a_manual_issue_later_are_not_clustered_and_free_again_once_it_is_deleted(deps, issues):
+    traces = mode_traces("seatmap_timeout", 12, "man")
+    first, later = [t["id"] for t in traces[:2]], [t["id"] for t in traces]
+    created = IssueCreated(issue=detail("iss_manual", "open", "travel-assistant", "manual", first), version=1)
+    await handlers.on_issue_created(created, envelope(created, "evt-1"), deps)
+    for version, trace_ids in ((3, later), (2, first)):
+        updated = IssueUpdated(issue=detail("iss_manual", "open", "travel-assistant", "manual", trace_ids),
+                               version=version, changed_fields=["traceIds"])
+        await handlers.on_issue_changed(updated, envelope(updated, f"evt-{version}"), deps)
+
+    await handle(traces, deps)
+    assert not issues.sent
+
+    deleted = IssueDeleted(issue_id="iss_manual", issue=detail("iss_manual", "open", "travel-assistant", "manual"),
+                           version=4)
+    await handlers.on_issue_deleted(deleted, envelope(deleted, "evt-deleted"), deps)
+    await handle(mode_traces("seatmap_timeout", 12, "again"), deps, "evt-2")
+    assert [kind for kind, *_ in issues.sent] == ["create"]
 
 
 async def test_settings_change_with_a_precondition(deps):

@@ -1,13 +1,13 @@
 """The clustering service's collections: `clustering_settings` (one document a workspace),
 `clustering_agents` (one an agent of a workspace: its `AgentRecord`, vectors as float32 bytes)
-and `clustering_manual_traces` (trace ids callers put in issues)."""
+and `clustering_manual_issues` (the trace ids of each issue callers made)."""
 
 from dataclasses import asdict
 from datetime import timedelta
 
 import numpy as np
 from bson import Binary
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -130,25 +130,38 @@ class MongoAgentRecords:
 
 
 class MongoManualTraces:
+    """One document per manual issue (its trace ids, the issue version they are from): one write
+    per issue event however many traces it holds, and a multikey index answers `among`."""
+
     def __init__(self, collection: AsyncCollection):
         self._collection = collection
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_indexes([IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0)])
+        await self._collection.create_indexes([
+            IndexModel([("workspace", ASCENDING), ("traceIds", ASCENDING)]),
+            IndexModel([("purgeAt", ASCENDING)], expireAfterSeconds=0),
+        ])
 
     @store_call
-    async def record(self, workspace: str, trace_ids: list[str]) -> None:
-        purge_at = utc_now() + MANUAL_TRACES_KEPT_FOR
-        for part in chunks(trace_ids):
-            await self._collection.bulk_write(
-                [UpdateOne({"_id": _key(workspace, t)}, {"$set": {"purgeAt": purge_at}}, upsert=True) for t in part],
-                ordered=False,
-            )
+    async def record(self, workspace: str, issue_id: str, version: int, trace_ids: list[str]) -> None:
+        fields = {"workspace": workspace, "traceIds": trace_ids, "version": version,
+                  "purgeAt": utc_now() + MANUAL_TRACES_KEPT_FOR}
+        try:
+            await self._collection.update_one({"_id": _key(workspace, issue_id), "version": {"$lt": version}},
+                                              {"$set": fields}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a later version of the issue is already recorded
+
+    @store_call
+    async def forget(self, workspace: str, issue_id: str) -> None:
+        await self._collection.delete_one({"_id": _key(workspace, issue_id)})
 
     @store_call
     async def among(self, workspace: str, trace_ids: list[str]) -> set[str]:
         found = set()
-        for part in chunks([_key(workspace, trace_id) for trace_id in trace_ids]):
-            async for document in self._collection.find({"_id": {"$in": part}}, {"_id": 1}):
-                found.add(document["_id"].split("/", 1)[1])
+        for part in chunks(trace_ids):
+            wanted = set(part)
+            async for document in self._collection.find({"workspace": workspace, "traceIds": {"$in": part}},
+                                                        {"traceIds": 1}):
+                found.update(wanted.intersection(document["traceIds"]))
         return found
