@@ -14,6 +14,7 @@ import uuid
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from deploy.local.clean_bus import bus_names
 from deploy.local.processes import ROOT, embedded_mongo, free_port
 from deploy.local.stack import Stack, new_stack
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
@@ -24,6 +25,7 @@ from services.clustering.domain.model import ClusteringSettings
 from services.clustering.domain.state import AgentState
 from services.gateway.adapters.api_key_store import MongoApiKeyStore
 from services.gateway.handlers import create_api_key
+from shared.messaging.cleanup import remove_namespace
 from shared.settings import DEFAULT_AMQP_URL
 from tests.support.api import Api
 from tests.support.failure_modes import MODES, batch, mode_of
@@ -145,6 +147,7 @@ async def measure_own_stack() -> dict:
         await client.close()
     finally:
         stack.stop_all()
+        await remove_namespace(DEFAULT_AMQP_URL, bus_names(stack.namespace), force=True)
         mongo.stop()
     figures["rates"] = in_process_rates()
     return figures
