@@ -133,12 +133,13 @@ def cluster_batch(
     return outcome
 
 
-def admits(issue: IssueProfile, score: float, settings: ClusteringSettings) -> bool:
-    """Similar enough to the issue: at least `similarity_threshold`, and at least
+def admits(issue: IssueProfile, score: float, settings: ClusteringSettings, floor: float | None = None) -> bool:
+    """Similar enough to the issue: at least `similarity_threshold` (or `floor`), and at least
     `COHESION_RATIO` of how similar its members were when they entered it, so that a tight
     issue does not take a trace its members would not recognise."""
     cohesion = issue.centroid.cohesion
-    return score >= max(settings.similarity_threshold, COHESION_RATIO * (cohesion or 0.0))
+    floor = settings.similarity_threshold if floor is None else floor
+    return score >= max(floor, COHESION_RATIO * (cohesion or 0.0))
 
 
 def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome) -> None:
@@ -192,11 +193,11 @@ def _groups(
     vocabulary: Vocabulary,
     settings: ClusteringSettings,
     agent: Centroid | None = None,
-) -> list[list[PendingTrace]]:
+) -> list[tuple[list[PendingTrace], bool]]:
     """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
     the members as similar to the centroid of the others as a trace must be to join an issue;
     those of at least `min_cluster_size`. Then the loose clusters among the traces left (see
-    `_loose`)."""
+    `_loose`). Each group comes with whether it is loose."""
     minimum = settings.min_cluster_size
     distances = np.clip(1 - pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary), 0, 2)
     np.fill_diagonal(distances, 0)
@@ -205,10 +206,11 @@ def _groups(
     taken = {member.trace_id for group in found for member in group}
     left = [row for row, member in enumerate(pending) if member.trace_id not in taken]
     if agent is None or len(left) < minimum:
-        return found
+        return [(group, False) for group in found]
     rest, among = [pending[row] for row in left], distances[np.ix_(left, left)]
     loose = _average_linkage(rest, among, settings.cluster_similarity / 2)
-    return found + [group for group in (_loose(g, vocabulary, agent) for g in loose) if len(group) >= minimum]
+    kept = [group for group in (_loose(g, vocabulary, agent) for g in loose) if len(group) >= minimum]
+    return [(group, False) for group in found] + [(group, True) for group in kept]
 
 
 def _loose(group: list[PendingTrace], vocabulary: Vocabulary, agent: Centroid) -> list[PendingTrace]:
@@ -245,15 +247,19 @@ def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: Cluster
 
 def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
     """Clusters the waiting traces; a cluster as similar to an existing issue as a trace must
-    be to join it goes into that issue, any other becomes a proposed issue. Returns the traces
+    be to join it goes into that issue, any other becomes a proposed issue. A loose cluster,
+    already shown to stand out from its agent's failures, needs only `cluster_similarity` to
+    the issue (the similarity at which traces form a cluster at all): the second half of a
+    loose failure then joins the first instead of making a second issue. Returns the traces
     still waiting."""
     grouped: set[str] = set()
-    for group in _groups(state.pending, state.vocabulary, settings, background(state)):
+    for group, loose in _groups(state.pending, state.vocabulary, settings, background(state)):
         grouped.update(member.trace_id for member in group)
         sightings = [member.sighting for member in group]
+        floor = settings.cluster_similarity if loose else None
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
             issue, score = nearest(state, issues, sightings)
-            if issue is not None and admits(issue, score, settings):
+            if issue is not None and admits(issue, score, settings, floor):
                 _join(issue, group, score, outcome)
                 break
         else:
