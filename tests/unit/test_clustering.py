@@ -293,6 +293,18 @@ def test_a_trace_an_issues_members_would_not_recognise_does_not_join_it():
     assert admits(made_elsewhere, 0.2, settings) and not admits(made_elsewhere, 0.19, settings)
 
 
+def test_a_loose_cluster_needs_only_cluster_similarity_to_join_an_issue_and_the_cohesion_rule_still_holds():
+    loose = IssueProfile("iss", "open", Centroid.empty(4))
+    loose.centroid.record_entry(0.34)
+    settings = ClusteringSettings()
+    assert not admits(loose, 0.31, settings)
+    assert admits(loose, 0.31, settings, floor=settings.cluster_similarity)
+    assert not admits(loose, 0.29, settings, floor=settings.cluster_similarity)
+    tight = IssueProfile("tight", "open", Centroid.empty(4))
+    tight.centroid.record_entry(0.8)
+    assert not admits(tight, 0.45, settings, floor=settings.cluster_similarity)
+
+
 def test_an_issues_cohesion_survives_a_round_trip(embedder):
     states = {}
     outcome_of(states, refund_traces(), embedder)
