@@ -23,6 +23,7 @@ from shared.contracts.fixes import CHANGES_BY_TYPE, FixId
 from shared.contracts.issues import IssueId
 from shared.contracts.shadow_tests import ShadowTestId
 from shared.contracts.traces import TraceId
+from shared.contracts.webhooks import DeliveryId, WebhookId
 
 REDOC = Path(__file__).parent / "static" / "redoc-2.5.4.standalone.js"
 REDOC_PATH = "/api/docs/" + REDOC.name
@@ -53,7 +54,8 @@ class Pagination(ContractModel):
 
 
 PATH_PARAMETERS = {name: TypeAdapter(kind).json_schema() for name, kind in
-                   {"issueId": IssueId, "fixId": FixId, "traceId": TraceId, "shadowTestId": ShadowTestId}.items()}
+                   {"issueId": IssueId, "fixId": FixId, "traceId": TraceId, "shadowTestId": ShadowTestId,
+                    "webhookId": WebhookId, "deliveryId": DeliveryId}.items()}
 
 
 @cache
@@ -115,6 +117,8 @@ def _operation(operation: Route, ref, schemas: dict) -> dict:
     if operation.query:
         query_schema = schemas[ref(operation.query, "validation")["$ref"].rsplit("/", 1)[1]]
         for name, schema in query_schema["properties"].items():
+            if name in operation.path_params:
+                continue
             spec["parameters"].append({"name": name, "in": "query", "required": False, "schema": _not_null(schema)})
     spec["parameters"].append({"name": "X-Request-Id", "in": "header", "required": False,
                                "description": "Any value: one that matches `" + REQUEST_ID.pattern + "` is kept, any "

@@ -1,0 +1,223 @@
+"""Webhooks through the running stack, to real local receivers: every public event arrives
+signed (verified with the `standardwebhooks` library, as a receiver would), a failing and
+hanging receiver ends up with every event exactly once, a delivery service killed while it
+retries loses nothing, workspaces never see each other's events, private addresses are refused.
+The retry schedule is compressed to seconds by the delivery service's settings."""
+
+import asyncio
+import uuid
+from collections import deque
+
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from deploy.local.demo_model import Fault
+from shared.contracts.envelope import Envelope
+from shared.contracts.issues import AttachTraces
+from shared.messaging.asking import send
+from shared.messaging.commands import CommandContext
+from tests.conftest import model_settings, running_stack, workspace_api
+from tests.e2e.test_shadow_tests import a_trace, finished, marker, setup, start_test
+from tests.support.bus import rpc_client
+from tests.support.waiting import eventually
+from tests.support.webhook_receiver import HANG, Receiver
+
+pytestmark = pytest.mark.e2e
+
+TIMEOUT_SECONDS = 1.0
+PUBLIC_EVENTS = ["issue.created", "issue.updated", "issue.regressed", "issue.deleted", "fix.status_changed",
+                 "shadow_test.completed", "shadow_test.failed"]
+HOOK_SETTINGS = {
+    "webhook_allow_private": "true",
+    "webhook_timeout_seconds": str(TIMEOUT_SECONDS),
+    "webhook_retry_delays_seconds": "0.3,0.6,1.2,2.4,4.8",
+    "webhook_sweep_interval_seconds": "1",
+}
+
+
+@pytest.fixture(scope="module")
+async def hooks_stack(amqp, mongo, log_dir, mongo_client, namespaces, fake_model):
+    """A stack whose delivery service may call 127.0.0.1 and retries within seconds."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, **model_settings(fake_model),
+                             **HOOK_SETTINGS) as running:
+        yield running
+
+
+async def new_workspace_api(stack, mongo_client, http):
+    workspace = f"ws-{uuid.uuid4().hex[:10]}"
+    api = await workspace_api(stack, mongo_client, http, workspace)
+    api.workspace = workspace
+    return api
+
+
+@pytest.fixture
+async def hooks_api(hooks_stack, mongo_client, http):
+    return await new_workspace_api(hooks_stack, mongo_client, http)
+
+
+@pytest.fixture
+async def receiver():
+    running = await Receiver(hang_seconds=3 * TIMEOUT_SECONDS).start()
+    yield running
+    await running.stop()
+
+
+async def subscribe(api, url: str, event_types: list[str] = PUBLIC_EVENTS, **fields) -> dict:
+    response = await api.post("/api/webhooks", json={"url": url, "eventTypes": event_types, **fields})
+    assert response.status == 201, response.body
+    return response.data
+
+
+async def arrived(receiver: Receiver, count: int, what: str, timeout: float = 30) -> None:
+    await eventually(lambda: len(receiver.distinct()) >= count, timeout, what)
+
+
+async def test_endpoints_are_created_listed_changed_and_deleted_with_the_secret_shown_once(hooks_api, receiver):
+    created = await subscribe(hooks_api, receiver.url, ["issue.created"], description="CI job")
+    assert created["id"].startswith("wh_") and created["secret"].startswith("whsec_")
+    assert created["enabled"] is True and created["description"] == "CI job"
+    one = await hooks_api.get(f"/api/webhooks/{created['id']}")
+    assert one.status == 200 and "secret" not in one.data and one.data["eventTypes"] == ["issue.created"]
+    listed = await hooks_api.get("/api/webhooks")
+    assert [w["id"] for w in listed.data] == [created["id"]] and "secret" not in listed.data[0]
+
+    changed = await hooks_api.patch(f"/api/webhooks/{created['id']}",
+                                    json={"enabled": False, "eventTypes": ["issue.created", "issue.deleted"]})
+    assert changed.status == 200 and changed.data["enabled"] is False
+    assert changed.data["eventTypes"] == ["issue.created", "issue.deleted"]
+    rotated = await hooks_api.post(f"/api/webhooks/{created['id']}/rotate-secret")
+    assert rotated.status == 200 and rotated.data["secret"].startswith("whsec_")
+    assert rotated.data["secret"] != created["secret"]
+
+    assert (await hooks_api.delete(f"/api/webhooks/{created['id']}")).status == 200
+    gone = await hooks_api.get(f"/api/webhooks/{created['id']}")
+    assert gone.status == 404 and gone.error["code"] == "NOT_FOUND"
+    assert (await hooks_api.get("/api/webhooks")).data == []
+
+
+async def test_bad_endpoints_are_refused_in_the_error_envelope(hooks_api):
+    for body, field in [({"url": "ftp://example.com/x", "eventTypes": ["issue.created"]}, "url"),
+                        ({"url": "https://example.com/x", "eventTypes": []}, "eventTypes"),
+                        ({"url": "https://example.com/x", "eventTypes": ["issue.exploded"]}, "eventTypes.0"),
+                        ({"url": "https://user:pw@example.com/x", "eventTypes": ["issue.created"]}, None)]:
+        response = await hooks_api.post("/api/webhooks", json=body)
+        assert response.status == 400, (body, response.body)
+        assert response.error["code"] == "VALIDATION_ERROR"
+        if field:
+            assert field in [d["field"] for d in response.error["details"]], response.body
+    missing = await hooks_api.patch("/api/webhooks/wh_nothere", json={"enabled": True})
+    assert missing.status == 404 and missing.error["code"] == "NOT_FOUND"
+
+
+async def test_every_public_event_arrives_signed_and_verifies(hooks_api, hooks_stack, receiver, fake_model):
+    endpoint = await subscribe(hooks_api, receiver.url)
+    m = marker()
+    traces = [a_trace(m, n) for n in range(3)]
+    issue, fix = await setup(hooks_api, traces)
+    await hooks_api.patch(f"/api/v2/issues/{issue['id']}", json={"severity": "critical"})
+    for status in ("proposed", "testing", "applied"):
+        assert (await hooks_api.patch(f"/api/fixes/{fix['id']}", json={"status": status})).status == 200
+    completed = await finished(hooks_api, (await start_test(hooks_api, fix, traces))["id"])
+    assert completed["status"] == "completed"
+
+    fake_model.fail(f"[{m}]", *[Fault(delay=1.0)] * 3)
+    stopping = await start_test(hooks_api, fix, traces)
+    await hooks_api.patch(f"/api/shadow-tests/{stopping['id']}", json={"status": "failed"})
+    await hooks_api.issue_when(issue["id"], lambda i: i["status"] == "closed", "the applied fix to close it")
+    async with rpc_client(hooks_stack) as (rpc, _connection):
+        ctx = CommandContext.of(Envelope(message_id=uuid.uuid4().hex, type="traces.ingested",
+                                         workspace=hooks_api.workspace, correlation_id="corr-back",
+                                         payload={}))
+        await send(rpc, AttachTraces(issue_id=issue["id"], trace_ids=["tr_back_1"]), ctx, timeout=10,
+                   purpose="attach")
+    await hooks_api.issue_when(issue["id"], lambda i: i["status"] == "open", "the regression to reopen it")
+    other = await hooks_api.create_issue()
+    assert (await hooks_api.delete(f"/api/v2/issues/{other['id']}")).status == 200
+
+    await eventually(lambda: set(PUBLIC_EVENTS) <= {r.event["type"] for r in receiver.requests}, 60,
+                     "every public event type to arrive")
+    verified = receiver.verified(endpoint["secret"])
+    assert {event["type"] for event in verified} == set(PUBLIC_EVENTS)
+    assert all(event["workspace"] == hooks_api.workspace for event in verified)
+    shipped = receiver.events_of_type("shadow_test.completed")[0]["data"]
+    assert shipped["test"]["id"] == completed["id"] and shipped["test"]["results"]["recommendation"] is not None
+    tampered = receiver.requests[0]
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint["secret"]).verify(tampered.body + b" ", tampered.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + "A" * 32).verify(tampered.body, tampered.headers)
+    statuses = [e["data"]["newStatus"] for e in receiver.events_of_type("fix.status_changed")]
+    assert statuses == ["proposed", "testing", "applied"], "one resource's events arrive in order"
+
+
+async def test_a_failing_then_hanging_receiver_gets_every_event_exactly_once(hooks_api, receiver):
+    endpoint = await subscribe(hooks_api, receiver.url, ["issue.created", "issue.updated"])
+    receiver.script = deque([500, 500, HANG, 503, HANG])
+    issues = [await hooks_api.create_issue(title=f"Issue {n}") for n in range(4)]
+    for issue in issues:
+        await hooks_api.patch(f"/api/v2/issues/{issue['id']}", json={"severity": "low"})
+    await arrived(receiver, 8, "the eight events")
+
+    async def all_succeeded():
+        listed = await hooks_api.get(f"/api/webhooks/{endpoint['id']}/deliveries", params={"limit": 100})
+        return listed.data if all(d["status"] == "succeeded" for d in listed.data) and len(listed.data) == 8 \
+            else None
+
+    deliveries = await eventually(all_succeeded, 60, "every delivery to succeed")
+    assert len(receiver.requests) > 8, "some were tried again"
+    kept = receiver.distinct()
+    assert sorted(kept) == sorted(d["id"] for d in deliveries)
+    assert sorted((r.event["type"], r.event["data"]["issue"]["id"]) for r in kept.values()) == sorted(
+        (t, i["id"]) for i in issues for t in ("issue.created", "issue.updated"))
+    retried = [d for d in deliveries if d["attemptCount"] > 1]
+    assert retried
+    failed = [a for d in retried for a in d["attempts"] if a["outcome"] == "failed"]
+    assert {a["responseStatus"] for a in failed} >= {500, None}
+    assert any("timed out" in (a["error"] or "") for a in failed)
+    assert any("failing with 500" in (a["responseSnippet"] or "") for a in failed)
+    for issue in issues:
+        mine = [r.event["type"] for r in sorted(kept.values(), key=lambda r: r.at)
+                if r.event["data"]["issue"]["id"] == issue["id"]]
+        assert mine == ["issue.created", "issue.updated"], "one resource's events arrive in order"
+
+
+async def test_a_delivery_service_killed_while_retrying_loses_nothing(hooks_api, hooks_stack, receiver):
+    await subscribe(hooks_api, receiver.url, ["issue.created"])
+    receiver.script = deque([500] * 6)
+    issues = [await hooks_api.create_issue(title=f"Issue {n}") for n in range(3)]
+    await eventually(lambda: len(receiver.requests) >= 4, 30, "the first attempts to fail")
+    hooks_stack.kill("delivery")
+    more = [await hooks_api.create_issue(title=f"Later {n}") for n in range(2)]
+    await asyncio.sleep(0)
+    hooks_stack.start("delivery")
+    await arrived(receiver, 5, "every event once the service is back", timeout=60)
+    delivered = {r.event["data"]["issue"]["id"] for r in receiver.distinct().values()}
+    assert delivered == {i["id"] for i in issues + more}
+
+
+async def test_another_workspace_never_sees_an_event(hooks_api, hooks_stack, mongo_client, http):
+    mine, theirs = await Receiver().start(), await Receiver().start()
+    try:
+        other_api = await new_workspace_api(hooks_stack, mongo_client, http)
+        await subscribe(hooks_api, mine.url, ["issue.created"])
+        await subscribe(other_api, theirs.url, ["issue.created"])
+        created = [await hooks_api.create_issue(title=f"Mine {n}") for n in range(3)]
+        theirs_created = await other_api.create_issue(title="Theirs")
+        await arrived(mine, 3, "my events")
+        await arrived(theirs, 1, "their event")
+        assert {r.event["data"]["issue"]["id"] for r in mine.requests} == {i["id"] for i in created}
+        assert {r.event["data"]["issue"]["id"] for r in theirs.requests} == {theirs_created["id"]}
+        foreign = await other_api.get(f"/api/webhooks/{(await hooks_api.get('/api/webhooks')).data[0]['id']}")
+        assert foreign.status == 404
+    finally:
+        await mine.stop()
+        await theirs.stop()
+
+
+async def test_private_addresses_are_refused_unless_allowed(api):
+    for url in ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/x", "http://169.254.169.254/",
+                "http://[::1]/x", "http://[::ffff:192.168.0.1]/x", "https://0.0.0.0/x"]:
+        response = await api.post("/api/webhooks", json={"url": url, "eventTypes": ["issue.created"]})
+        assert response.status == 400, (url, response.body)
+        assert response.error["code"] == "VALIDATION_ERROR" and "WEBHOOK_ALLOW_PRIVATE" in response.error["message"]
+    assert (await api.get("/api/webhooks")).data == []
