@@ -115,14 +115,18 @@ async def test_every_public_event_arrives_signed_and_verifies(hooks_api, hooks_s
     traces = [a_trace(m, n) for n in range(3)]
     issue, fix = await setup(hooks_api, traces)
     await hooks_api.patch(f"/api/v2/issues/{issue['id']}", json={"severity": "critical"})
-    for status in ("proposed", "testing", "applied"):
-        assert (await hooks_api.patch(f"/api/fixes/{fix['id']}", json={"status": status})).status == 200
+    assert (await hooks_api.patch(f"/api/fixes/{fix['id']}", json={"status": "proposed"})).status == 200
     completed = await finished(hooks_api, (await start_test(hooks_api, fix, traces))["id"])
     assert completed["status"] == "completed"
-
     fake_model.fail(f"[{m}]", *[Fault(delay=1.0)] * 3)
     stopping = await start_test(hooks_api, fix, traces)
     await hooks_api.patch(f"/api/shadow-tests/{stopping['id']}", json={"status": "failed"})
+
+    async def fix_testing():
+        return (await hooks_api.get(f"/api/fixes/{fix['id']}")).data["status"] == "testing"
+
+    await eventually(fix_testing, 15, "the shadow test to move the fix to testing")
+    assert (await hooks_api.patch(f"/api/fixes/{fix['id']}", json={"status": "applied"})).status == 200
     await hooks_api.issue_when(issue["id"], lambda i: i["status"] == "closed", "the applied fix to close it")
     async with rpc_client(hooks_stack) as (rpc, _connection):
         ctx = CommandContext.of(Envelope(message_id=uuid.uuid4().hex, type="traces.ingested",
@@ -183,9 +187,15 @@ async def test_a_failing_then_hanging_receiver_gets_every_event_exactly_once(hoo
 
 async def test_a_delivery_service_killed_while_retrying_loses_nothing(hooks_api, hooks_stack, receiver):
     await subscribe(hooks_api, receiver.url, ["issue.created"])
-    receiver.script = deque([500] * 6)
+    receiver.script = deque([500] * 9)
     issues = [await hooks_api.create_issue(title=f"Issue {n}") for n in range(3)]
-    await eventually(lambda: len(receiver.requests) >= 4, 30, "the first attempts to fail")
+    endpoint = (await hooks_api.get("/api/webhooks")).data[0]
+
+    async def retrying():
+        listed = (await hooks_api.get(f"/api/webhooks/{endpoint['id']}/deliveries")).data
+        return len([d for d in listed if d["status"] == "pending" and d["attemptCount"] >= 1]) == 3
+
+    await eventually(retrying, 30, "all three deliveries to wait for a retry")
     hooks_stack.kill("delivery")
     more = [await hooks_api.create_issue(title=f"Later {n}") for n in range(2)]
     await asyncio.sleep(0)
@@ -193,6 +203,12 @@ async def test_a_delivery_service_killed_while_retrying_loses_nothing(hooks_api,
     await arrived(receiver, 5, "every event once the service is back", timeout=60)
     delivered = {r.event["data"]["issue"]["id"] for r in receiver.distinct().values()}
     assert delivered == {i["id"] for i in issues + more}
+
+    async def all_succeeded():
+        listed = (await hooks_api.get(f"/api/webhooks/{endpoint['id']}/deliveries")).data
+        return len(listed) == 5 and all(d["status"] == "succeeded" for d in listed)
+
+    await eventually(all_succeeded, 30, "every delivery to be recorded as succeeded")
 
 
 async def test_another_workspace_never_sees_an_event(hooks_api, hooks_stack, mongo_client, http):
