@@ -30,7 +30,8 @@ PUBLIC_EVENTS = ["issue.created", "issue.updated", "issue.regressed", "issue.del
 HOOK_SETTINGS = {
     "webhook_allow_private": "true",
     "webhook_timeout_seconds": str(TIMEOUT_SECONDS),
-    "webhook_retry_delays_seconds": "0.3,0.6,1.2,2.4,4.8",
+    "webhook_retry_delays_seconds": "0.3,0.6,1.2,2.4,4.8,4.8",
+    "webhook_disable_after_seconds": "10",
     "webhook_sweep_interval_seconds": "1",
 }
 
@@ -237,3 +238,57 @@ async def test_private_addresses_are_refused_unless_allowed(api):
         assert response.status == 400, (url, response.body)
         assert response.error["code"] == "VALIDATION_ERROR" and "WEBHOOK_ALLOW_PRIVATE" in response.error["message"]
     assert (await api.get("/api/webhooks")).data == []
+
+
+async def test_an_endpoint_failing_too_long_is_disabled_saying_so_and_a_delivery_can_be_resent(hooks_api):
+    failing, watching = await Receiver().start(), await Receiver().start()
+    try:
+        broken = await subscribe(hooks_api, failing.url, ["issue.created"])
+        failing.script = deque([500] * 100)
+        owner = await subscribe(hooks_api, watching.url, ["webhook.endpoint_disabled"])
+        issue = await hooks_api.create_issue()
+        await arrived(watching, 1, "the endpoint-disabled event", timeout=60)
+        [disabled] = watching.verified(owner["secret"])
+        assert disabled["type"] == "webhook.endpoint_disabled"
+        assert disabled["data"]["webhook"]["id"] == broken["id"] and disabled["data"]["webhook"]["enabled"] is False
+        assert "failed for" in disabled["data"]["reason"]
+        now = (await hooks_api.get(f"/api/webhooks/{broken['id']}")).data
+        assert now["enabled"] is False and now["disabledReason"] == disabled["data"]["reason"]
+
+        async def gave_up():
+            [delivery] = (await hooks_api.get(f"/api/webhooks/{broken['id']}/deliveries")).data
+            return delivery if delivery["status"] == "failed" else None
+
+        delivery = await eventually(gave_up, 30, "the delivery to fail for good")
+        assert delivery["attemptCount"] >= 5 and all(a["outcome"] == "failed" for a in delivery["attempts"])
+        assert delivery["attempts"][0]["responseStatus"] == 500 and delivery["resourceId"] == issue["id"]
+        attempts_before = len(failing.requests)
+        assert attempts_before == delivery["attemptCount"]
+
+        busy = await hooks_api.post(f"/api/webhooks/{broken['id']}/deliveries/msg_unknown/resend")
+        assert busy.status == 404 and busy.error["code"] == "NOT_FOUND"
+        failing.script.clear()
+        assert (await hooks_api.patch(f"/api/webhooks/{broken['id']}", json={"enabled": True})).data["enabled"]
+        resent = await hooks_api.post(f"/api/webhooks/{broken['id']}/deliveries/{delivery['id']}/resend")
+        assert resent.status == 202 and resent.data["status"] == "pending"
+
+        async def succeeded():
+            [again] = (await hooks_api.get(f"/api/webhooks/{broken['id']}/deliveries")).data
+            return again if again["status"] == "succeeded" else None
+
+        again = await eventually(succeeded, 30, "the resent delivery to succeed")
+        assert again["attemptCount"] == delivery["attemptCount"] + 1
+        assert failing.requests[-1].webhook_id == delivery["id"], "a resend keeps its webhook-id"
+        assert failing.verified(broken["secret"])[-1]["data"]["issue"]["id"] == issue["id"]
+    finally:
+        await failing.stop()
+        await watching.stop()
+
+
+async def test_a_rotated_secret_and_the_one_before_both_verify_for_a_day(hooks_api, receiver):
+    endpoint = await subscribe(hooks_api, receiver.url, ["issue.created"])
+    rotated = (await hooks_api.post(f"/api/webhooks/{endpoint['id']}/rotate-secret")).data
+    await hooks_api.create_issue()
+    await arrived(receiver, 1, "the event")
+    assert receiver.verified(rotated["secret"]) == receiver.verified(endpoint["secret"])
+    assert len(receiver.requests[0].headers["webhook-signature"].split(" ")) == 2
