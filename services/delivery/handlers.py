@@ -41,7 +41,7 @@ from services.delivery.domain.model import (
 from services.delivery.ports import Attempts, DeliveryRepository, EndpointRepository, Receivers, Resolver
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import Conflict, InvalidRequest, NotFound
+from shared.contracts.errors import Conflict, NotFound
 from shared.contracts.webhooks import (
     AttemptDue,
     CreateWebhook,
@@ -91,8 +91,8 @@ async def _check_url(deps: Dependencies, url: str) -> None:
         return
     try:
         addresses = await deps.resolver.addresses(host, port)
-    except OSError as error:
-        raise InvalidRequest(f"url host {host} does not resolve: {error.strerror or error}") from None
+    except OSError:
+        return  # a name that does not resolve yet: its attempts will say so
     refuse_private(host, addresses)
 
 

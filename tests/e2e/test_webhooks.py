@@ -16,7 +16,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.issues import AttachTraces
 from shared.messaging.asking import send
 from shared.messaging.commands import CommandContext
-from tests.conftest import model_settings, running_stack, workspace_api
+from tests.conftest import HOOK_TIMEOUT_SECONDS, workspace_api
 from tests.e2e.test_shadow_tests import a_trace, finished, marker, setup, start_test
 from tests.support.bus import rpc_client
 from tests.support.waiting import eventually
@@ -24,41 +24,13 @@ from tests.support.webhook_receiver import HANG, Receiver
 
 pytestmark = pytest.mark.e2e
 
-TIMEOUT_SECONDS = 1.0
 PUBLIC_EVENTS = ["issue.created", "issue.updated", "issue.regressed", "issue.deleted", "fix.status_changed",
                  "shadow_test.completed", "shadow_test.failed"]
-HOOK_SETTINGS = {
-    "webhook_allow_private": "true",
-    "webhook_timeout_seconds": str(TIMEOUT_SECONDS),
-    "webhook_retry_delays_seconds": "0.3,0.6,1.2,2.4,4.8,4.8",
-    "webhook_disable_after_seconds": "10",
-    "webhook_sweep_interval_seconds": "1",
-}
-
-
-@pytest.fixture(scope="module")
-async def hooks_stack(amqp, mongo, log_dir, mongo_client, namespaces, fake_model):
-    """A stack whose delivery service may call 127.0.0.1 and retries within seconds."""
-    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, **model_settings(fake_model),
-                             **HOOK_SETTINGS) as running:
-        yield running
-
-
-async def new_workspace_api(stack, mongo_client, http):
-    workspace = f"ws-{uuid.uuid4().hex[:10]}"
-    api = await workspace_api(stack, mongo_client, http, workspace)
-    api.workspace = workspace
-    return api
-
-
-@pytest.fixture
-async def hooks_api(hooks_stack, mongo_client, http):
-    return await new_workspace_api(hooks_stack, mongo_client, http)
 
 
 @pytest.fixture
 async def receiver():
-    running = await Receiver(hang_seconds=3 * TIMEOUT_SECONDS).start()
+    running = await Receiver(hang_seconds=3 * HOOK_TIMEOUT_SECONDS).start()
     yield running
     await running.stop()
 
@@ -215,7 +187,7 @@ async def test_a_delivery_service_killed_while_retrying_loses_nothing(hooks_api,
 async def test_another_workspace_never_sees_an_event(hooks_api, hooks_stack, mongo_client, http):
     mine, theirs = await Receiver().start(), await Receiver().start()
     try:
-        other_api = await new_workspace_api(hooks_stack, mongo_client, http)
+        other_api = await workspace_api(hooks_stack, mongo_client, http)
         await subscribe(hooks_api, mine.url, ["issue.created"])
         await subscribe(other_api, theirs.url, ["issue.created"])
         created = [await hooks_api.create_issue(title=f"Mine {n}") for n in range(3)]
@@ -235,8 +207,8 @@ async def test_private_addresses_are_refused_unless_allowed(api):
     for url in ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/x", "http://169.254.169.254/",
                 "http://[::1]/x", "http://[::ffff:192.168.0.1]/x", "https://0.0.0.0/x"]:
         response = await api.post("/api/webhooks", json={"url": url, "eventTypes": ["issue.created"]})
-        assert response.status == 400, (url, response.body)
-        assert response.error["code"] == "VALIDATION_ERROR" and "WEBHOOK_ALLOW_PRIVATE" in response.error["message"]
+        assert response.status == 403, (url, response.body)
+        assert response.error["code"] == "FORBIDDEN" and "WEBHOOK_ALLOW_PRIVATE" in response.error["message"]
     assert (await api.get("/api/webhooks")).data == []
 
 

@@ -21,7 +21,7 @@ from services.delivery.domain.model import (
     signature,
 )
 from services.delivery.settings import DEFAULT_RETRY_DELAYS, DeliverySettings
-from shared.contracts.errors import InvalidRequest
+from shared.contracts.errors import Forbidden, InvalidRequest
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.8", "172.16.3.4", "192.168.1.1", "169.254.169.254",
@@ -37,7 +37,7 @@ def test_public_addresses_are_allowed(address):
 
 
 def test_a_host_with_any_private_address_is_refused_naming_the_setting():
-    with pytest.raises(InvalidRequest, match="WEBHOOK_ALLOW_PRIVATE"):
+    with pytest.raises(Forbidden, match="WEBHOOK_ALLOW_PRIVATE"):
         refuse_private("mixed.example", ["8.8.8.8", "10.0.0.1"])
     refuse_private("public.example", ["8.8.8.8"])
 

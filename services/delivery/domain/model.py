@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
-from shared.contracts.errors import InvalidRequest
+from shared.contracts.errors import Forbidden, InvalidRequest
 from shared.contracts.webhooks import Attempt, DeliveryView, WebhookView
 
 SECRET_PREFIX = "whsec_"
@@ -63,7 +63,7 @@ def forbidden_address(address: str) -> bool:
 def refuse_private(host: str, addresses: list[str]) -> None:
     bad = sorted({address for address in addresses if forbidden_address(address)})
     if bad:
-        raise InvalidRequest(f"url host {host} resolves to a loopback, link-local or private address "
+        raise Forbidden(f"url host {host} resolves to a loopback, link-local or private address "
                              f"({', '.join(bad)}); the server does not call its own network "
                              "(WEBHOOK_ALLOW_PRIVATE=true allows it)")
 

@@ -42,6 +42,8 @@ ERRORS = {
     "503": "The broker, a store or a service is unreachable; nothing was done (SERVICE_UNAVAILABLE)",
     "504": "No answer in time (TIMEOUT)",
 }
+PRIVATE_URL = ("The URL's host resolves to a loopback, link-local or private address, which the server does not "
+               "call (FORBIDDEN)")
 PRECONDITION_FAILED = ("The resource changed since it was read: If-Match names none of its ETags "
                        "(PRECONDITION_FAILED); read it again")
 
@@ -146,6 +148,8 @@ def _operation(operation: Route, ref, schemas: dict) -> dict:
             spec["responses"][status] = _success(operation, ref)
     for status, description in ERRORS.items():
         spec["responses"][status] = _error(status, description, ref)
+    if operation.refuses_private_urls:
+        spec["responses"]["403"] = _error("403", PRIVATE_URL, ref)
     if operation.if_match:
         spec["responses"]["412"] = _error("412", PRECONDITION_FAILED, ref)
     return spec

@@ -58,6 +58,7 @@ class Route:
     path_params: dict[str, str] = field(default_factory=dict)
     etag: bool = False
     if_match: bool = False
+    refuses_private_urls: bool = False
 
     @property
     def served_path(self) -> str:
@@ -93,10 +94,10 @@ def _webhook_routes() -> list[Route]:
         Route("get", base, webhooks.list_webhooks, "List webhook endpoints", tag, WebhookView, query=ListWebhooks,
               listing=True),
         Route("post", base, webhooks.create_webhook, "Create a webhook endpoint (its signing secret shown once)", tag,
-              WebhookWithSecret, body=CreateWebhook, status="201"),
+              WebhookWithSecret, body=CreateWebhook, status="201", refuses_private_urls=True),
         Route("get", one, webhooks.get_webhook, "Get a webhook endpoint", tag, WebhookView, path_params=ONE_WEBHOOK),
         Route("patch", one, webhooks.update_webhook, "Update a webhook endpoint", tag, WebhookView,
-              body=WebhookPatch, path_params=ONE_WEBHOOK),
+              body=WebhookPatch, path_params=ONE_WEBHOOK, refuses_private_urls=True),
         Route("delete", one, webhooks.delete_webhook, "Delete a webhook endpoint and its deliveries", tag,
               path_params=ONE_WEBHOOK),
         Route("post", one + "/rotate-secret", webhooks.rotate_secret,
