@@ -91,7 +91,7 @@ async def _check_url(deps: Dependencies, url: str) -> None:
         return
     try:
         addresses = await deps.resolver.addresses(host, port)
-    except OSError:
+    except (OSError, UnicodeError):
         return  # a name that does not resolve yet: its attempts will say so
     refuse_private(host, addresses)
 
@@ -261,8 +261,8 @@ async def _send(deps: Dependencies, endpoint: Endpoint, delivery: Delivery, now:
     if not deps.allow_private:
         try:
             addresses = await deps.resolver.addresses(host, port)
-        except OSError as error:
-            return Response(None, 0.0, error=f"{host} does not resolve: {error.strerror or error}")
+        except (OSError, UnicodeError) as error:
+            return Response(None, 0.0, error=f"{host} does not resolve: {getattr(error, 'strerror', None) or error}")
         if bad := [address for address in addresses if forbidden_address(address)]:
             return Response(None, 0.0, error=f"refused: {host} resolves to a private address ({bad[0]})")
     body = delivery.body.encode()

@@ -2,7 +2,7 @@
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints
 
 from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct, trimmed
 
@@ -24,7 +24,8 @@ DeliveryStatus = Literal["blocked", "pending", "succeeded", "failed"]
 WebhookId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 DeliveryId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 WebhookUrl = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000,
-                                               pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$")]
+                                               pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://[!-~]+$")]
+"""Printable ASCII (an internationalised host is written in punycode)."""
 EventTypes = Annotated[list[WebhookEventType], Field(min_length=1, max_length=len(WEBHOOK_EVENT_TYPES)),
                        AfterValidator(distinct)]
 WebhookDescription = trimmed(1000)
@@ -41,14 +42,14 @@ class CreateWebhook(DeliveryCommand):
     message_type: ClassVar[str] = "webhooks.create"
     url: WebhookUrl
     event_types: EventTypes
-    enabled: bool = True
+    enabled: StrictBool = True
     description: WebhookDescription | None = None
 
 
 class WebhookPatch(PatchModel):
     url: WebhookUrl | None = None
     event_types: EventTypes | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     description: WebhookDescription | None = None
 
 

@@ -72,6 +72,8 @@ async def test_bad_endpoints_are_refused_in_the_error_envelope(hooks_api):
     for body, field in [({"url": "ftp://example.com/x", "eventTypes": ["issue.created"]}, "url"),
                         ({"url": "https://example.com/x", "eventTypes": []}, "eventTypes"),
                         ({"url": "https://example.com/x", "eventTypes": ["issue.exploded"]}, "eventTypes.0"),
+                        ({"url": "https://example.com/x", "eventTypes": ["issue.created"], "enabled": 0}, "enabled"),
+                        ({"url": "https://ex\u0085ample.com/", "eventTypes": ["issue.created"]}, "url"),
                         ({"url": "https://user:pw@example.com/x", "eventTypes": ["issue.created"]}, None)]:
         response = await hooks_api.post("/api/webhooks", json=body)
         assert response.status == 400, (body, response.body)

@@ -43,7 +43,8 @@ def test_a_host_with_any_private_address_is_refused_naming_the_setting():
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "http:///nohost",
-                                 "https://user:secret@example.com/", "http://example.com:99999/"])
+                                 "https://user:secret@example.com/", "http://example.com:99999/",
+                                 "http://[::1/x"])
 def test_only_plain_http_and_https_urls_are_taken(url):
     with pytest.raises(InvalidRequest):
         checked_url(url)

@@ -60,7 +60,7 @@ class HttpReceivers:
                 return Response(response.status, _ms_since(started), snippet=snippet)
         except TimeoutError:
             return Response(None, _ms_since(started), error=f"timed out after {self._timeout:g}s")
-        except (aiohttp.ClientError, OSError) as error:
+        except (aiohttp.ClientError, OSError, UnicodeError, ValueError) as error:
             return Response(None, _ms_since(started), error=f"{type(error).__name__}: {error}"[:300])
 
 

@@ -37,7 +37,10 @@ def new_webhook_id() -> str:
 
 def checked_url(url: str) -> tuple[str, int]:
     """The host and port of an endpoint URL: http(s) only, with a host, no credentials."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise InvalidRequest(f"url is not a valid URL: {error}") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise InvalidRequest("url must be an http:// or https:// URL")
     try:
