@@ -216,7 +216,7 @@ async def measure() -> Report:
                 report.rest[f"echo/{concurrency}/echo"] = (await load(echo_url, None, "echo", concurrency, []))[0]
             report.propagation = await propagation(api)
             report.otlp = await otlp_against_json(stack.base_url, key)
-            report.webhooks = await webhooks_against_events(stack.base_url, key, AMQP_URL, stack.namespace)
+            report.webhooks = await webhooks_against_events(stack, key, AMQP_URL)
             running = 1
             for runners in (1, 2, 4):
                 for instance in range(running + 1, runners + 1):
