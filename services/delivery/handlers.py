@@ -204,8 +204,7 @@ async def on_attempt_due(due: AttemptDue, envelope: Envelope, deps: Dependencies
              outcome=attempt.outcome, response_status=attempt.response_status, error=attempt.error,
              latency_ms=attempt.latency_ms)
     if response.ok:
-        if endpoint.failing_since is not None:
-            await deps.endpoints.mark_healthy(endpoint)
+        await deps.endpoints.mark_healthy(endpoint)  # always: another delivery may have failed since it was read
         await _finish(deps, delivery, attempt, SUCCEEDED)
         return
     disabled = await _disable_if_failing_too_long(deps, endpoint, now, envelope.correlation_id)
