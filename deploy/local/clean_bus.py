@@ -10,6 +10,7 @@ import os
 import sys
 
 from deploy.local.processes import SERVICES
+from services.clustering.entrypoints.events import subscriptions as clustering_subscriptions
 from services.delivery.adapters.broker_attempts import delay_queue
 from services.delivery.entrypoints.events import subscriptions as delivery_subscriptions
 from services.delivery.settings import MAX_RETRIES
@@ -31,6 +32,7 @@ its retry schedule can have). The subscription lists are built without
         "issues": [s.name for s in issues_subscriptions(None)],
         "fixes": [s.name for s in fixes_subscriptions(None)],
         "shadow_runner": [s.name for s in runner_work_queues(None, 1)],
+        "clustering": [s.name for s in clustering_subscriptions(None)],
         "delivery": [s.name for s in delivery_subscriptions(None)],
     }
     names = namespace_names(namespace, SERVICES, subscriptions)
