@@ -33,6 +33,7 @@ from services.delivery.domain.model import (
     RetrySchedule,
     checked_url,
     forbidden_address,
+    literal_address,
     new_secret,
     new_webhook_id,
     refuse_private,
@@ -88,6 +89,9 @@ def _with_secret(endpoint: Endpoint) -> WebhookWithSecret:
 async def _check_url(deps: Dependencies, url: str) -> None:
     host, port = checked_url(url)
     if deps.allow_private:
+        return
+    if literal := literal_address(host):
+        refuse_private(host, [literal])
         return
     try:
         addresses = await deps.resolver.addresses(host, port)
@@ -260,7 +264,7 @@ async def _send(deps: Dependencies, endpoint: Endpoint, delivery: Delivery, now:
     host, port = checked_url(endpoint.url)
     if not deps.allow_private:
         try:
-            addresses = await deps.resolver.addresses(host, port)
+            addresses = [literal] if (literal := literal_address(host)) else await deps.resolver.addresses(host, port)
         except (OSError, UnicodeError) as error:
             return Response(None, 0.0, error=f"{host} does not resolve: {getattr(error, 'strerror', None) or error}")
         if bad := [address for address in addresses if forbidden_address(address)]:

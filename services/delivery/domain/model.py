@@ -63,6 +63,14 @@ def forbidden_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+def literal_address(host: str) -> str | None:
+    """The host itself when it is an IP address (`[::1]` written without its brackets)."""
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))
+    except ValueError:
+        return None
+
+
 def refuse_private(host: str, addresses: list[str]) -> None:
     bad = sorted({address for address in addresses if forbidden_address(address)})
     if bad:
