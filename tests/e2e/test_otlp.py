@@ -66,6 +66,19 @@ async def test_the_sdk_exporter_sends_a_run_with_two_tool_calls_and_it_reads_bac
     assert trace["status"] == "ok" and trace["metadata"]["otel"]["service"] == "weather-service"
 
 
+async def test_evaluation_results_recorded_on_the_run_read_back_as_its_feedback(api):
+    recorder = Recorder(processor=SimpleSpanProcessor(exporter(api)))
+    root = await asyncio.to_thread(gen_ai_run, recorder, evaluations=[
+        {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.9},
+        {"gen_ai.evaluation.name": "correctness", "gen_ai.evaluation.score.value": 0.3,
+         "gen_ai.evaluation.score.label": "incorrect",
+         "gen_ai.evaluation.explanation": "London's weather was never found."}])
+    trace = await stored_trace(api, f"otel-{hex_trace_id(root)}")
+    assert trace["feedback"] == {"score": 0.3, "comment": "correctness 0.3 (incorrect): London's weather was never "
+                                                          "found.\nrelevance 0.9"}
+    assert [item["name"] for item in trace["metadata"]["otel"]["evaluations"]] == ["relevance", "correctness"]
+
+
 async def test_a_gzipped_export_of_a_failed_run_is_stored_as_an_error_trace(api):
     recorder = Recorder()
     root = gen_ai_run(recorder)
