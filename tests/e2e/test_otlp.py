@@ -35,12 +35,13 @@ async def stored_trace(api, trace_id: str, timeout: float = 10) -> dict:
     return await eventually(found, timeout, f"trace {trace_id}")
 
 
-async def post(api, body: bytes, content_type: str, key: str | None = "default", **headers: str):
+async def post(api, body: bytes, content_type: str, key: str | None = "default", path: str = "/v1/traces",
+               **headers: str):
     """A raw export: the status, and the body decoded as a `google.rpc.Status` by its Content-Type."""
     headers = {"Content-Type": content_type, **headers}
     if key is not None:
         headers["Authorization"] = f"Bearer {api.key if key == 'default' else key}"
-    async with api._session.post(api.base_url + "/v1/traces", data=body, headers=headers) as response:
+    async with api._session.post(api.base_url + path, data=body, headers=headers) as response:
         raw = await response.read()
         if response.status == 200:
             return response.status, raw, response.headers
@@ -77,6 +78,18 @@ async def test_evaluation_results_recorded_on_the_run_read_back_as_its_feedback(
     assert trace["feedback"] == {"score": 0.3, "comment": "correctness 0.3 (incorrect): London's weather was never "
                                                           "found.\nrelevance 0.9"}
     assert [item["name"] for item in trace["metadata"]["otel"]["evaluations"]] == ["relevance", "correctness"]
+
+
+async def test_an_endpoint_under_api_otlp_takes_the_same_exports(api, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", api.base_url + "/api/otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer%20{api.key}")
+    sending = OTLPSpanExporter(timeout=10)
+    assert sending._endpoint == api.base_url + "/api/otlp/v1/traces"
+    recorder = Recorder(processor=SimpleSpanProcessor(sending))
+    root = await asyncio.to_thread(openllmetry_run, recorder)
+    assert_weather_trace(await stored_trace(api, f"otel-{hex_trace_id(root)}"))
+    status, body, _ = await post(api, b"spans", "application/x-protobuf", key=None, path="/api/otlp/v1/traces")
+    assert status == 401 and body["code"] == code_pb2.UNAUTHENTICATED
 
 
 async def test_a_gzipped_export_of_a_failed_run_is_stored_as_an_error_trace(api):
