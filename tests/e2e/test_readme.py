@@ -77,3 +77,14 @@ async def test_the_readme_otlp_example_sends_a_run_that_reads_back_as_a_trace(ap
     assert trace["output"].startswith("Take an umbrella in Paris") and trace["customerId"] == "cust_42"
     assert [step["arguments"] for step in trace["steps"]] == [{"city": "Paris"}, {"city": "London"}]
     assert trace["tools"][0]["function"]["name"] == "get_weather" and trace["status"] == "ok"
+
+
+async def test_the_readme_clustering_walkthrough_works_as_written(api):
+    output = await run(example("clustering"), api)
+    assert '"minClusterSize": 4' in output
+    assert "after the fix: closed" in output
+    issue = (await api.get("/api/v2/issues", params={"source": "clustering"})).data
+    assert len(issue) == 1
+    detail = (await api.get(f"/api/v2/issues/{issue[0]['id']}")).data
+    assert detail["status"] == "open" and detail["metadata"]["regressionCount"] == 1
+    assert detail["traceCount"] == 10 and 0 <= detail["metadata"]["clusterConfidence"] <= 1
