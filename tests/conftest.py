@@ -99,8 +99,11 @@ async def running_stack(amqp: str, mongo: str, log_dir, mongo_client: AsyncMongo
 @pytest.fixture(scope="session")
 async def stack(amqp, mongo, log_dir, mongo_client, namespaces, fake_model):
     """One running system shared by the end-to-end tests; each test works in its own workspace.
-    Its replay and judge model is the local fake."""
-    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, **model_settings(fake_model)) as running:
+    Its replay and judge model is the local fake. Every test's data is on the one embedded store
+    (a single Python process), so its store timeout is longer than the 3 s default: on a loaded
+    2-core machine one operation on a 10,000-trace issue has taken over 3 s there."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, **model_settings(fake_model),
+                             store_timeout_seconds="8") as running:
         yield running
 
 
