@@ -61,10 +61,21 @@ TOOL_STUBS = ("Answers, by tool name, for tool calls the original run never made
               "such a call ends the trace's replay as `diverged`.")
 
 
+def _names_as_property_names(schema: dict[str, Any]) -> None:
+    """JSON schema: the tool-name pattern on every key (`propertyNames`), not only on the keys
+    that match it (`patternProperties`, as pydantic writes it, lets any other key through)."""
+    for variant in schema.get("anyOf", [schema]):
+        if patterns := variant.pop("patternProperties", None):
+            (pattern, value), = patterns.items()
+            variant["additionalProperties"] = value
+            variant.setdefault("propertyNames", {})["pattern"] = pattern
+
+
 class StubsTools(ContractModel):
     """Every type's `changes` may carry `toolStubs`."""
 
-    tool_stubs: dict[ToolName, ToolStub] | None = Field(default=None, max_length=MAX_TOOLS, description=TOOL_STUBS)
+    tool_stubs: dict[ToolName, ToolStub] | None = Field(default=None, max_length=MAX_TOOLS, description=TOOL_STUBS,
+                                                        json_schema_extra=_names_as_property_names)
 
 
 class PromptUpdate(StubsTools):
