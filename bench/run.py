@@ -22,6 +22,8 @@ from pymongo import AsyncMongoClient
 from bench.echo import SERVICE as ECHO_SERVICE
 from bench.otlp import otlp_against_json
 from bench.otlp import render as render_otlp
+from bench.replay import multi_step
+from bench.replay import render as render_replay
 from deploy.local.clean_bus import bus_names
 from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, port_open, wait_until
 from deploy.local.stack import new_stack
@@ -53,6 +55,7 @@ class Report:
     scaling_cpu: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     otlp: dict = field(default_factory=dict)
+    replay: dict = field(default_factory=dict)
 
 
 def describe_machine() -> dict:
@@ -212,6 +215,7 @@ async def measure() -> Report:
                 report.rest[f"echo/{concurrency}/echo"] = (await load(echo_url, None, "echo", concurrency, []))[0]
             report.propagation = await propagation(api)
             report.otlp = await otlp_against_json(stack.base_url, key)
+            report.replay = await multi_step(api, RUNNER_CONCURRENCY, MODEL_LATENCY)
             running = 1
             for runners in (1, 2, 4):
                 for instance in range(running + 1, runners + 1):
@@ -307,6 +311,7 @@ def render(report: Report) -> str:
         lines.append(f"| {name} | {report.memory['idle'].get(name, '-')} | "
                      f"{report.memory['under load'].get(name, '-')} | {after} |")
     lines += render_otlp(report.otlp)
+    lines += render_replay(report.replay)
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)
 
