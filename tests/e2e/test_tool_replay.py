@@ -159,3 +159,25 @@ async def test_a_runner_killed_mid_loop_loses_nothing_and_counts_each_trace_once
     assert replayed_by(stack, second_runner, created["id"]) == []
     first_calls = [c for c in fake_model.calls_about(f"[{m}]") if c.get("tools") and len(c["messages"]) == 2]
     assert len(first_calls) > 6, "the killed runner's traces were replayed again from their start"
+
+
+async def test_a_bad_tool_update_is_refused_in_the_error_envelope_naming_the_field(api):
+    issue = await api.create_issue(title="Tools", agentId="agent_tools")
+    cases = [
+        ({}, "changes", "give at least one tool to update, add or remove"),
+        ({"update": [{"name": "search_faq"}]}, "changes.update.0", "give a new description or parameters"),
+        ({"update": [{"name": "a", "description": "d"}], "remove": ["a"]}, "changes", "repeated: a"),
+        ({"remove": ["a"], "toolStubs": {"b": {}}}, "changes.toolStubs.b", "give exactly one of result or error"),
+        ({"remove": ["a"], "colour": "red"}, "changes.colour", "unknown field"),
+    ]
+    for changes, field, message in cases:
+        response = await api.post("/api/fixes", json={"issueId": issue["id"], "type": "tool_update",
+                                                      "description": "d", "changes": changes})
+        assert response.status == 400, response.body
+        error = response.body["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert any(d["field"] == field and message in d["message"] for d in error["details"]), (changes, error)
+    created = await api.create_fix(issue["id"], type="tool_update", changes={"remove": ["search_faq"]})
+    listed = (await api.get("/api/fixes", params={"type": "tool_update", "issueId": issue["id"]})).data
+    assert [fix["id"] for fix in listed] == [created["id"]]
+    assert listed[0]["changes"] == {"update": [], "add": [], "remove": ["search_faq"]}, "kept in canonical form"
