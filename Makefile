@@ -63,7 +63,7 @@ eval-verdicts: install
 	$(PY) -m eval.verdicts
 
 eval-clustering: install
-	$(PY) -m eval.clustering --orders 3
+	$(PY) -m eval.clustering --orders 3 --stack
 
 api-key: install
 	@if [ -z "$(WORKSPACE)" ]; then echo "usage: make api-key WORKSPACE=name [OWNER=who]" >&2; exit 2; fi

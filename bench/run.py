@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 from pymongo import AsyncMongoClient
 
+from bench import clustering
 from bench.echo import SERVICE as ECHO_SERVICE
 from bench.otlp import otlp_against_json
 from bench.otlp import render as render_otlp
@@ -56,6 +57,7 @@ class Report:
     memory: dict = field(default_factory=dict)
     otlp: dict = field(default_factory=dict)
     replay: dict = field(default_factory=dict)
+    clustering: dict = field(default_factory=dict)
 
 
 def describe_machine() -> dict:
@@ -226,6 +228,13 @@ async def measure() -> Report:
                 report.scaling.append(await scaling_run(api, runners))
                 if runners == 4:
                     report.scaling_cpu = cpu_percent(before, watched, time.monotonic() - started)
+            async def api_for() -> Api:
+                store = MongoApiKeyStore(client[stack.database]["api_keys"])
+                return Api(http, stack.base_url, (await create_api_key(store, "b" + uuid.uuid4().hex[:8])).secret)
+
+            client = AsyncMongoClient(mongo_url)
+            report.clustering["stack"] = await clustering.through_stack(stack, api_for)
+            await client.close()
         report.memory["after load"] = {name: rss_mib(pid) for name, pid in system_pids().items()}
     finally:
         for process in [*extras, model]:
@@ -233,6 +242,7 @@ async def measure() -> Report:
         stack.stop_all()
         await remove_namespaces(stack.namespace)
         mongo.stop()
+    report.clustering["rates"] = clustering.in_process_rates()
     return report
 
 
@@ -312,6 +322,7 @@ def render(report: Report) -> str:
                      f"{report.memory['under load'].get(name, '-')} | {after} |")
     lines += render_otlp(report.otlp)
     lines += render_replay(report.replay)
+    lines += ["", clustering.render(report.clustering).strip()]
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)
 

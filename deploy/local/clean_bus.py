@@ -10,6 +10,7 @@ import os
 import sys
 
 from deploy.local.processes import SERVICES
+from services.clustering.entrypoints.events import subscriptions as clustering_subscriptions
 from services.fixes.entrypoints.events import subscriptions as fixes_subscriptions
 from services.issues.entrypoints.events import subscriptions as issues_subscriptions
 from services.shadow_runner.entrypoints.work import work_queues as runner_work_queues
@@ -26,6 +27,7 @@ def bus_names(namespace: str) -> NamespaceNames:
         "issues": [s.name for s in issues_subscriptions(None)],
         "fixes": [s.name for s in fixes_subscriptions(None)],
         "shadow_runner": [s.name for s in runner_work_queues(None, 1)],
+        "clustering": [s.name for s in clustering_subscriptions(None)],
     }
     return namespace_names(namespace, SERVICES, subscriptions)
 

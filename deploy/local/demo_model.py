@@ -11,7 +11,7 @@ prompt fix changes the answer). As the judge (model `judge-model`) it scores ans
 refund window they cite, fairly unless told to favour whichever answer it reads first
 (`bias_judge`); with `refuses_response_format` it answers structured-output requests as an
 endpoint without that feature does. Tests script faults per conversation: HTTP errors, garbage,
-delays.
+delays. `/v1/embeddings` answers a deterministic bag-of-words vector of 64 dimensions a text.
 
 Offered tools, it is a tool-using agent (`_tool_agent`) that answers from the tool results it is
 sent: it calls, one per reply in the order offered (all at once when its system prompt says
@@ -23,6 +23,7 @@ question, anything else `"returns"`.
 """
 
 import asyncio
+import hashlib
 import json
 import re
 import threading
@@ -39,6 +40,7 @@ SILENCED = "Never discuss refunds."
 RIGHT = "No. Returns are accepted within 30 days of purchase under the current policy."
 WRONG = "Yes, our policy allows returns within 60 days."
 REFUSAL = "I cannot answer that."
+EMBEDDING_DIMENSION = 64
 
 
 @dataclass
@@ -106,6 +108,7 @@ class DemoModel:
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._complete)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -151,6 +154,28 @@ class DemoModel:
             "choices": [{"index": 0, "message": message,
                          "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
         })
+
+
+    async def _embeddings(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+        self.calls.append({"model": body.get("model"), "messages": [], "input": texts})
+        fault = self._next_fault(json.dumps(texts))
+        if fault is not None and fault.status:
+            return web.Response(status=fault.status, text=fault.body or "scripted failure")
+        return web.json_response({
+            "object": "list",
+            "model": body.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": _embedding(t)} for i, t in enumerate(texts)],
+        })
+
+
+def _embedding(text: str, dimension: int = EMBEDDING_DIMENSION) -> list[float]:
+    """A deterministic bag-of-words vector: each word adds one to a dimension chosen by its hash."""
+    vector = [0.0] * dimension
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[int(hashlib.sha256(word.encode()).hexdigest(), 16) % dimension] += 1.0
+    return vector
 
 
 def _agent(messages: list[dict]) -> str:

@@ -2,6 +2,7 @@
 batches in arrival order as the service sees them, scored against the labels."""
 
 import argparse
+import asyncio
 import random
 import resource
 import time
@@ -9,6 +10,7 @@ from dataclasses import replace
 
 from eval.clustering.dataset import SETS, labelled
 from eval.clustering.metrics import Report, score
+from eval.clustering.stack import run_sets
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
 from services.clustering.domain.embedding import aspect_texts
@@ -84,6 +86,7 @@ def main() -> None:
     parser.add_argument("--cluster-similarity", type=float, help="average pairwise similarity to form a cluster")
     parser.add_argument("--min-cluster-size", type=int)
     parser.add_argument("--timing", action="store_true", help="measure throughput against the bare model")
+    parser.add_argument("--stack", action="store_true", help="also through a running stack, over the REST API")
     parser.add_argument(
         "--one-mode-per-agent", type=int, metavar="PICK", help="keep one mode per agent (the PICK-th by name)"
     )
@@ -115,6 +118,11 @@ def main() -> None:
             )
         if args.timing:
             timing(traces, embedder, settings, args.batch_size)
+    if args.stack:
+        names = list(SETS) if args.set == "all" else [args.set]
+        for name, report in asyncio.run(run_sets(names, args.batch_size)).items():
+            print_report(f"{name} through the stack (POST /api/v2/traces in batches of {args.batch_size}, "
+                         "issues read back)", report)
 
 
 if __name__ == "__main__":

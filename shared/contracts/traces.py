@@ -208,6 +208,32 @@ class TraceFact(ContractModel):
     timestamp: Timestamp
 
 
+class FailureMessage(ContractModel):
+    """A user or tool message of a trace; `toolName` names the tool a tool message answers."""
+
+    role: Literal["user", "tool"]
+    content: str
+    tool_name: str | None = None
+
+
+class FailingTrace(ContractModel):
+    """What clustering needs of a trace that may have failed: `status: error`, or a feedback
+    score below 1 (the highest threshold a workspace can set; the subscriber applies its own).
+    The conversation without system prompt and assistant turns, each text cut to a budget (see
+    `services.traces.domain.failures`), so that an event stays small."""
+
+    trace_id: str
+    status: Literal["ok", "error"]
+    messages: list[FailureMessage]
+    output: str
+    feedback_score: float | None = None
+    feedback_comment: str | None = None
+
+
 class TracesIngested(ContractModel):
+    """`traces`: a fact per stored trace; `failing`: the content of those of them that may have
+    failed (see `FailingTrace`), for the clustering service, which never reads the traces."""
+
     routing_key: ClassVar[str] = "traces.ingested"
     traces: list[TraceFact]
+    failing: list[FailingTrace] = []

@@ -156,11 +156,11 @@ async def test_the_openapi_document_describes_etag_if_match_and_412(api):
     paths = (await api.get("/api/openapi.json", key=None)).body["paths"]
     conditional = {("patch", "/api/v2/issues/{issueId}"), ("delete", "/api/v2/issues/{issueId}"),
                    ("patch", "/api/v2/cases/{issueId}"), ("delete", "/api/v2/cases/{issueId}"),
-                   ("patch", "/api/fixes/{fixId}")}
+                   ("patch", "/api/fixes/{fixId}"), ("patch", "/api/v2/clustering-settings")}
     tagged = {("post", "/api/v2/issues"), ("get", "/api/v2/issues/{issueId}"), ("patch", "/api/v2/issues/{issueId}"),
               ("post", "/api/v2/cases"), ("get", "/api/v2/cases/{issueId}"), ("patch", "/api/v2/cases/{issueId}"),
               ("post", "/api/fixes"), ("get", "/api/fixes/{fixId}"), ("patch", "/api/fixes/{fixId}"),
-              ("get", "/api/v2/clustering-settings")}
+              ("get", "/api/v2/clustering-settings"), ("patch", "/api/v2/clustering-settings")}
     for path, operations in paths.items():
         for method, operation in operations.items():
             headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}

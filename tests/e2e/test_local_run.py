@@ -56,7 +56,7 @@ def test_two_settings_on_one_port_are_both_named(local_runs):
 def test_a_port_that_is_not_a_port_is_refused(local_runs):
     run = local_runs(FIRST_OPS_PORT="65534")
     assert run.run_to_end() == 2
-    said(run.output, "FIRST_OPS_PORT", "65532", "65534")
+    said(run.output, "FIRST_OPS_PORT", "65531", "65534")
     assert_nothing_started(run)
 
 

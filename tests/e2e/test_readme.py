@@ -99,3 +99,14 @@ async def test_the_readme_tool_replay_walkthrough_works_as_written(api):
     assert stubbed["fixedOutput"] == "Ticket T-1 opened: a person will call you today."
     test = (await api.get("/api/shadow-tests")).data[0]
     assert test["results"]["improved"] == 2
+
+
+async def test_the_readme_clustering_walkthrough_works_as_written(api):
+    output = await run(example("clustering"), api)
+    assert '"minClusterSize": 4' in output
+    assert "after the fix: closed" in output
+    issue = (await api.get("/api/v2/issues", params={"source": "clustering"})).data
+    assert len(issue) == 1
+    detail = (await api.get(f"/api/v2/issues/{issue[0]['id']}")).data
+    assert detail["status"] == "open" and detail["metadata"]["regressionCount"] == 1
+    assert detail["traceCount"] == 10 and 0 <= detail["metadata"]["clusterConfidence"] <= 1

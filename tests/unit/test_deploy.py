@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from deploy.local.processes import SERVICES
+from services.clustering.settings import ClusteringServiceSettings
 from services.gateway.settings import GatewaySettings
 from services.shadow_runner.entrypoints.work import WORK_QUEUE
 from services.shadow_runner.settings import RunnerSettings
@@ -18,7 +19,7 @@ from shared.settings import CommonSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 APPS = (*SERVICES, "gateway")
-SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings}
+SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings, "clustering": ClusteringServiceSettings}
 
 
 def settings_of(service: str) -> set[str]:

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import structlog
 
+from services.traces.domain.failures import failing_trace, may_fail
 from services.traces.ports import UnannouncedTraces
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
@@ -60,7 +61,8 @@ class TraceAnnouncer:
             key = (document["workspace"], ingestion.get("correlationId", "-"), ingestion.get("actor"))
             groups[key].append(document)
         for (workspace, correlation_id, actor), batch in groups.items():
-            event = TracesIngested(traces=[TraceFact.model_validate(_fact_fields(document)) for document in batch])
+            event = TracesIngested(traces=[TraceFact.model_validate(_fact_fields(document)) for document in batch],
+                                   failing=[failing_trace(document) for document in batch if may_fail(document)])
             envelope = Envelope(type=event.routing_key, workspace=workspace, correlation_id=correlation_id,
                                 actor=actor, payload=event.to_wire())
             await self._publisher.publish(envelope)
@@ -71,4 +73,4 @@ class TraceAnnouncer:
 
 
 def _fact_fields(document: dict) -> dict:
-    return {key: value for key, value in document.items() if key not in ("_id", "workspace", "ingestion")}
+    return {key: document.get(key) for key in ("id", "agentId", "agentName", "customerId", "timestamp")}

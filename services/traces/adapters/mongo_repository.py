@@ -22,7 +22,9 @@ store timeout on a slow store, which abandons the call while the store finishes 
 INGESTIONS_KEPT_FOR = timedelta(days=7)
 HIDDEN = {"_id": 0, "workspace": 0, "ingestion": 0, "announced": 0}
 FACT_FIELDS = {"workspace": 1, "id": 1, "agentId": 1, "agentName": 1, "customerId": 1, "timestamp": 1,
-               "ingestion.correlationId": 1, "ingestion.actor": 1}
+               "ingestion.correlationId": 1, "ingestion.actor": 1,
+               "status": 1, "feedback": 1, "output": 1, "input": 1}
+"""A trace's facts, and what a `traces.ingested` event says of one that may have failed."""
 
 
 def trace_key(workspace: str, trace_id: str) -> str:

@@ -10,8 +10,9 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.alias_generators import to_snake
 
-from services.gateway.entrypoints.http import fixes, issues, shadow_tests, traces
+from services.gateway.entrypoints.http import clustering, fixes, issues, shadow_tests, traces
 from services.gateway.entrypoints.http.cases import CASES
+from shared.contracts.clustering import ClusteringSettingsPatch, ClusteringSettingsView
 from shared.contracts.fixes import CreateFix, FixDetail, FixPatch, FixView, ListFixes
 from shared.contracts.issues import IssueDetail, IssuePatch, IssueSummary, ListIssues, NewIssue
 from shared.contracts.shadow_tests import (
@@ -102,6 +103,11 @@ ROUTES = [
     Route("post", "/api/shadow-execution", shadow_tests.execute_shadow,
           "Replay one trace against a fix, synchronously (30 s)", "Shadow tests", ShadowExecution,
           body=ExecuteShadow, extra_statuses=("502",)),
+    Route("get", "/api/v2/clustering-settings", clustering.get_settings, "Get the workspace's clustering settings",
+          "Clustering", ClusteringSettingsView, etag=True),
+    Route("patch", "/api/v2/clustering-settings", clustering.update_settings,
+          "Change the workspace's clustering settings", "Clustering", ClusteringSettingsView,
+          body=ClusteringSettingsPatch, etag=True, if_match=True),
     *_issue_routes(CASES, "Cases (deprecated)", deprecated=True),
 ]
 

@@ -1,0 +1,3 @@
+from services.clustering.bootstrap import main
+
+main()

@@ -1,0 +1,68 @@
+"""Composition root of the clustering service: builds every part and runs them until stopped."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from services.clustering.adapters.issue_commands import RpcIssueCommands
+from services.clustering.adapters.mongo_repository import MongoAgentRecords, MongoManualTraces, MongoSettings
+from services.clustering.entrypoints.commands import command_routes
+from services.clustering.entrypoints.events import subscriptions
+from services.clustering.handlers import Dependencies
+from services.clustering.ports import AgentRecords, Embedder, IssueCommands, ManualTraces, SettingsStore
+from services.clustering.settings import ClusteringServiceSettings
+from shared.contracts.common import utc_now
+from shared.messaging.host import ServiceHost, main_loop
+from shared.store.mongo import mongo_client, store_ping
+
+SERVICE = "clustering"
+log = structlog.get_logger(__name__)
+
+
+def build(
+    settings: SettingsStore,
+    records: AgentRecords,
+    manual: ManualTraces,
+    issues: IssueCommands,
+    embedder: Embedder,
+    clock: Callable[[], datetime] = utc_now,
+) -> Dependencies:
+    """The handlers' dependencies: MongoDB, RPC and a real model in `run`; fakes in unit tests."""
+    return Dependencies(settings, records, manual, issues, embedder, clock)
+
+
+def load_embedder(settings: ClusteringServiceSettings) -> Embedder:
+    """The configured model, loaded (or its endpoint probed) once; blocking, so run off the loop."""
+    if settings.embeddings_base_url:
+        from services.clustering.adapters.http_embedder import HttpEmbedder
+
+        return HttpEmbedder(settings.embeddings_base_url, settings.embeddings_model, settings.embeddings_api_key,
+                            settings.embeddings_timeout_seconds)
+    from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
+
+    return WordLlamaEmbedder()
+
+
+async def run(settings: ClusteringServiceSettings, stop: asyncio.Event) -> None:
+    mongo = mongo_client(settings, SERVICE)
+    database = mongo[settings.mongodb_database]
+    workspace_settings = MongoSettings(database["clustering_settings"])
+    records = MongoAgentRecords(database["clustering_agents"])
+    manual = MongoManualTraces(database["clustering_manual_issues"])
+    host = ServiceHost(SERVICE, settings, stop)
+    try:
+        if await host.start(store_ping(mongo), [records.ensure_indexes, manual.ensure_indexes]):
+            embedder = await asyncio.to_thread(load_embedder, settings)
+            log.info("embedding model loaded", model=type(embedder).__name__, dimension=embedder.dimension)
+            issues = RpcIssueCommands(await host.rpc_client(), settings.issues_timeout_seconds)
+            deps = build(workspace_settings, records, manual, issues, embedder)
+            await host.serve(command_routes(deps), subscriptions(deps))
+    finally:
+        await host.close()
+        await mongo.close()
+
+
+def main() -> None:
+    main_loop(SERVICE, ClusteringServiceSettings(), run)

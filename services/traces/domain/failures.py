@@ -1,0 +1,42 @@
+"""What a `traces.ingested` event says of a trace that may have failed, for clustering: its
+user and tool messages (tool messages naming their tool), answer and feedback, each cut to a
+budget so that an event of 500 traces stays a few megabytes at most."""
+
+from shared.contracts.traces import FailingTrace, FailureMessage
+
+MAY_FAIL_BELOW = 1.0
+MESSAGE_CHARS = 2000
+USER_CHARS = 4000
+TOOL_CHARS = 8000
+OUTPUT_CHARS = 4000
+COMMENT_CHARS = 2000
+
+
+def may_fail(document: dict) -> bool:
+    score = (document.get("feedback") or {}).get("score")
+    return document.get("status") == "error" or (score is not None and score < MAY_FAIL_BELOW)
+
+
+def failing_trace(document: dict) -> FailingTrace:
+    """From a stored trace document (camelCase fields, `input` in the OpenAI format)."""
+    called = {call.get("id"): (call.get("function") or {}).get("name")
+              for message in document.get("input", []) for call in message.get("tool_calls") or []}
+    budgets = {"user": USER_CHARS, "tool": TOOL_CHARS}
+    messages = []
+    for message in document.get("input", []):
+        role, content = message.get("role"), message.get("content") or ""
+        if role not in budgets or not content.strip() or budgets[role] <= 0:
+            continue
+        text = content[:min(MESSAGE_CHARS, budgets[role])]
+        budgets[role] -= len(text)
+        tool = called.get(message.get("tool_call_id")) if role == "tool" else None
+        messages.append(FailureMessage(role=role, content=text, tool_name=tool))
+    feedback = document.get("feedback") or {}
+    return FailingTrace(
+        trace_id=document["id"],
+        status=document.get("status", "ok"),
+        messages=messages,
+        output=(document.get("output") or "")[:OUTPUT_CHARS],
+        feedback_score=feedback.get("score"),
+        feedback_comment=(feedback.get("comment") or None) and feedback["comment"][:COMMENT_CHARS],
+    )
