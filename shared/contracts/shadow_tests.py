@@ -239,7 +239,8 @@ class Replay(ContractModel):
     order, with what each was answered; `modelCalls` made; `outcome`: `answered` (the model
     answered without tool calls: the trace's `fixedOutput`), `diverged` (it called a tool the
     original run never did: `divergedAt`), `step_limit` (still asking for tools after
-    `MAX_REPLAY_STEPS` model calls) or `errored`."""
+    `MAX_REPLAY_STEPS` model calls) or `errored`. `finalAnswer` is the model's last answer, before a
+    guardrail fix's rule (the trace's `fixedOutput` is after it)."""
 
     outcome: ReplayOutcome
     model_calls: int

@@ -296,3 +296,10 @@ def test_a_tally_stored_before_diverged_existed_reads_as_none_diverged():
     sample = Sample(improved=2, diverged=1)
     assert sample.replayed == 3 and "1 of 3 diverged" in statistics(sample).recommendation_reason
     assert json.loads(Tally.counting(["diverged"]).results().model_dump_json())["diverged"] == 1
+
+
+async def test_a_guardrail_applies_to_the_final_answer_after_the_tool_calls():
+    rule = {"rule": "block_pattern", "pattern": "60 days", "fallback": RIGHT}
+    result = await execute(a_fix(fix_type="guardrail", changes=rule), a_tool_trace("tr_1"))
+    assert result.replay.final_answer == WRONG and len(result.replay.steps) == 2
+    assert result.fixed_output == RIGHT and result.verdict == "improved"
