@@ -294,8 +294,8 @@ async def _replay(model: ChatModel, run: ToolReplay) -> None:
 
 
 def _shown(run: ToolReplay | None):
-    """The replay's transcript, for a trace that offered tools or a replay that called one."""
-    if run is None or not (run.request.tools or run.steps or run.diverged_at):
+    """The replay's transcript, for a trace that offered tools or recorded calls, or a replay that called one."""
+    if run is None or not (run.request.tools or run.recorded.steps or run.steps or run.diverged_at):
         return None
     return run.transcript()
 

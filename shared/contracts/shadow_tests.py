@@ -249,7 +249,8 @@ class Replay(ContractModel):
     final_answer: str | None = None
 
 
-REPLAY = "The replayed tool calls, for a trace that offered tools or a replay that called one; else null"
+REPLAY = ("The replayed tool calls, for a trace that offered tools or recorded calls, or a replay that called "
+          "one; else null")
 
 
 class TraceResult(ContractModel):

@@ -89,6 +89,10 @@ class RecordedSteps:
             return Answer("stub", stub.result, stub.error)
         return None
 
+    @property
+    def steps(self) -> list[ToolStep]:
+        return self._steps
+
     def _unused(self, name: str, same) -> int | None:
         return next((i for i, step in enumerate(self._steps) if not self._used[i] and step.name == name and same(i)),
                     None)
