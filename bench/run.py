@@ -321,8 +321,8 @@ def render(report: Report) -> str:
         lines.append(f"| {name} | {report.memory['idle'].get(name, '-')} | "
                      f"{report.memory['under load'].get(name, '-')} | {after} |")
     lines += render_otlp(report.otlp)
-    lines += render_replay(report.replay)
     lines += ["", clustering.render(report.clustering).strip()]
+    lines += render_replay(report.replay)
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)
 

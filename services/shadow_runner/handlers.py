@@ -102,7 +102,7 @@ async def create_shadow_test(
     if missing:
         raise NotFound(f"Traces not found: {', '.join(missing)}", _places(command, missing))
     issue = await _issue_context(deps, ctx, fix)
-    snapshot = FixView.model_validate(fix.model_dump(exclude={"shadow_tests"}))
+    snapshot = FixView.model_validate(fix.model_dump(exclude={"shadow_tests", "status_history"}))
 
     async def insert(test: ShadowTest, creation: Creation) -> None:
         await deps.tests.add(test, creation, envelopes(test.events, ctx))

@@ -6,7 +6,7 @@ from typing import Protocol
 from services.shadow_runner.domain.model import ShadowTest, Tally
 from services.shadow_runner.domain.replay import AskedCall, ChatRequest
 from shared.contracts.envelope import Envelope
-from shared.contracts.fixes import FixDetail
+from shared.contracts.fixes import FixView
 from shared.contracts.issues import IssueDetail
 from shared.contracts.shadow_tests import ListShadowTests, TraceResult
 from shared.contracts.traces import Trace
@@ -56,7 +56,8 @@ class ShadowTests(OutboxStore, Protocol):
 class Neighbours(Protocol):
     """What the runner asks the fixes, issues and traces services; None when it does not exist."""
 
-    async def fix(self, ctx: CommandContext, fix_id: str) -> FixDetail | None: ...
+    async def fix(self, ctx: CommandContext, fix_id: str) -> FixView | None:
+        """The fix with only the fields the runner needs (see `adapters.remote.RUNNER_FIX_FIELDS`)."""
 
     async def issue(self, ctx: CommandContext, issue_id: str) -> IssueDetail | None: ...
 

@@ -327,6 +327,17 @@ class ShadowTestSummary(ContractModel):
     recommendation: Literal["ship", "reject", "inconclusive"] | None = None
 
 
+class FixStatusEntry(ContractModel):
+    """A status the fix entered, and when (`enteredAt`)."""
+
+    status: FixStatus
+    entered_at: Timestamp
+
+
+STATUS_HISTORY = ("Each status the fix entered and when, oldest first: its last 50 moves (the first entry is draft "
+                  "at its creation, unless more than 50 moves followed)")
+
+
 class FixView(ContractModel):
     id: str
     issue_id: str | None
@@ -337,6 +348,7 @@ class FixView(ContractModel):
     author: str
     created_at: Timestamp
     updated_at: Timestamp
+    status_history: list[FixStatusEntry] = Field([], description=STATUS_HISTORY)
 
 
 class FixDetail(FixView):

@@ -7,8 +7,12 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from deploy.local.demo_model import RIGHT, WRONG
-from tests.e2e.test_shadow_tests import GROUNDING_DIFF, a_trace
+from shared.contracts.issues import AttachTraces, CreateIssue
+from shared.messaging.asking import send
+from tests.e2e.test_regression import ingestion_handled, move
+from tests.e2e.test_shadow_tests import GROUNDING_DIFF, a_trace, finished, setup, start_test
 from tests.support.browser import DESKTOP, FLAGS, PHONE, chromium_path, screenshot_dir
+from tests.support.bus import rpc_client
 
 pytestmark = pytest.mark.e2e
 CSP = "script-src 'self'"
@@ -235,6 +239,183 @@ async def test_the_word_diff_marks_whole_phrases(page, stack):
     assert diff[1] == [{"op": "same", "text": "same text"}]
     assert diff[2] == [{"op": "ins", "text": "new"}]
     assert diff[3] == [{"op": "same", "text": "a "}, {"op": "del", "text": "x "}, {"op": "same", "text": "b"}]
+
+
+async def a_regression(api, rpc, workspace: str, issue_id: str, trace: str) -> None:
+    """A fix of the issue applied (so the issue closes), then a new trace of its failure (so it reopens)."""
+    fix = await api.create_fix(issue_id)
+    await move(api, fix["id"], "proposed", "testing", "applied")
+    await api.issue_when(issue_id, lambda i: i["status"] == "closed", "the applied fix to close the issue")
+    reopened = await send(rpc, AttachTraces(issue_id=issue_id, trace_ids=[trace]),
+                          ingestion_handled(workspace, f"evt-{trace}"), timeout=10, purpose="attach")
+    assert reopened["reopened"] is True
+
+
+async def test_the_board_filters_by_source_in_the_url_and_marks_regressed_issues(page, api, stack, workspace, shots):
+    run = uuid.uuid4().hex[:6]
+    async with rpc_client(stack) as (rpc, _):
+        command = CreateIssue(title=f"Clustered refunds {run}", description="d", agent_id="agent_support",
+                              severity="high", trace_ids=["tr_c1"], source="clustering", cluster_confidence=0.87)
+        made = await send(rpc, command, ingestion_handled(workspace, f"evt-cluster-{run}"), timeout=10, purpose="issue")
+        clustered = made["issue"]
+        once = await api.create_issue(title=f"Regressed once {run}", traceIds=["tr_once_1"])
+        steady = await api.create_issue(title=f"Never regressed {run}")
+        await api.create_fix(steady["id"], description="Still a draft")
+        await a_regression(api, rpc, workspace, once["id"], "tr_once_2")
+        await a_regression(api, rpc, workspace, clustered["id"], "tr_c2")
+        await a_regression(api, rpc, workspace, clustered["id"], "tr_c3")
+    assert (await api.get(f"/api/v2/issues/{clustered['id']}")).data["metadata"]["regressionCount"] == 2
+
+    await sign_in(page, api.key)
+    rows = {issue["id"]: page.locator(f"tr[data-issue='{issue['id']}']") for issue in (clustered, once, steady)}
+    await expect(rows[clustered["id"]].locator("td[data-label=Source]")).to_have_text("clustering")
+    await expect(rows[once["id"]].locator("td[data-label=Source]")).to_have_text("manual")
+    await expect(rows[clustered["id"]].locator(".regressed-mark")).to_have_text("↺ regressed ×2")
+    await expect(rows[once["id"]].locator(".regressed-mark")).to_have_text("↺ regressed")
+    await expect(rows[once["id"]].locator("td[data-label=Customers]")).not_to_have_text("…")
+    await expect(rows[steady["id"]].locator(".regressed-mark")).to_have_count(0)
+    await expect(page.locator(".count-open")).to_have_text("3")
+    await page.screenshot(path=shots / "board-regressed.png", full_page=True)
+
+    await page.get_by_label("Source", exact=True).select_option("clustering")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await expect(page.locator(f"tr[data-issue='{clustered['id']}']")).to_be_visible()
+    assert "source=clustering" in page.url
+    await expect(page.locator(".count-open")).to_have_text("1")
+    await expect(page.locator(".count-closed")).to_have_text("0")
+
+    await page.reload()
+    await expect(page.get_by_label("Source", exact=True)).to_have_value("clustering")
+    await expect(page.locator("tbody tr")).to_have_count(1)
+    await page.locator(".count-open").click()
+    assert "source=clustering" in page.url and "status=open" in page.url
+    await expect(page.locator("tbody tr")).to_have_count(1)
+
+    await page.goto("/#/issues?source=manual")
+    await expect(page.locator("tbody tr")).to_have_count(2)
+    await expect(page.locator(".count-open")).to_have_text("2")
+    await expect(page.locator("tbody")).not_to_contain_text("clustering")
+
+
+async def test_the_issue_page_tells_what_happened_in_a_timeline(page, api, stack, workspace, shots):
+    run = uuid.uuid4().hex[:6]
+    traces = [a_trace(run, 0), a_trace(run, 1)]
+    assert (await api.post("/api/v2/traces", json={"traces": traces})).status == 201
+    issue = await api.create_issue(title=f"Came back {run}", traceIds=[traces[0]["id"]])
+    rejected = await api.create_fix(issue["id"], description="Too blunt a prompt change")
+    await move(api, rejected["id"], "rejected")
+    async with rpc_client(stack) as (rpc, _):
+        await a_regression(api, rpc, workspace, issue["id"], traces[1]["id"])
+    applied = next(f for f in (await api.get("/api/fixes", params={"issueId": issue["id"]})).data
+                   if f["status"] == "applied")
+
+    await sign_in(page, api.key)
+    await page.goto(f"/#/issues/{issue['id']}")
+    await expect(page.get_by_role("heading", name=issue["title"], level=1)).to_be_visible()
+    await expect(page.locator(".meta .regressed-mark")).to_have_text("↺ regressed")
+    timeline = page.get_by_role("list", name="What happened, oldest first")
+    events = timeline.locator("li")
+    await expect(events).to_have_count(8)
+    assert await events.evaluate_all("items => items.map(item => item.dataset.event)") == [
+        "created", "fix-draft", "fix-rejected", "fix-draft", "fix-proposed", "fix-testing", "fix-applied", "regressed"]
+    await expect(events.nth(2)).to_contain_text("✖ Fix rejected: Too blunt a prompt change")
+    await expect(events.nth(6)).to_contain_text("Fix applied, so the issue closed: " + applied["description"])
+    await expect(events.nth(7)).to_contain_text("↺ Reopened: the failure came back")
+    await page.screenshot(path=shots / "issue-timeline.png", full_page=True)
+    await events.nth(6).get_by_role("link").click()
+    await expect(page.get_by_role("heading", name=applied["description"], level=1)).to_be_visible()
+
+
+async def test_each_judged_trace_says_whether_both_judge_orders_agreed(page, api, fake_model, shots):
+    fair, biased = uuid.uuid4().hex[:8], uuid.uuid4().hex[:8]
+    fake_model.bias_judge(biased, 0.9)
+    traces = [a_trace(fair, 0), a_trace(biased, 1)]
+    _, fix = await setup(api, traces)
+    test = await finished(api, (await start_test(api, fix, traces))["id"])
+    by_trace = {r["traceId"]: r for r in test["traceResults"]}
+    assert by_trace[traces[0]["id"]]["judgeAgreement"]["agreed"] is True
+    assert by_trace[traces[1]["id"]]["judgeAgreement"]["agreed"] is False
+
+    await sign_in(page, api.key)
+    await page.goto(f"/#/shadow-tests/{test['id']}")
+    await expect(page.locator("#test-status")).to_have_text("✔ completed")
+    agreed = page.locator(f"article.result[data-trace='{traces[0]['id']}'] details.agreement")
+    disagreed = page.locator(f"article.result[data-trace='{traces[1]['id']}'] details.agreement")
+    await expect(agreed.locator("summary")).to_have_text("⇄✔ both judge orders agreed")
+    await expect(disagreed.locator("summary")).to_have_text("⇄✖ judge orders disagreed, so unchanged")
+    await expect(disagreed.locator("dl")).to_be_hidden()
+    await disagreed.locator("summary").click()
+    scores = disagreed.locator("dl")
+    await expect(scores).to_be_visible()
+    await expect(scores).to_contain_text("Original answer shown first")
+    await expect(scores).to_contain_text("original 1.00, fixed 0.90: ▼ regressed")
+    await expect(scores).to_contain_text("Fixed answer shown first")
+    await expect(scores).to_contain_text("original 0.20, fixed 1.00: ▲ improved")
+    await page.screenshot(path=shots / "shadow-test-judge.png", full_page=True)
+
+    automated = await finished(api, (await start_test(api, fix, traces[:1], mode="automated"))["id"])
+    await page.goto(f"/#/shadow-tests/{automated['id']}")
+    await expect(page.locator("#test-status")).to_have_text("✔ completed")
+    await expect(page.locator("article.result")).to_have_count(1)
+    await expect(page.locator("details.agreement")).to_have_count(0)
+
+
+async def on_screen(page: Page, locator) -> None:
+    """Wholly inside the viewport's width (not cut off, nothing to scroll sideways to reach it)."""
+    await expect(locator).to_be_visible()
+    box = await locator.bounding_box()
+    width = page.viewport_size["width"]
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (await locator.evaluate("e => e.outerHTML"))
+
+
+async def no_sideways_scroll(page: Page) -> None:
+    sizes = await page.evaluate("({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })")
+    assert sizes["scroll"] <= sizes["inner"], sizes
+
+
+async def test_at_phone_width_nothing_scrolls_sideways_and_the_board_is_keyboard_reachable(browser, stack, api):
+    run = uuid.uuid4().hex[:8]
+    long_question = "Can I return a blender I bought 45 days ago, opened, with a_long_unbroken_word_" + "x" * 80
+    traces = [a_trace(run, 0), a_trace(run, 1, question=long_question)]
+    issue, fix = await setup(api, traces)
+    test = await finished(api, (await start_test(api, fix, traces, mode="automated"))["id"])
+    context = await browser.new_context(viewport=PHONE, base_url=stack.base_url, is_mobile=True, has_touch=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, api.key)
+        link = page.get_by_role("link", name=issue["title"])
+        await expect(link).to_be_visible()
+        await expect(page.locator(f"tr[data-issue='{issue['id']}'] td[data-label=Customers]")).to_have_text("2")
+        await no_sideways_scroll(page)
+        for control in (page.get_by_label("Agent", exact=True), page.get_by_label("Source", exact=True),
+                        page.get_by_role("button", name="Apply"), page.get_by_role("button", name="Sign out"), link,
+                        page.locator(".counts a").first):
+            await on_screen(page, control)
+
+        reached = set()
+        for _ in range(60):
+            await page.keyboard.press("Tab")
+            reached.add(await page.evaluate(
+                "document.activeElement.name || document.activeElement.textContent.trim().slice(0, 60)"))
+            if issue["title"] in reached:
+                break
+        assert {"agentId", "status", "severity", "source", "sortBy", "sortOrder", "Apply"} <= reached, reached
+        assert issue["title"] in reached, reached
+        await page.keyboard.press("Enter")
+        await expect(page.get_by_role("heading", name=issue["title"], level=1)).to_be_focused()
+        await no_sideways_scroll(page)
+
+        await page.goto(f"/#/shadow-tests/{test['id']}")
+        await expect(page.locator("#test-status")).to_have_text("✔ completed")
+        await expect(page.locator("article.result")).to_have_count(2)
+        await no_sideways_scroll(page)
+        for control in (page.locator("#test-progress"), page.locator(".verdict-counts").first,
+                        page.locator("article.result .original").first, page.locator("article.result .fixed").first,
+                        page.get_by_role("link", name=f"fix {fix['id']}")):
+            await on_screen(page, control)
+    finally:
+        await context.close()
 
 
 async def test_a_tool_update_made_in_the_console_shows_replayed_calls_and_divergence(page, api, shots):

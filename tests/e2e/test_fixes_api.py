@@ -8,7 +8,8 @@ from tests.conftest import workspace_api
 
 pytestmark = pytest.mark.e2e
 
-FIX_FIELDS = {"id", "issueId", "type", "status", "description", "changes", "author", "createdAt", "updatedAt"}
+FIX_FIELDS = {"id", "issueId", "type", "status", "description", "changes", "author", "createdAt", "updatedAt",
+              "statusHistory"}
 
 
 async def test_create_get_list_and_patch_have_the_documented_shapes(api):
@@ -135,3 +136,23 @@ async def test_idempotent_fix_creation(api):
     assert first.status == again.status == 201
     assert again.body == first.body and again.headers["Idempotent-Replayed"] == "true"
     assert len((await api.get("/api/fixes")).data) == 1
+
+
+async def test_a_fixs_status_history_lists_each_status_entered_with_its_time_in_get_and_list(api):
+    issue = await api.create_issue()
+    fix = await api.create_fix(issue["id"])
+    assert fix["statusHistory"] == [{"status": "draft", "enteredAt": fix["createdAt"]}]
+    moved = {}
+    for status in ("proposed", "testing", "proposed", "testing", "applied"):
+        response = await api.patch(f"/api/fixes/{fix['id']}", json={"status": status})
+        assert response.status == 200, response.body
+        moved = response.data
+    await api.patch(f"/api/fixes/{fix['id']}", json={"description": "Reworded, not moved"})
+
+    fetched = (await api.get(f"/api/fixes/{fix['id']}")).data
+    history = fetched["statusHistory"]
+    assert [entry["status"] for entry in history] == ["draft", "proposed", "testing", "proposed", "testing", "applied"]
+    assert [entry["enteredAt"] for entry in history] == sorted(entry["enteredAt"] for entry in history)
+    assert history[-1]["enteredAt"] == moved["updatedAt"] and moved["statusHistory"] == history
+    listed = (await api.get("/api/fixes", params={"issueId": issue["id"]})).data
+    assert [item["statusHistory"] for item in listed] == [history]

@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from eval.clustering.dataset import labelled
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
 from services.clustering.domain.clustering import admits, digest_of, matching_closed_issue
@@ -292,6 +293,18 @@ def test_a_trace_an_issues_members_would_not_recognise_does_not_join_it():
     assert admits(made_elsewhere, 0.2, settings) and not admits(made_elsewhere, 0.19, settings)
 
 
+def test_a_loose_cluster_needs_only_cluster_similarity_to_join_an_issue_and_the_cohesion_rule_still_holds():
+    loose = IssueProfile("iss", "open", Centroid.empty(4))
+    loose.centroid.record_entry(0.34)
+    settings = ClusteringSettings()
+    assert not admits(loose, 0.31, settings)
+    assert admits(loose, 0.31, settings, floor=settings.cluster_similarity)
+    assert not admits(loose, 0.29, settings, floor=settings.cluster_similarity)
+    tight = IssueProfile("tight", "open", Centroid.empty(4))
+    tight.centroid.record_entry(0.8)
+    assert not admits(tight, 0.45, settings, floor=settings.cluster_similarity)
+
+
 def test_an_issues_cohesion_survives_a_round_trip(embedder):
     states = {}
     outcome_of(states, refund_traces(), embedder)
@@ -299,3 +312,34 @@ def test_an_issues_cohesion_survives_a_round_trip(embedder):
     restored = AgentState.from_document(document)
     assert restored.issues[0].centroid.cohesion == pytest.approx(states["support-bot"].issues[0].centroid.cohesion)
     assert restored.issues[0].centroid.cohesion > 0
+
+
+
+def test_a_failure_its_users_put_in_different_words_still_becomes_an_issue_without_one_offs(embedder):
+    """The labelled set's handoff_refused (a human, a representative, a manager, someone to call)
+    stays below `cluster_similarity` on average, but its traces are more like each other than
+    like the agent's other failures: it becomes an issue of its own, and no one-off joins it."""
+    traces, labels = labelled("dev")
+    bot = [trace for trace in traces if trace.agent_id == "support-bot"]
+    states, placed = {}, {}
+    for start in range(0, len(bot), 25):
+        outcome = cluster_traces(states, bot[start : start + 25], embedder, ClusteringSettings())["support-bot"]
+        for proposed in outcome.proposed:
+            placed.update(dict.fromkeys(proposed.trace_ids, proposed.key))
+        placed.update({placement.trace_id: placement.issue_id for placement in outcome.assigned})
+    handoffs = {placed[t.id] for t in bot if labels[t.id] == "handoff_refused" and t.id in placed}
+    assert len(handoffs) == 1
+    members = [trace_id for trace_id, issue in placed.items() if issue in handoffs]
+    assert len(members) >= 4 and {labels[trace_id] for trace_id in members} == {"handoff_refused"}
+    assert not [trace_id for trace_id in placed if labels[trace_id] is None]
+
+
+def test_what_an_agents_failures_share_survives_a_round_trip(embedder):
+    states = {}
+    outcome_of(states, refund_traces(), embedder)
+    document = json.loads(json.dumps(states["support-bot"].to_document(), default=str))
+    restored = AgentState.from_document(document)
+    assert restored.common.size == 4
+    assert restored.common.sums == pytest.approx(states["support-bot"].common.sums)
+    legacy = {key: value for key, value in document.items() if key != "common"}
+    assert AgentState.from_document(legacy).common is None

@@ -3,7 +3,7 @@ from itertools import product
 
 import pytest
 
-from services.fixes.domain.model import TRANSITIONS, Fix, checked_changes
+from services.fixes.domain.model import STATUS_HISTORY_KEPT, TRANSITIONS, Fix, ShadowTestState, checked_changes
 from shared.contracts.errors import Conflict, InvalidRequest
 from shared.contracts.fixes import CreateFix, FixPatch
 
@@ -130,3 +130,42 @@ def test_a_guardrail_pattern_too_costly_to_match_is_refused():
             checked_changes("guardrail", changes)
         assert "too complex" in raised.value.message
     assert checked_changes("guardrail", {"rule": "block_pattern", "pattern": "[a-z]{400}", "fallback": "x"})
+
+
+def test_the_status_history_starts_with_draft_and_records_each_status_entered_with_its_time():
+    command = CreateFix(issue_id="iss_1", type="config_change", description="d", changes={"temperature": 0.1})
+    fix = Fix.draft("fix_1", "ws", command, "alice", NOW)
+    fix.edit(FixPatch(status="proposed"), NOW + timedelta(minutes=1), "c1")
+    fix.edit(FixPatch(description="reworded"), NOW + timedelta(minutes=2), "c2")
+    fix.edit(FixPatch(status="testing"), NOW + timedelta(minutes=3), "c3")
+    fix.edit(FixPatch(status="proposed"), NOW + timedelta(minutes=4), "c4")
+    assert [(entry.status, entry.entered_at - NOW) for entry in fix.status_history] == [
+        ("draft", timedelta(0)), ("proposed", timedelta(minutes=1)), ("testing", timedelta(minutes=3)),
+        ("proposed", timedelta(minutes=4))]
+    assert fix.view().to_wire()["statusHistory"][1] == {"status": "proposed", "enteredAt": "2025-08-15T10:01:00.000Z"}
+    assert fix.detail().status_history == fix.view().status_history
+
+
+def test_a_shadow_test_moving_a_draft_to_testing_records_proposed_then_testing():
+    fix = Fix.draft("fix_1", "ws", CreateFix(issue_id="iss_1", type="config_change", description="d",
+                                             changes={"temperature": 0.1}), "alice", NOW)
+    later = NOW + timedelta(seconds=5)
+    fix.record_shadow_test(ShadowTestState("st_1", "pending", None, 1), later, "evt-1")
+    assert [(entry.status, entry.entered_at) for entry in fix.status_history] == [
+        ("draft", NOW), ("proposed", later), ("testing", later)]
+
+
+def test_the_status_history_keeps_the_last_50_moves():
+    fix = fix_in("proposed")
+    for n in range(60):
+        fix.edit(FixPatch(status="testing" if n % 2 == 0 else "proposed"), NOW + timedelta(seconds=n + 1), f"c{n}")
+    assert len(fix.status_history) == STATUS_HISTORY_KEPT == 50
+    assert fix.status_history[-1].entered_at == NOW + timedelta(seconds=60)
+    assert fix.status_history[0].entered_at == NOW + timedelta(seconds=11)
+
+
+def test_a_fix_stored_before_the_history_was_kept_starts_it_with_its_current_status():
+    fix = Fix(id="fix_1", workspace="ws", issue_id="iss_1", type="config_change", status="testing", description="d",
+              changes={}, author="a", created_at=NOW, updated_at=NOW, status_changed_at=NOW + timedelta(hours=1))
+    assert [(entry.status, entry.entered_at) for entry in fix.status_history] == [
+        ("testing", NOW + timedelta(hours=1))]

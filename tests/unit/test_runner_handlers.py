@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.shadow_runner import bootstrap, handlers
+from services.shadow_runner.adapters.remote import RUNNER_FIX_FIELDS, runner_fix
 from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.ports import ParameterRefused
 from shared.contracts.envelope import Envelope
@@ -338,3 +339,16 @@ async def test_an_execution_uses_its_own_models_and_a_model_failure_is_an_upstre
         await handlers.execute_shadow(ExecuteShadow(fix_id="fix_1", trace_id="tr_0"), context(), deps)
     with pytest.raises(NotFound, match="Trace tr_gone not found"):
         await handlers.execute_shadow(ExecuteShadow(fix_id="fix_1", trace_id="tr_gone"), context(), deps)
+
+
+async def test_the_runner_keeps_of_a_fix_only_what_it_needs_and_ignores_fields_it_does_not_know():
+    wire = {**a_fix().to_wire(), "statusHistory": [{"status": "draft", "enteredAt": "2025-08-15T10:00:00Z"}],
+            "aFieldFromANewerFixesService": {"anything": 1}}
+    kept = runner_fix(wire)
+    assert kept.id == "fix_1" and kept.changes == a_fix().changes and kept.status_history == []
+    assert set(kept.model_dump(exclude_defaults=True)) <= RUNNER_FIX_FIELDS
+
+    history = [{"status": "draft", "entered_at": NOW}, {"status": "testing", "entered_at": NOW}]
+    deps = build(fix=FixDetail.model_validate({**a_fix().model_dump(), "status_history": history}))
+    created = await handlers.create_shadow_test(create(), context(), deps)
+    assert deps.tests.stored[created.test.id].fix.status_history == []

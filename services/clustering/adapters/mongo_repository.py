@@ -52,13 +52,19 @@ class MongoSettings:
             raise ConcurrentUpdate(workspace)
 
 
+def _centroids(state: dict) -> list[dict]:
+    """The issues' centroids, and the sum of all the agent's failing traces (absent from states
+    stored before it was kept)."""
+    return [issue["centroid"] for issue in state["issues"]] + ([state["common"]] if state.get("common") else [])
+
+
 def _packed(state: dict) -> dict:
     """Vectors as bytes (float32 for traces, float64 for issue sums): a third of the size of
     BSON arrays, and far faster to encode."""
     for pending in state["pending"]:
         pending["vectors"]["matrix"] = Binary(np.asarray(pending["vectors"]["matrix"], dtype=np.float32).tobytes())
-    for issue in state["issues"]:
-        issue["centroid"]["sums"] = Binary(np.asarray(issue["centroid"]["sums"], dtype=np.float64).tobytes())
+    for centroid in _centroids(state):
+        centroid["sums"] = Binary(np.asarray(centroid["sums"], dtype=np.float64).tobytes())
     return state
 
 
@@ -68,11 +74,11 @@ def _unpacked(state: dict) -> dict:
         if isinstance(matrix, bytes):
             rows = len(pending["vectors"]["present"])
             pending["vectors"]["matrix"] = np.frombuffer(matrix, dtype=np.float32).reshape(rows, -1).copy()
-    for issue in state["issues"]:
-        sums = issue["centroid"]["sums"]
+    for centroid in _centroids(state):
+        sums = centroid["sums"]
         if isinstance(sums, bytes):
-            rows = len(issue["centroid"]["counts"])
-            issue["centroid"]["sums"] = np.frombuffer(sums, dtype=np.float64).reshape(rows, -1).copy()
+            rows = len(centroid["counts"])
+            centroid["sums"] = np.frombuffer(sums, dtype=np.float64).reshape(rows, -1).copy()
     return state
 
 

@@ -5,6 +5,7 @@ Deterministic: the same state and the same traces in the same order give the sam
 """
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +22,7 @@ from services.clustering.domain.state import AgentState, IssueProfile, PendingTr
 
 DIGEST_CHARS = 1500
 COHESION_RATIO = 0.6
+LOOSE_TOLERANCE = 0.03
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ def cluster_batch(
             continue
         digest = digest_of(trace)
         state.vocabulary.add(digest.terms)
+        state.remember(vectors)
         state.pending.append(PendingTrace(trace.id, trace.customer_id, trace.timestamp, vectors, digest))
         waiting.add(trace.id)
     if len(state.pending) >= settings.min_cluster_size:
@@ -130,12 +133,13 @@ def cluster_batch(
     return outcome
 
 
-def admits(issue: IssueProfile, score: float, settings: ClusteringSettings) -> bool:
-    """Similar enough to the issue: at least `similarity_threshold`, and at least
+def admits(issue: IssueProfile, score: float, settings: ClusteringSettings, floor: float | None = None) -> bool:
+    """Similar enough to the issue: at least `similarity_threshold` (or `floor`), and at least
     `COHESION_RATIO` of how similar its members were when they entered it, so that a tight
     issue does not take a trace its members would not recognise."""
     cohesion = issue.centroid.cohesion
-    return score >= max(settings.similarity_threshold, COHESION_RATIO * (cohesion or 0.0))
+    floor = settings.similarity_threshold if floor is None else floor
+    return score >= max(floor, COHESION_RATIO * (cohesion or 0.0))
 
 
 def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome) -> None:
@@ -165,24 +169,67 @@ def _place(
     return left
 
 
-def _groups(
-    pending: list[PendingTrace],
-    vocabulary: Vocabulary,
-    settings: ClusteringSettings,
-) -> list[list[PendingTrace]]:
-    """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
-    the members as similar to the centroid of the others as a trace must be to join an issue;
-    those of at least `min_cluster_size`."""
-    distances = np.clip(1 - pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary), 0, 2)
-    np.fill_diagonal(distances, 0)
+def background(state: AgentState) -> Centroid | None:
+    """All the agent's failing traces as one group: what a trace of this agent resembles when
+    it resembles nothing in particular (its domain, its tone, how its users write)."""
+    if state.common is None:
+        return None
+    words = Counter({term: uses for term, uses in state.vocabulary.frequencies.items() if " " not in term})
+    return Centroid(state.common.sums, state.common.counts, words, state.common.size)
+
+
+def _average_linkage(pending: list[PendingTrace], distances: np.ndarray, similarity: float) -> list[list[PendingTrace]]:
     labels = AgglomerativeClustering(
-        n_clusters=None, metric="precomputed", linkage="average", distance_threshold=1 - settings.cluster_similarity
+        n_clusters=None, metric="precomputed", linkage="average", distance_threshold=1 - similarity
     ).fit_predict(distances)
     groups: dict[int, list[PendingTrace]] = {}
     for label, member in zip(labels, pending, strict=True):
         groups.setdefault(int(label), []).append(member)
-    pruned = [_pruned(group, vocabulary, settings) for group in groups.values()]
-    return [group for group in pruned if len(group) >= settings.min_cluster_size]
+    return list(groups.values())
+
+
+def _groups(
+    pending: list[PendingTrace],
+    vocabulary: Vocabulary,
+    settings: ClusteringSettings,
+    agent: Centroid | None = None,
+) -> list[tuple[list[PendingTrace], bool]]:
+    """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
+    the members as similar to the centroid of the others as a trace must be to join an issue;
+    those of at least `min_cluster_size`. Then the loose clusters among the traces left (see
+    `_loose`). Each group comes with whether it is loose."""
+    minimum = settings.min_cluster_size
+    distances = np.clip(1 - pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary), 0, 2)
+    np.fill_diagonal(distances, 0)
+    clusters = _average_linkage(pending, distances, settings.cluster_similarity)
+    found = [group for group in (_pruned(g, vocabulary, settings) for g in clusters) if len(group) >= minimum]
+    taken = {member.trace_id for group in found for member in group}
+    left = [row for row, member in enumerate(pending) if member.trace_id not in taken]
+    if agent is None or len(left) < minimum:
+        return [(group, False) for group in found]
+    rest, among = [pending[row] for row in left], distances[np.ix_(left, left)]
+    loose = _average_linkage(rest, among, settings.cluster_similarity / 2)
+    kept = [group for group in (_loose(g, vocabulary, agent) for g in loose) if len(group) >= minimum]
+    return [(group, False) for group in found] + [(group, True) for group in kept]
+
+
+def _loose(group: list[PendingTrace], vocabulary: Vocabulary, agent: Centroid) -> list[PendingTrace]:
+    """A loose cluster (average similarity at least half `cluster_similarity`): a failure its
+    traces put in different words (a nut allergy, coeliac, dairy; a human, a representative,
+    a manager), less alike than `cluster_similarity` asks, but more alike to each other than
+    to the agent's failing traces at large. Pruned (least distinctive first) to the members
+    at least as similar to the centroid of the others as to the agent's `background`, within
+    `LOOSE_TOLERANCE`; a trace that resembles everything of its agent (a one-off) is let go."""
+    group = list(group)
+    while len(group) >= 2:
+        sightings = [member.sighting for member in group]
+        inside = np.array(_entries(Centroid.of(sightings), sightings, vocabulary))
+        lifts = inside - agent.similarities(sightings, vocabulary)
+        worst = int(np.argmin(lifts))
+        if lifts[worst] >= -LOOSE_TOLERANCE:
+            break
+        group.pop(worst)
+    return group
 
 
 def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: ClusteringSettings) -> list[PendingTrace]:
@@ -200,15 +247,19 @@ def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: Cluster
 
 def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
     """Clusters the waiting traces; a cluster as similar to an existing issue as a trace must
-    be to join it goes into that issue, any other becomes a proposed issue. Returns the traces
+    be to join it goes into that issue, any other becomes a proposed issue. A loose cluster,
+    already shown to stand out from its agent's failures, needs only `cluster_similarity` to
+    the issue (the similarity at which traces form a cluster at all): the second half of a
+    loose failure then joins the first instead of making a second issue. Returns the traces
     still waiting."""
     grouped: set[str] = set()
-    for group in _groups(state.pending, state.vocabulary, settings):
+    for group, loose in _groups(state.pending, state.vocabulary, settings, background(state)):
         grouped.update(member.trace_id for member in group)
         sightings = [member.sighting for member in group]
+        floor = settings.cluster_similarity if loose else None
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
             issue, score = nearest(state, issues, sightings)
-            if issue is not None and admits(issue, score, settings):
+            if issue is not None and admits(issue, score, settings, floor):
                 _join(issue, group, score, outcome)
                 break
         else:

@@ -1,5 +1,6 @@
 """What clustering remembers of an agent between batches, in a form that can be stored:
-the failing traces waiting for company, the issues with their centroids, and the vocabulary."""
+the failing traces waiting for company, the issues with their centroids, the vocabulary, and
+the sum of all its failing traces' vectors (`common`, see `clustering.background`)."""
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,13 @@ class AgentState:
     pending: list[PendingTrace] = field(default_factory=list)
     issues: list[IssueProfile] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
+    common: Centroid | None = None
+
+    def remember(self, vectors: AspectVectors) -> None:
+        """Counts a failing trace's vectors into what all the agent's failing traces share."""
+        if self.common is None:
+            self.common = Centroid.empty(vectors.matrix.shape[1])
+        self.common.add(vectors, ())
 
     def issue(self, issue_id: str) -> IssueProfile | None:
         return next((issue for issue in self.issues if issue.id == issue_id), None)
@@ -89,6 +97,7 @@ class AgentState:
             ],
             "issues": [{"id": i.id, "status": i.status, "centroid": i.centroid.to_lists()} for i in self.issues],
             "vocabulary": {"documents": self.vocabulary.documents, "frequencies": dict(self.vocabulary.frequencies)},
+            "common": None if self.common is None else self.common.to_lists(),
         }
 
     @classmethod
@@ -107,4 +116,5 @@ class AgentState:
             ],
             issues=[IssueProfile(i["id"], i["status"], Centroid.from_lists(i["centroid"])) for i in document["issues"]],
             vocabulary=Vocabulary(document["vocabulary"]["documents"], Counter(document["vocabulary"]["frequencies"])),
+            common=Centroid.from_lists(document["common"]) if document.get("common") else None,
         )

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.fixes.domain.model import Fix, ShadowTestState
+from services.fixes.domain.model import Fix, ShadowTestState, StatusEntry
 from shared.contracts.common import utc_now
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import ListFixes
@@ -98,6 +98,7 @@ def _to_document(fix: Fix) -> dict:
         "version": fix.version,
         "statusVersion": fix.status_version,
         "statusChangedAt": fix.status_changed_at,
+        "statusHistory": [{"status": entry.status, "enteredAt": entry.entered_at} for entry in fix.status_history],
         "appliedCommands": fix.commands_applied_since_read,
     }
 
@@ -118,5 +119,6 @@ def _from_document(document: dict) -> Fix:
         version=document["version"],
         status_version=document.get("statusVersion", 1),
         status_changed_at=document.get("statusChangedAt"),
+        status_history=[StatusEntry(each["status"], each["enteredAt"]) for each in document.get("statusHistory", [])],
         applied_commands=document.get("appliedCommands", []),
     )

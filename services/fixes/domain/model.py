@@ -38,10 +38,19 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "rejected": frozenset(),
 }
 CHANGES_EDITABLE_IN = frozenset({"draft", "proposed"})
+STATUS_HISTORY_KEPT = 50
 
 
 def new_fix_id() -> str:
     return new_id("fix")
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    """A status the fix entered, at `entered_at`."""
+
+    status: str
+    entered_at: datetime
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,14 @@ class Fix(Aggregate):
     shadow_tests: list[ShadowTestState] = field(default_factory=list)
     status_version: int = 1
     status_changed_at: datetime | None = None
+    status_history: list[StatusEntry] = field(default_factory=list)
+    """The last `STATUS_HISTORY_KEPT` statuses entered, oldest first; a fix stored before the
+    history was kept starts it with its status as of its last move."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.status_changed_at = self.status_changed_at or self.created_at
+        self.status_history = self.status_history or [StatusEntry(self.status, self.status_changed_at)]
 
     @classmethod
     def draft(cls, fix_id: str, workspace: str, command: CreateFix, author: str, now: datetime) -> "Fix":
@@ -155,6 +168,7 @@ class Fix(Aggregate):
         moved = moved_from is not None and moved_from != self.status
         if moved:
             self.status_version, self.status_changed_at = self.version, now
+            self.status_history = [*self.status_history, StatusEntry(self.status, now)][-STATUS_HISTORY_KEPT:]
         stamp = {"fix": self.view(), "version": self.version, "status_version": self.status_version,
                  "status_changed_at": self.status_changed_at}
         self.events.append(FixUpdated(**stamp, changed_fields=[to_camel(name) for name in fields]))
@@ -181,4 +195,6 @@ class Fix(Aggregate):
             "author": self.author,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "status_history": [{"status": entry.status, "entered_at": entry.entered_at}
+                               for entry in self.status_history],
         }

@@ -2,10 +2,11 @@
 // its fixes, and the form to propose a new fix.
 
 import { ApiError, get, patch } from "./api.js";
-import { SEVERITIES, STATUSES } from "./board.js";
+import { SEVERITIES, STATUSES, regressedMark } from "./board.js";
 import { badge, field, h, replace, select, when } from "./dom.js";
 import { fixForm } from "./fix-form.js";
 import { fail, tell } from "./notice.js";
+import { timelineView } from "./timeline.js";
 import { traceView } from "./trace.js";
 
 const TRACES_AT_ONCE = 10;
@@ -16,7 +17,8 @@ export async function showIssue(view, issueId) {
     get(path), get("/api/fixes", { issueId, limit: 100 })]);
 
   const meta = h("dl", { className: "meta" },
-    entry("Status", badge(issue.status)), entry("Severity", badge(issue.severity)),
+    entry("Status", badge(issue.status), " ", regressedMark(issue.metadata)), entry("Severity", badge(issue.severity)),
+    entry("Source", issue.source),
     entry("Agent", issue.agentName ? `${issue.agentName} (${issue.agentId})` : issue.agentId),
     entry("Traces", String(issue.traceCount)),
     entry("Affected customers", String(issue.metadata.affectedCustomers)),
@@ -40,6 +42,8 @@ export async function showIssue(view, issueId) {
     h("h1", { tabindex: "-1" }, issue.title),
     h("p", { className: "description" }, issue.description),
     meta,
+    h("section", { "aria-labelledby": "timeline-title" }, h("h2", { id: "timeline-title" }, "Timeline"),
+      timelineView(issue, fixes)),
     h("section", { "aria-labelledby": "edit-title" }, h("h2", { id: "edit-title" }, "Change status, severity, tags"),
       editor),
     h("section", { "aria-labelledby": "fixes-title" }, h("h2", { id: "fixes-title" }, "Fixes"), fixList,

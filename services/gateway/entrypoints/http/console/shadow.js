@@ -123,6 +123,7 @@ function resultView(result) {
     h("h3", {}, badge(result.verdict), " ", result.traceId),
     h("p", { className: "scores" }, `Score ${score(result.originalScore)} → ${score(result.fixedScore)}`,
       h("span", { className: "muted" }, ` · ${result.scoring.replaceAll("_", " ")} · ${result.latencyMs} ms`)),
+    result.judgeAgreement ? agreementView(result.judgeAgreement) : null,
     h("div", { className: "side-by-side" },
       h("section", { "aria-label": "Original answer" }, h("h4", {}, "Original answer"),
         h("p", { className: "answer original" }, result.fixedOutput === null ? result.originalOutput : side("del"))),
@@ -151,6 +152,18 @@ function replayView(replay) {
     h("summary", {}, `Replayed tool calls: ${replay.steps.length}, ${replay.modelCalls} model calls, ` +
       replay.outcome.replaceAll("_", " ")),
     calls.length ? h("ol", {}, calls) : h("p", { className: "empty" }, "The fixed agent called no tool."));
+}
+
+// side_by_side asks the judge twice, each answer shown first once; the scores are their mean.
+function agreementView(agreement) {
+  const order = (name, said) => [h("dt", {}, name),
+    h("dd", {}, `original ${score(said.originalScore)}, fixed ${score(said.fixedScore)}: `, badge(said.verdict))];
+  return h("details", { className: `agreement agreement-${agreement.agreed ? "agreed" : "disagreed"}` },
+    h("summary", {}, h("span", { "aria-hidden": "true" }, agreement.agreed ? "⇄✔ " : "⇄✖ "),
+      agreement.agreed ? "both judge orders agreed" : "judge orders disagreed, so unchanged"),
+    h("dl", {}, order("Original answer shown first", agreement.originalFirst),
+      order("Fixed answer shown first", agreement.fixedFirst)),
+    h("p", { className: "hint" }, "The scores above are the mean of both orders."));
 }
 
 function score(value) {
