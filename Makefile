@@ -26,7 +26,7 @@ help:
 	@echo "make clean                    remove .venv and test caches (keeps var/, make run's data)"
 	@echo ""
 	@echo "Settings, as make arguments or environment variables (make run and make api-key take the same):"
-	@echo "  GATEWAY_PORT=8080  EMBEDDED_MONGO_PORT=27018  DEMO_MODEL_PORT=8089  FIRST_OPS_PORT=8181 (four ports)"
+	@echo "  GATEWAY_PORT=8080  EMBEDDED_MONGO_PORT=27018  DEMO_MODEL_PORT=8089  FIRST_OPS_PORT=8181 (six ports)"
 	@echo "  VAR_DIR=var        where make run keeps the embedded store's data and its API key"
 	@echo "  MONGODB_URL, MONGODB_DATABASE, AMQP_URL, INIT_API_KEY=thk_..., REPLAY_MODEL_BASE_URL (see README.md)"
 	@echo "  PYTHON=/path/to/python3.13, PYTEST_ARGS=...  (for make test and make test-faults)"

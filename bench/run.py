@@ -25,6 +25,9 @@ from bench.otlp import otlp_against_json
 from bench.otlp import render as render_otlp
 from bench.replay import multi_step
 from bench.replay import render as render_replay
+from bench.webhooks import SETTINGS as WEBHOOK_SETTINGS
+from bench.webhooks import render as render_webhooks
+from bench.webhooks import webhooks_against_events
 from deploy.local.clean_bus import bus_names
 from deploy.local.processes import ROOT, Process, embedded_mongo, free_port, port_open, wait_until
 from deploy.local.stack import new_stack
@@ -58,6 +61,7 @@ class Report:
     otlp: dict = field(default_factory=dict)
     replay: dict = field(default_factory=dict)
     clustering: dict = field(default_factory=dict)
+    webhooks: dict = field(default_factory=dict)
 
 
 def describe_machine() -> dict:
@@ -175,7 +179,7 @@ async def measure() -> Report:
     mongo_url = f"mongodb://127.0.0.1:{mongo_port}/"
     stack = new_stack(AMQP_URL, mongo_url, log_dir, replay_model_base_url=f"http://127.0.0.1:{model_port}/v1",
                       replay_concurrency=str(RUNNER_CONCURRENCY), rate_limit_burst="100000000",
-                      rate_limit_per_second="100000000")
+                      rate_limit_per_second="100000000", **WEBHOOK_SETTINGS)
     extras = [
         Process("direct", ["-m", "bench.direct", "--port", str(direct_port)], output=quiet,
                 env={"MONGODB_URL": mongo_url, "MONGODB_DATABASE": "bench_direct", "AMQP_URL": AMQP_URL,
@@ -217,6 +221,7 @@ async def measure() -> Report:
                 report.rest[f"echo/{concurrency}/echo"] = (await load(echo_url, None, "echo", concurrency, []))[0]
             report.propagation = await propagation(api)
             report.otlp = await otlp_against_json(stack.base_url, key)
+            report.webhooks = await webhooks_against_events(stack, key, AMQP_URL)
             report.replay = await multi_step(api, RUNNER_CONCURRENCY, MODEL_LATENCY)
             running = 1
             for runners in (1, 2, 4):
@@ -322,6 +327,7 @@ def render(report: Report) -> str:
                      f"{report.memory['under load'].get(name, '-')} | {after} |")
     lines += render_otlp(report.otlp)
     lines += ["", clustering.render(report.clustering).strip()]
+    lines += render_webhooks(report.webhooks)
     lines += render_replay(report.replay)
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)

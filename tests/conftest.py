@@ -107,8 +107,34 @@ async def stack(amqp, mongo, log_dir, mongo_client, namespaces, fake_model):
 async def workspace_api(stack: Stack, mongo_client: AsyncMongoClient, http: aiohttp.ClientSession,
                         workspace: str | None = None) -> Api:
     store = MongoApiKeyStore(mongo_client[stack.database]["api_keys"])
-    issued = await create_api_key(store, workspace or f"ws-{uuid.uuid4().hex[:10]}")
-    return Api(http, stack.base_url, issued.secret)
+    workspace = workspace or f"ws-{uuid.uuid4().hex[:10]}"
+    issued = await create_api_key(store, workspace)
+    return Api(http, stack.base_url, issued.secret, workspace)
+
+
+HOOK_TIMEOUT_SECONDS = 1.0
+HOOK_SETTINGS = {
+    "webhook_allow_private": "true",
+    "webhook_timeout_seconds": str(HOOK_TIMEOUT_SECONDS),
+    "webhook_retry_delays_seconds": "0.3,0.6,1.2,2.4,4.8,4.8",
+    "webhook_disable_after_seconds": "10",
+    "webhook_sweep_interval_seconds": "1",
+}
+"""The webhook tests' delivery service: it may call receivers on 127.0.0.1, and its day of
+retries (and the day of failures that disables an endpoint) is compressed into seconds."""
+
+
+@pytest.fixture(scope="session")
+async def hooks_stack(amqp, mongo, log_dir, mongo_client, namespaces, fake_model):
+    """A second system, for the webhook tests (see `HOOK_SETTINGS`)."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, **model_settings(fake_model),
+                             **HOOK_SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture
+async def hooks_api(hooks_stack, mongo_client, http) -> Api:
+    return await workspace_api(hooks_stack, mongo_client, http)
 
 
 @pytest.fixture

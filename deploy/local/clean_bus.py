@@ -11,25 +11,34 @@ import sys
 
 from deploy.local.processes import SERVICES
 from services.clustering.entrypoints.events import subscriptions as clustering_subscriptions
+from services.delivery.adapters.broker_attempts import delay_queue
+from services.delivery.entrypoints.events import subscriptions as delivery_subscriptions
+from services.delivery.settings import MAX_RETRIES
 from services.fixes.entrypoints.events import subscriptions as fixes_subscriptions
 from services.issues.entrypoints.events import subscriptions as issues_subscriptions
 from services.shadow_runner.entrypoints.work import work_queues as runner_work_queues
 from shared.messaging.cleanup import LiveConsumers, NamespaceNames, namespace_names, remove_namespace
 from shared.messaging.connection import UNREACHABLE
+from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 
 
 def bus_names(namespace: str) -> NamespaceNames:
     """Everything the services declare under `namespace` (the gateway declares only the commands
-    exchange and self-deleting reply queues). The subscription lists are built without
+    exchange and self-deleting reply queues), and the delivery service's delay queues (as many as
+its retry schedule can have). The subscription lists are built without
     dependencies only to read their names."""
     subscriptions = {
         "issues": [s.name for s in issues_subscriptions(None)],
         "fixes": [s.name for s in fixes_subscriptions(None)],
         "shadow_runner": [s.name for s in runner_work_queues(None, 1)],
         "clustering": [s.name for s in clustering_subscriptions(None)],
+        "delivery": [s.name for s in delivery_subscriptions(None)],
     }
-    return namespace_names(namespace, SERVICES, subscriptions)
+    names = namespace_names(namespace, SERVICES, subscriptions)
+    topology = Topology(namespace)
+    return NamespaceNames([*names.queues, *(delay_queue(topology, level) for level in range(MAX_RETRIES))],
+                          names.exchanges)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("issues", "fixes", "traces", "shadow_runner", "clustering")
+SERVICES = ("issues", "fixes", "traces", "shadow_runner", "clustering", "delivery")
 DIE_WITH_PARENT = ROOT / "deploy" / "local" / "die_with_parent.py"
 
 

@@ -1,5 +1,6 @@
-"""The labelled traces: `traces.jsonl` (development) and `heldout.jsonl` (written before any
-tuning, of other failure modes and freshly written traces), one trace a line in the API's
+"""The labelled traces: `traces.jsonl` (development), `heldout.jsonl` (written before any
+tuning, of other failure modes and freshly written traces, but looked at while tuning since) and
+`fresh.jsonl` (new agents and domains, written before any tuning against it), one trace a line in the API's
 trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a
 passing trace."""
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from services.clustering.domain.model import Message, Trace
 
 FOLDER = Path(__file__).parent
-SETS = {"dev": FOLDER / "traces.jsonl", "heldout": FOLDER / "heldout.jsonl"}
+SETS = {"dev": FOLDER / "traces.jsonl", "heldout": FOLDER / "heldout.jsonl", "fresh": FOLDER / "fresh.jsonl"}
 
 
 def records(name: str) -> list[dict]:

@@ -16,6 +16,7 @@ from shared.contracts.common import entity_tag
 class ErrorCode(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     CONFLICT = "CONFLICT"
@@ -59,6 +60,12 @@ class InvalidRequest(ExpectedError):
 
 class NotFound(ExpectedError):
     code = ErrorCode.NOT_FOUND
+
+
+class Forbidden(ExpectedError):
+    """A well-formed request for something the server refuses to do (call a private address)."""
+
+    code = ErrorCode.FORBIDDEN
 
 
 class Conflict(ExpectedError):

@@ -4,9 +4,13 @@ import asyncio
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
+
+from deploy.local.processes import free_port, port_open
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +24,10 @@ def example(name: str) -> str:
     return block.group(1)
 
 
-async def run(script: str, api) -> str:
+async def run(script: str, api, **env: str) -> str:
     process = await asyncio.create_subprocess_exec(
         "bash", "-euo", "pipefail", "-c", script,
-        env={**os.environ, "BASE": api.base_url, "KEY": api.key},
+        env={**os.environ, "BASE": api.base_url, "KEY": api.key, **env},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await process.communicate()
@@ -110,3 +114,39 @@ async def test_the_readme_clustering_walkthrough_works_as_written(api):
     detail = (await api.get(f"/api/v2/issues/{issue[0]['id']}")).data
     assert detail["status"] == "open" and detail["metadata"]["regressionCount"] == 1
     assert detail["traceCount"] == 10 and 0 <= detail["metadata"]["clusterConfidence"] <= 1
+
+
+def python_example(name: str) -> str:
+    text = README.read_text()
+    block = re.search(rf"<!-- readme-examples:{name} -->\n```python\n(.*?)```\n<!-- readme-examples:end -->", text,
+                      re.S)
+    assert block, f"README lost its {name} example"
+    return block.group(1)
+
+
+async def test_the_readme_webhook_receiver_verifies_what_the_readme_examples_send(hooks_api, tmp_path):
+    port = free_port()
+    created = json.loads(await run(example("webhooks"), hooks_api, RECEIVER_URL=f"http://127.0.0.1:{port}/"))
+    secret = created["data"]["secret"]
+    (tmp_path / "receiver.py").write_text(python_example("receiver"))
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable, str(tmp_path / "receiver.py"), env={**os.environ, "WEBHOOK_SECRET": secret, "PORT": str(port)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        await eventually(lambda: port_open("127.0.0.1", port), 15, "the README's receiver to listen")
+        output = await run(example("webhook-deliveries"), hooks_api)
+        assert output.count('"success": true') == 6, output
+        assert '"status": "succeeded"' in output and '"outcome": "succeeded"' in output
+        assert '"responseStatus": 204' in output and "whsec_" in output
+        issue = json.JSONDecoder().raw_decode(output)[0]["data"]
+        printed = await asyncio.wait_for(receiver.stdout.readline(), 15)
+        assert printed.decode().split() == ["issue.created", issue["id"]], "verified, and printed once"
+    finally:
+        receiver.terminate()
+        await receiver.wait()
+    assert (await hooks_api.get("/api/webhooks")).data == []
+
+
+async def test_the_readme_webhook_refusal_is_refused(api):
+    output = json.loads(await run(example("webhook-refusal"), api))
+    assert output["error"]["code"] == "FORBIDDEN" and "private address" in output["error"]["message"]

@@ -27,10 +27,11 @@ class Response:
 
 
 class Api:
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, key: str | None):
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, key: str | None, workspace: str | None = None):
         self._session = session
         self.base_url = base_url
         self.key = key
+        self.workspace = workspace
 
     async def request(self, method: str, path: str, *, json: Any = None, data: Any = None, params: Any = None,
                       headers: dict[str, str] | None = None, key: str | None = "default") -> Response:

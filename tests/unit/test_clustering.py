@@ -6,11 +6,11 @@ import pytest
 from eval.clustering.dataset import labelled
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
-from services.clustering.domain.clustering import admits, digest_of, matching_closed_issue
+from services.clustering.domain.clustering import admits, background, digest_of, matching_closed_issue
 from services.clustering.domain.embedding import aspect_texts, embed_aspects
 from services.clustering.domain.model import ClusteringSettings, Message, Trace, is_failing
 from services.clustering.domain.severity import severity_for
-from services.clustering.domain.similarity import Centroid
+from services.clustering.domain.similarity import ASPECT_WEIGHTS, Centroid
 from services.clustering.domain.state import AgentState, IssueProfile
 
 START = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -343,3 +343,21 @@ def test_what_an_agents_failures_share_survives_a_round_trip(embedder):
     assert restored.common.sums == pytest.approx(states["support-bot"].common.sums)
     legacy = {key: value for key, value in document.items() if key != "common"}
     assert AgentState.from_document(legacy).common is None
+
+
+def test_an_aspect_only_one_failure_has_does_not_make_that_failure_look_like_its_agents_background(embedder):
+    """Only the seat-map traces have a tool error: in the agent's background that aspect is
+    theirs alone, so it weighs by the share of the agent's traces that have it, and the seat-map
+    failure stands out from its agent's background as it does from its other failures."""
+    seats = seat_traces(agent="support-bot")
+    others = refund_traces() + [failing(f"u{n}", *texts, minutes=10 + n) for n, texts in enumerate(UNRELATED)]
+    states = {}
+    outcome_of(states, others + seats, embedder, ClusteringSettings(min_cluster_size=100))
+    state = states["support-bot"]
+    agent = background(state)
+    assert agent.weights == pytest.approx(agent.counts / agent.size * ASPECT_WEIGHTS)
+    waiting = {pending.trace_id: pending.sighting for pending in state.pending}
+    for seat in seats:
+        rest = [waiting[other.id] for other in seats if other.id != seat.id]
+        own = Centroid.of(rest).similarities([waiting[seat.id]], state.vocabulary)[0]
+        assert agent.similarities([waiting[seat.id]], state.vocabulary)[0] < own

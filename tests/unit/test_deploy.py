@@ -11,6 +11,7 @@ import yaml
 
 from deploy.local.processes import SERVICES
 from services.clustering.settings import ClusteringServiceSettings
+from services.delivery.settings import DeliverySettings
 from services.gateway.settings import GatewaySettings
 from services.shadow_runner.entrypoints.work import WORK_QUEUE
 from services.shadow_runner.settings import RunnerSettings
@@ -19,7 +20,8 @@ from shared.settings import CommonSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 APPS = (*SERVICES, "gateway")
-SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings, "clustering": ClusteringServiceSettings}
+SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings, "clustering": ClusteringServiceSettings,
+            "delivery": DeliverySettings}
 
 
 def settings_of(service: str) -> set[str]:

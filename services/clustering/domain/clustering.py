@@ -17,7 +17,7 @@ from services.clustering.domain.embedding import AspectVectors, aspect_texts, fa
 from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
 from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
 from services.clustering.domain.severity import severity_for
-from services.clustering.domain.similarity import Centroid, pairwise
+from services.clustering.domain.similarity import ASPECT_WEIGHTS, Centroid, pairwise
 from services.clustering.domain.state import AgentState, IssueProfile, PendingTrace
 
 DIGEST_CHARS = 1500
@@ -171,11 +171,16 @@ def _place(
 
 def background(state: AgentState) -> Centroid | None:
     """All the agent's failing traces as one group: what a trace of this agent resembles when
-    it resembles nothing in particular (its domain, its tone, how its users write)."""
+    it resembles nothing in particular (its domain, its tone, how its users write). Each aspect
+    weighs by the share of the agent's failing traces that have it: an aspect only one failure
+    has (one tool's errors, the comments of the few users who write one) is that failure's, not
+    the agent's, and must not make the failure look like its own background."""
     if state.common is None:
         return None
+    common = state.common
     words = Counter({term: uses for term, uses in state.vocabulary.frequencies.items() if " " not in term})
-    return Centroid(state.common.sums, state.common.counts, words, state.common.size)
+    share = common.counts / max(common.size, 1)
+    return Centroid(common.sums, common.counts, words, common.size, weights=ASPECT_WEIGHTS * share)
 
 
 def _average_linkage(pending: list[PendingTrace], distances: np.ndarray, similarity: float) -> list[list[PendingTrace]]:

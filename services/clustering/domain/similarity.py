@@ -50,6 +50,7 @@ class Centroid:
     size: int = 0
     entry_sum: float = 0.0
     entry_count: int = 0
+    weights: np.ndarray | None = field(default=None, repr=False, compare=False)  # per aspect; None: ASPECT_WEIGHTS
     _unit: np.ndarray | None = field(default=None, repr=False, compare=False)
     _lexical: tuple[int, dict[str, float]] | None = field(default=None, repr=False, compare=False)
 
@@ -93,7 +94,8 @@ class Centroid:
         if self._unit is None:
             self._unit = unit_rows(self.sums)
         matrices = np.stack([vectors.matrix for vectors, _ in members])
-        shared = (np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)) * ASPECT_WEIGHTS[None, :]
+        weights = ASPECT_WEIGHTS if self.weights is None else self.weights
+        shared = (np.stack([vectors.present for vectors, _ in members]) & (self.counts > 0)) * weights[None, :]
         cosines = np.einsum("nad,ad->na", matrices, self._unit)
         total, count = (cosines * shared).sum(axis=1), shared.sum(axis=1).astype(np.float64)
         if self._lexical is None or self._lexical[0] != vocabulary.documents:

@@ -23,6 +23,7 @@ from shared.contracts.fixes import CHANGES_BY_TYPE, FixId
 from shared.contracts.issues import IssueId
 from shared.contracts.shadow_tests import ShadowTestId
 from shared.contracts.traces import TraceId
+from shared.contracts.webhooks import DeliveryId, WebhookId
 
 REDOC = Path(__file__).parent / "static" / "redoc-2.5.4.standalone.js"
 REDOC_PATH = "/api/docs/" + REDOC.name
@@ -41,6 +42,8 @@ ERRORS = {
     "503": "The broker, a store or a service is unreachable; nothing was done (SERVICE_UNAVAILABLE)",
     "504": "No answer in time (TIMEOUT)",
 }
+PRIVATE_URL = ("The URL's host resolves to a loopback, link-local or private address, which the server does not "
+               "call (FORBIDDEN)")
 PRECONDITION_FAILED = ("The resource changed since it was read: If-Match names none of its ETags "
                        "(PRECONDITION_FAILED); read it again")
 
@@ -53,7 +56,8 @@ class Pagination(ContractModel):
 
 
 PATH_PARAMETERS = {name: TypeAdapter(kind).json_schema() for name, kind in
-                   {"issueId": IssueId, "fixId": FixId, "traceId": TraceId, "shadowTestId": ShadowTestId}.items()}
+                   {"issueId": IssueId, "fixId": FixId, "traceId": TraceId, "shadowTestId": ShadowTestId,
+                    "webhookId": WebhookId, "deliveryId": DeliveryId}.items()}
 
 
 @cache
@@ -115,6 +119,8 @@ def _operation(operation: Route, ref, schemas: dict) -> dict:
     if operation.query:
         query_schema = schemas[ref(operation.query, "validation")["$ref"].rsplit("/", 1)[1]]
         for name, schema in query_schema["properties"].items():
+            if name in operation.path_params:
+                continue
             spec["parameters"].append({"name": name, "in": "query", "required": False, "schema": _not_null(schema)})
     spec["parameters"].append({"name": "X-Request-Id", "in": "header", "required": False,
                                "description": "Any value: one that matches `" + REQUEST_ID.pattern + "` is kept, any "
@@ -142,6 +148,8 @@ def _operation(operation: Route, ref, schemas: dict) -> dict:
             spec["responses"][status] = _success(operation, ref)
     for status, description in ERRORS.items():
         spec["responses"][status] = _error(status, description, ref)
+    if operation.refuses_private_urls:
+        spec["responses"]["403"] = _error("403", PRIVATE_URL, ref)
     if operation.if_match:
         spec["responses"]["412"] = _error("412", PRECONDITION_FAILED, ref)
     return spec

@@ -10,6 +10,7 @@ from shared.contracts.errors import ErrorCode, ErrorDetail
 HTTP_STATUS = {
     ErrorCode.VALIDATION_ERROR: 400,
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.alias_generators import to_snake
 
-from services.gateway.entrypoints.http import clustering, fixes, issues, shadow_tests, traces
+from services.gateway.entrypoints.http import clustering, fixes, issues, shadow_tests, traces, webhooks
 from services.gateway.entrypoints.http.cases import CASES
 from shared.contracts.clustering import ClusteringSettingsPatch, ClusteringSettingsView
 from shared.contracts.fixes import CreateFix, FixDetail, FixPatch, FixView, ListFixes
@@ -25,6 +25,15 @@ from shared.contracts.shadow_tests import (
     ShadowTestView,
 )
 from shared.contracts.traces import IngestTraces, ListTraces, Trace
+from shared.contracts.webhooks import (
+    CreateWebhook,
+    DeliveryView,
+    ListDeliveries,
+    ListWebhooks,
+    WebhookPatch,
+    WebhookView,
+    WebhookWithSecret,
+)
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,6 +59,7 @@ class Route:
     path_params: dict[str, str] = field(default_factory=dict)
     etag: bool = False
     if_match: bool = False
+    refuses_private_urls: bool = False
 
     @property
     def served_path(self) -> str:
@@ -74,6 +84,32 @@ def _issue_routes(base: str, tag: str, deprecated: bool) -> list[Route]:
 
 ONE_FIX = {"fixId": "The fix's id"}
 ONE_SHADOW_TEST = {"shadowTestId": "The shadow test's id"}
+ONE_WEBHOOK = {"webhookId": "The webhook endpoint's id (`wh_…`)"}
+ONE_DELIVERY = {**ONE_WEBHOOK, "deliveryId": "The delivery's id (`msg_…`, its `webhook-id` header)"}
+
+
+def _webhook_routes() -> list[Route]:
+    base, tag = "/api/webhooks", "Webhooks"
+    one = base + "/{webhookId}"
+    return [
+        Route("get", base, webhooks.list_webhooks, "List webhook endpoints", tag, WebhookView, query=ListWebhooks,
+              listing=True),
+        Route("post", base, webhooks.create_webhook, "Create a webhook endpoint (its signing secret shown once)", tag,
+              WebhookWithSecret, body=CreateWebhook, status="201", refuses_private_urls=True),
+        Route("get", one, webhooks.get_webhook, "Get a webhook endpoint", tag, WebhookView, path_params=ONE_WEBHOOK),
+        Route("patch", one, webhooks.update_webhook, "Update a webhook endpoint", tag, WebhookView,
+              body=WebhookPatch, path_params=ONE_WEBHOOK, refuses_private_urls=True),
+        Route("delete", one, webhooks.delete_webhook, "Delete a webhook endpoint and its deliveries", tag,
+              path_params=ONE_WEBHOOK),
+        Route("post", one + "/rotate-secret", webhooks.rotate_secret,
+              "Rotate the signing secret (the old one signs beside it for a day)", tag, WebhookWithSecret,
+              path_params=ONE_WEBHOOK),
+        Route("get", one + "/deliveries", webhooks.list_deliveries, "List an endpoint's deliveries and attempts",
+              tag, DeliveryView, query=ListDeliveries, listing=True, path_params=ONE_WEBHOOK),
+        Route("post", one + "/deliveries/{deliveryId}/resend", webhooks.resend_delivery,
+              "Send a finished delivery again", tag, DeliveryView, status="202", path_params=ONE_DELIVERY),
+    ]
+
 
 ROUTES = [
     *_issue_routes("/api/v2/issues", "Issues", deprecated=False),
@@ -108,6 +144,7 @@ ROUTES = [
     Route("patch", "/api/v2/clustering-settings", clustering.update_settings,
           "Change the workspace's clustering settings", "Clustering", ClusteringSettingsView,
           body=ClusteringSettingsPatch, etag=True, if_match=True),
+    *_webhook_routes(),
     *_issue_routes(CASES, "Cases (deprecated)", deprecated=True),
 ]
 

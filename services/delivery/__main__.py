@@ -1,0 +1,3 @@
+from services.delivery.bootstrap import main
+
+main()
