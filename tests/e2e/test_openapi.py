@@ -19,7 +19,7 @@ async def test_the_document_is_served_without_a_key_with_a_docs_page(api):
     spec = document.body
     assert spec["openapi"] == "3.1.0"
     assert {"/api/v2/issues", "/api/fixes/{fixId}", "/api/shadow-execution", "/api/v2/traces",
-            "/v1/traces"} <= set(spec["paths"])
+            "/v1/traces", "/api/otlp/v1/traces"} <= set(spec["paths"])
     assert spec["paths"]["/api/v2/cases"]["get"]["deprecated"] is True
     create = spec["paths"]["/api/v2/issues"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert create == {"$ref": "#/components/schemas/NewIssue"}

@@ -4,15 +4,18 @@ SDK's OTLP/HTTP exporter, and read their runs back as traces through the API."""
 import asyncio
 import gzip
 import json
+import zlib
 
 import pytest
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.trace import Status, StatusCode, use_span
 
+from services.traces.domain.otlp import MAX_SPANS_PER_EXPORT
 from tests.support.agent_runs import ANSWER, LONDON, PARIS, QUESTION, gen_ai_run, openinference_run, openllmetry_run
 from tests.support.otel import Recorder, hex_span_id, hex_trace_id, otlp_json, protobuf
 from tests.support.waiting import eventually
@@ -35,12 +38,13 @@ async def stored_trace(api, trace_id: str, timeout: float = 10) -> dict:
     return await eventually(found, timeout, f"trace {trace_id}")
 
 
-async def post(api, body: bytes, content_type: str, key: str | None = "default", **headers: str):
+async def post(api, body: bytes, content_type: str, key: str | None = "default", path: str = "/v1/traces",
+               **headers: str):
     """A raw export: the status, and the body decoded as a `google.rpc.Status` by its Content-Type."""
     headers = {"Content-Type": content_type, **headers}
     if key is not None:
         headers["Authorization"] = f"Bearer {api.key if key == 'default' else key}"
-    async with api._session.post(api.base_url + "/v1/traces", data=body, headers=headers) as response:
+    async with api._session.post(api.base_url + path, data=body, headers=headers) as response:
         raw = await response.read()
         if response.status == 200:
             return response.status, raw, response.headers
@@ -66,6 +70,31 @@ async def test_the_sdk_exporter_sends_a_run_with_two_tool_calls_and_it_reads_bac
     assert trace["status"] == "ok" and trace["metadata"]["otel"]["service"] == "weather-service"
 
 
+async def test_evaluation_results_recorded_on_the_run_read_back_as_its_feedback(api):
+    recorder = Recorder(processor=SimpleSpanProcessor(exporter(api)))
+    root = await asyncio.to_thread(gen_ai_run, recorder, evaluations=[
+        {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.9},
+        {"gen_ai.evaluation.name": "correctness", "gen_ai.evaluation.score.value": 0.3,
+         "gen_ai.evaluation.score.label": "incorrect",
+         "gen_ai.evaluation.explanation": "London's weather was never found."}])
+    trace = await stored_trace(api, f"otel-{hex_trace_id(root)}")
+    assert trace["feedback"] == {"score": 0.3, "comment": "correctness 0.3 (incorrect): London's weather was never "
+                                                          "found.\nrelevance 0.9"}
+    assert [item["name"] for item in trace["metadata"]["otel"]["evaluations"]] == ["relevance", "correctness"]
+
+
+async def test_an_endpoint_under_api_otlp_takes_the_same_exports(api, monkeypatch):
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", api.base_url + "/api/otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", f"Authorization=Bearer%20{api.key}")
+    sending = OTLPSpanExporter(timeout=10)
+    assert sending._endpoint == api.base_url + "/api/otlp/v1/traces"
+    recorder = Recorder(processor=SimpleSpanProcessor(sending))
+    root = await asyncio.to_thread(openllmetry_run, recorder)
+    assert_weather_trace(await stored_trace(api, f"otel-{hex_trace_id(root)}"))
+    status, body, _ = await post(api, b"spans", "application/x-protobuf", key=None, path="/api/otlp/v1/traces")
+    assert status == 401 and body["code"] == code_pb2.UNAUTHENTICATED
+
+
 async def test_a_gzipped_export_of_a_failed_run_is_stored_as_an_error_trace(api):
     recorder = Recorder()
     root = gen_ai_run(recorder)
@@ -76,6 +105,41 @@ async def test_a_gzipped_export_of_a_failed_run_is_stored_as_an_error_trace(api)
     assert result is SpanExportResult.SUCCESS
     trace = await stored_trace(api, f"otel-{hex_trace_id(root)}")
     assert trace["status"] == "error"
+
+
+async def test_an_otlp_trace_is_announced_and_an_issue_linking_it_learns_its_customer(api):
+    recorder = Recorder()
+    root = gen_ai_run(recorder)
+    trace_id = f"otel-{hex_trace_id(root)}"
+    issue = await api.create_issue(traceIds=[trace_id], agentId="agent_weather")
+    assert await asyncio.to_thread(exporter(api).export, recorder.finished()) is SpanExportResult.SUCCESS
+    detail = await api.issue_when(issue["id"], lambda found: found["metadata"]["affectedCustomers"] == 1,
+                                  "traces.ingested for the OTLP trace")
+    assert detail["metadata"]["firstSeenAt"] == "2025-08-10T11:22:00.000Z" and detail["agentName"] == "Weather Bot"
+
+
+async def test_a_deflated_json_export_is_accepted(api):
+    recorder = Recorder()
+    root = openllmetry_run(recorder)
+    status, body, _ = await post(api, zlib.compress(otlp_json(recorder.finished())), "application/json",
+                                 **{"Content-Encoding": "deflate"})
+    assert status == 200 and json.loads(body) == {}
+    assert_weather_trace(await stored_trace(api, f"otel-{hex_trace_id(root)}"))
+
+
+async def test_an_export_of_more_spans_than_the_limit_is_413_and_stores_nothing(api):
+    recorder = Recorder()
+    root = gen_ai_run(recorder)
+    request = encode_spans(recorder.finished())
+    spans = request.resource_spans[0].scope_spans[0].spans
+    for index in range(MAX_SPANS_PER_EXPORT):
+        spans.add(trace_id=spans[0].trace_id, span_id=(index + 1).to_bytes(8, "big"), parent_span_id=spans[0].span_id,
+                  name="step", start_time_unix_nano=spans[0].start_time_unix_nano,
+                  end_time_unix_nano=spans[0].end_time_unix_nano)
+    status, body, _ = await post(api, request.SerializeToString(), "application/x-protobuf")
+    assert status == 413 and body["code"] == code_pb2.INVALID_ARGUMENT and str(MAX_SPANS_PER_EXPORT) in body["message"]
+    assert (await api.get(f"/api/v2/traces/otel-{hex_trace_id(root)}")).status == 404
+    assert (await api.get("/api/v2/traces")).body["pagination"]["total"] == 0
 
 
 async def test_otlp_json_is_accepted_and_answered_in_json(api):

@@ -6,6 +6,7 @@ then in London (the weather service times out), and answers. Times are milliseco
 """
 
 import json
+from collections.abc import Sequence
 
 from opentelemetry.trace import Span
 
@@ -23,9 +24,10 @@ WEATHER_TOOL = {"type": "function", "name": "get_weather", "description": "The w
 TOOL_TIMES = {"call_paris": (950, 1200), "call_london": (2050, 3050)}
 
 
-def gen_ai_run(recorder: Recorder, structured: bool = False) -> Span:
+def gen_ai_run(recorder: Recorder, structured: bool = False, evaluations: Sequence[dict] = ()) -> Span:
     """The current GenAI semantic conventions: an `invoke_agent` span, `chat` spans with
-    `gen_ai.input.messages` / `gen_ai.output.messages` made of parts, `execute_tool` spans."""
+    `gen_ai.input.messages` / `gen_ai.output.messages` made of parts, `execute_tool` spans;
+    `evaluations`: attributes of `gen_ai.evaluation.result` events recorded on the agent span."""
     value = (lambda item: item) if structured else json.dumps
     root = recorder.start("invoke_agent Weather Bot", 0, {
         "gen_ai.operation.name": "invoke_agent", "gen_ai.provider.name": "openai", "gen_ai.agent.id": "agent_weather",
@@ -64,6 +66,8 @@ def gen_ai_run(recorder: Recorder, structured: bool = False) -> Span:
     chat(1250, 2000, [user, ask_paris, paris], ask_london, (160, 18))
     tool("call_london", LONDON, error=TIMEOUT)
     chat(3100, 4000, [user, ask_paris, paris, ask_london, london], final, (190, 30))
+    for index, attributes in enumerate(evaluations):
+        root.add_event("gen_ai.evaluation.result", attributes, timestamp=at(4050 + index))
     root.end(at(4100))
     return root
 

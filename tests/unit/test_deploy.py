@@ -15,13 +15,14 @@ from services.delivery.settings import DeliverySettings
 from services.gateway.settings import GatewaySettings
 from services.shadow_runner.entrypoints.work import WORK_QUEUE
 from services.shadow_runner.settings import RunnerSettings
+from services.traces.settings import TracesSettings
 from shared.messaging.topology import Topology
 from shared.settings import CommonSettings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 APPS = (*SERVICES, "gateway")
-SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings, "clustering": ClusteringServiceSettings,
-            "delivery": DeliverySettings}
+SETTINGS = {"gateway": GatewaySettings, "shadow_runner": RunnerSettings, "traces": TracesSettings,
+            "clustering": ClusteringServiceSettings, "delivery": DeliverySettings}
 
 
 def settings_of(service: str) -> set[str]:
@@ -111,6 +112,24 @@ def test_kubernetes_has_a_probed_bounded_deployment_per_service(manifests):
         assert set(container["resources"]) == {"requests", "limits"}
         assert {ref.get("configMapRef", ref.get("secretRef"))["name"] for ref in container["envFrom"]} == {
             "agent-reliability-config", "agent-reliability-secrets"}
+
+
+def test_each_deployment_sets_only_settings_its_service_reads(manifests):
+    found = deployments(manifests)
+    for app in APPS:
+        container = found[app.replace("_", "-")]["spec"]["template"]["spec"]["containers"][0]
+        names = {variable["name"] for variable in container.get("env", ())}
+        assert names <= settings_of(app), (app, names - settings_of(app))
+
+
+def test_the_traces_service_is_given_the_otlp_quiet_period_everywhere(compose, manifests):
+    default = str(int(TracesSettings.model_fields["otlp_quiet_period_seconds"].default))
+    assert compose["services"]["traces"]["environment"]["OTLP_QUIET_PERIOD_SECONDS"] == default
+    container = deployments(manifests)["traces"]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "OTLP_QUIET_PERIOD_SECONDS", "value": default} in container["env"]
+    readme = (DEPLOY.parent / "README.md").read_text()
+    table = readme[readme.index("### Configuration"):]
+    assert f"| `OTLP_QUIET_PERIOD_SECONDS` | `{default}`" in table
 
 
 def test_kubernetes_config_and_secret_hold_only_real_settings(manifests):

@@ -2,6 +2,7 @@
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from google.rpc import code_pb2, status_pb2
 
 from services.gateway import bootstrap
 from services.gateway.domain.api_keys import issue_key
@@ -60,5 +61,28 @@ async def test_a_start_up_that_fails_is_recorded_and_stops_the_gateway():
         assert str(app[CONNECTED].failure) == "no store" and app[CONNECTED].bus is None
         response = await client.get("/api/v2/issues", headers={"Authorization": f"Bearer {KEY}"})
         assert response.status == 503
+    finally:
+        await client.close()
+
+
+async def test_otlp_exports_refused_for_load_get_a_status_body_and_retry_after():
+    def traces_unavailable(service, envelope):
+        return Reply(ok=False, error={"code": "SERVICE_UNAVAILABLE", "message": "the store is down"})
+
+    adapters = FakeAdapters(InMemoryKeyStore(), AnsweringChannel(traces_unavailable))
+    client = await serving(bootstrap.build(GatewaySettings(init_api_key=KEY, rate_limit_burst=1,
+                                                           rate_limit_per_second=0.01), adapters))
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/x-protobuf"}
+    try:
+        await eventually(lambda: client.app[CONNECTED].bus, 5, "the gateway to start")
+        unavailable = await client.post("/v1/traces", data=b"", headers=headers)
+        assert unavailable.status == 503 and unavailable.headers["Retry-After"]
+        assert status_pb2.Status.FromString(await unavailable.read()).message == "the store is down"
+        [(service, envelope, _timeout)] = adapters.channel.sent
+        assert (service, envelope.type) == ("traces", "traces.ingest_otlp")
+        limited = await client.post("/api/otlp/v1/traces", data=b"", headers=headers)
+        assert limited.status == 429 and int(limited.headers["Retry-After"]) > 0
+        status = status_pb2.Status.FromString(await limited.read())
+        assert status.code == code_pb2.RESOURCE_EXHAUSTED and "Too many requests" in status.message
     finally:
         await client.close()

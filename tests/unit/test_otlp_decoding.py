@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.sdk.trace import SpanLimits
 
-from services.traces.domain.otlp import MAX_SPANS_PER_EXPORT, OtlpError, decode_export
+from services.traces.domain.otlp import MAX_SPANS_PER_EXPORT, OtlpError, SpanEvent, decode_export
 from services.traces.domain.otlp_mapping import map_run
 from services.traces.domain.otlp_runs import assemble
 from tests.support.agent_runs import gen_ai_run, openinference_run, openllmetry_run
@@ -151,6 +151,27 @@ def test_any_attribute_of_any_type_never_breaks_the_mapping(dialect, data):
     for run in assemble(changed, NOW, NOW).runs:
         mapped = map_run(run)
         assert (mapped.trace is None) != (mapped.problem is None)
+
+
+EVALUATION_KEYS = ("gen_ai.evaluation.name", "gen_ai.evaluation.score.value", "gen_ai.evaluation.score.label",
+                   "gen_ai.evaluation.explanation", "error.type")
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(st.dictionaries(st.sampled_from(EVALUATION_KEYS), JSONISH, max_size=5), max_size=4))
+def test_evaluation_results_of_any_shape_never_break_the_mapping(events):
+    root = next(span for span in SPANS["gen_ai"] if span.parent_span_id is None)
+    judged = dataclasses.replace(root, events=tuple(
+        SpanEvent("gen_ai.evaluation.result", T0 + index, attributes) for index, attributes in enumerate(events)))
+    [run] = assemble([judged if span is root else span for span in SPANS["gen_ai"]], NOW, NOW).runs
+    mapped = map_run(run)
+    assert mapped.problem is None, mapped.problem
+    def text(event: dict, key: str) -> bool:
+        return isinstance(event.get(key), str) and bool(event[key].strip())
+
+    named = [event for event in events if text(event, "gen_ai.evaluation.name") and not text(event, "error.type")]
+    assert (mapped.trace.feedback is None) == (not named)
 
 
 def test_attributes_the_sdk_dropped_are_noted_with_the_limit_to_raise():

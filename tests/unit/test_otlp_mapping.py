@@ -308,3 +308,67 @@ def test_a_tool_message_written_as_text_parts_answers_the_call_before_it():
                                      [{"role": "assistant", "parts": [{"type": "text", "content": "Noon."}]}])})
     [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
     assert [(step.call_id, step.name, step.result) for step in mapped.trace.steps] == [("t1", "clock", "12:00")]
+
+
+def evaluation(name: str, score: float | None = None, label: str | None = None, explanation: str | None = None,
+               **more) -> dict:
+    attributes = {"gen_ai.evaluation.name": name, "gen_ai.evaluation.score.value": score,
+                  "gen_ai.evaluation.score.label": label, "gen_ai.evaluation.explanation": explanation, **more}
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def test_evaluation_results_on_the_agent_span_give_the_trace_its_feedback_the_lowest_score_winning():
+    recorder = Recorder()
+    gen_ai_run(recorder, evaluations=[
+        evaluation("relevance", 0.9, "relevant"),
+        evaluation("correctness", 0.25, "incorrect", "London's weather was never found."),
+        evaluation("tone", label="friendly")])
+    [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
+    assert mapped.trace.feedback.score == 0.25
+    assert mapped.trace.feedback.comment.splitlines() == [
+        "correctness 0.25 (incorrect): London's weather was never found.", "relevance 0.9 (relevant)",
+        "tone (friendly)"]
+    listed = mapped.trace.metadata["otel"]["evaluations"]
+    assert [(item["name"], item.get("score")) for item in listed] == [
+        ("relevance", 0.9), ("correctness", 0.25), ("tone", None)]
+    plain, _ = recorded(gen_ai_run)
+    [plain] = traces_of((protobuf(plain.finished()), "application/x-protobuf"))
+    assert plain.trace.feedback is None and "evaluations" not in plain.trace.metadata["otel"]
+
+
+def test_an_evaluation_of_the_whole_run_outweighs_those_of_single_model_calls():
+    recorder = Recorder()
+    root = recorder.start("invoke_agent", 0, {"gen_ai.operation.name": "invoke_agent"})
+
+    def chat(parent, start, question, answer, model="gpt-4o"):
+        span = recorder.start("chat", start, {
+            "gen_ai.operation.name": "chat", "gen_ai.request.model": model,
+            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": question}]}]),
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "parts": [
+                {"type": "text", "content": answer}]}])}, parent)
+        return span
+
+    answering = chat(root, 10, "Capital of Peru?", "Lima.")
+    answering.add_event("gen_ai.evaluation.result", evaluation("groundedness", 0.6))
+    answering.add_event("gen_ai.evaluation.result", evaluation("toxicity", 0.1, **{"error.type": "timeout"}))
+    answering.add_event("gen_ai.evaluation.result", {"gen_ai.evaluation.score.value": 0.0})
+    answering.end(at(20))
+    judged = recorder.start("evaluate", 30, evaluation("correctness", 0.4, "incorrect"), answering)
+    chat(judged, 31, "Is 'Lima.' correct?", "Partly.", model="judge-model").end(at(35))
+    judged.end(at(36))
+    root.end(at(40))
+    [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
+    assert mapped.trace.output == "Lima." and mapped.trace.model.name == "gpt-4o"
+    assert mapped.trace.feedback.score == 0.4
+    assert mapped.trace.feedback.comment == "correctness 0.4 (incorrect)\ngroundedness 0.6"
+    notes = " ".join(mapped.trace.metadata["otel"]["notes"])
+    assert "'toxicity' failed (timeout)" in notes and "without gen_ai.evaluation.name" in notes
+
+    recorder = Recorder()
+    root = recorder.start("invoke_agent", 0, {"gen_ai.operation.name": "invoke_agent"})
+    chat(root, 10, "Capital of Peru?", "Lima.").end(at(20))
+    root.add_event("gen_ai.evaluation.result", evaluation("helpfulness", 4.0, explanation="Short but right."))
+    recorder.span("evaluate", 30, 31, evaluation("correctness", 0.4), root)
+    root.end(at(40))
+    [mapped] = traces_of((protobuf(recorder.finished()), "application/x-protobuf"))
+    assert mapped.trace.feedback.score == 0.4, "both judge the run: the lowest"

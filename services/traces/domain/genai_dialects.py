@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.traces.domain.genai_evaluations import is_evaluation_span
 from services.traces.domain.otlp import SpanRecord
 from shared.contracts.agent_steps import as_text
 
@@ -59,7 +60,8 @@ class ToolRun:
 
 
 def kind_of(span: SpanRecord) -> str | None:
-    """`agent`, `model`, `tool`, or None for spans that are none of these."""
+    """`agent`, `model`, `tool`, `evaluation` (a span recording an evaluation result, or an
+    OpenInference `EVALUATOR`), or None for spans that are none of these."""
     attributes = span.attributes
     operation = _text(attributes, "gen_ai.operation.name")
     openinference = (_text(attributes, "openinference.span.kind") or "").upper()
@@ -68,6 +70,8 @@ def kind_of(span: SpanRecord) -> str | None:
         return "agent"
     if operation == "execute_tool" or openinference == "TOOL" or traceloop == "tool":
         return "tool"
+    if is_evaluation_span(span):
+        return "evaluation"
     if operation in MODEL_OPERATIONS or openinference == "LLM" or _text(attributes, "llm.request.type") == "chat":
         return "model"
     if any(key.startswith(("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.", "gen_ai.completion.",

@@ -24,12 +24,14 @@ from services.traces.domain.genai_dialects import (
     model_call,
     tool_run,
 )
+from services.traces.domain.genai_evaluations import Evaluation, evaluations, feedback, listed
 from services.traces.domain.otlp import SpanRecord
 from services.traces.domain.otlp_runs import Run
 from shared.contracts.agent_steps import ToolDefinition, parse_json
 from shared.contracts.traces import TraceInput
 
 MAX_NOTES = 20
+CONTAINERS = ("tool", "evaluation")
 CAPTURE_CONTENT = ("no message content was recorded: turn content capture on (GenAI conventions: "
                    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true; "
                    "OpenLLMetry: TRACELOOP_TRACE_CONTENT=true; "
@@ -53,6 +55,7 @@ def map_run(run: Run) -> MappedRun:
     root_call = model_call(run.root)
     for call in (*all_calls, root_call):
         mapped.notes.extend(call.problems)
+    found = evaluations(_agents_own(run), run.root, mapped.notes)
     mapped.notes.extend(f"span {span.span_id} {span.name!r}: the sender dropped {span.dropped_attributes} attributes "
                         "(raise OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT)" for span in run.spans if span.dropped_attributes)
     conversation, reply = _conversation(calls)
@@ -83,7 +86,8 @@ def map_run(run: Run) -> MappedRun:
         "status": "error" if run.root.failed or (models and models[-1].failed) else "ok",
         "tools": _tools([*all_calls, root_call], mapped.notes),
         "steps": _steps(conversation, tool_spans, models, mapped.notes),
-        "metadata": {"otel": _otel_metadata(run, calls, mapped.notes)},
+        "feedback": feedback(found),
+        "metadata": {"otel": _otel_metadata(run, calls, found, mapped.notes)},
     }
     try:
         mapped.trace = TraceInput.model_validate(body)
@@ -92,18 +96,19 @@ def map_run(run: Run) -> MappedRun:
     return mapped
 
 
-def _agents_own(run: Run, kind: str) -> list[SpanRecord]:
-    """The run's spans of this kind that the agent made itself: not those inside a tool (a tool
-    calling a model, or another tool, does so for the tool)."""
+def _agents_own(run: Run, kind: str | None = None) -> list[SpanRecord]:
+    """The run's spans (of this kind) that the agent made itself: not those inside a tool (a
+    tool calling a model, or another tool, does so for the tool) or an evaluation (the
+    evaluator's model calls)."""
     by_id = {span.span_id: span for span in run.spans}
     own = []
     for span in run.spans:
-        if kind_of(span) != kind:
+        if kind is not None and kind_of(span) != kind:
             continue
         parent = by_id.get(span.parent_span_id)
-        while parent is not None and parent is not run.root and kind_of(parent) != "tool":
+        while parent is not None and parent is not run.root and kind_of(parent) not in CONTAINERS:
             parent = by_id.get(parent.parent_span_id)
-        if parent is None or kind_of(parent) != "tool" or parent is run.root:
+        if parent is None or kind_of(parent) not in CONTAINERS or parent is run.root:
             own.append(span)
     return own
 
@@ -257,7 +262,7 @@ def _customer(run: Run) -> str | None:
     return None
 
 
-def _otel_metadata(run: Run, calls: list[ModelCall], notes: list[str]) -> dict:
+def _otel_metadata(run: Run, calls: list[ModelCall], found: list[Evaluation], notes: list[str]) -> dict:
     usage: dict[str, int] = {}
     for call in calls:
         for key, value in call.usage.items():
@@ -267,7 +272,7 @@ def _otel_metadata(run: Run, calls: list[ModelCall], notes: list[str]) -> dict:
              "service": service[:200] if isinstance(service, str) else None,
              "sessionId": _attribute(run, "session.id"), "conversationId": _attribute(run, "gen_ai.conversation.id"),
              "dialects": sorted({dialect for call in calls for dialect in call.dialects}),
-             "usage": usage, "notes": [note[:300] for note in notes[:MAX_NOTES]]}
+             "usage": usage, "evaluations": listed(found), "notes": [note[:300] for note in notes[:MAX_NOTES]]}
     return {key: value for key, value in facts.items() if value not in (None, [], {})}
 
 

@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.gateway.entrypoints.http import responses
 from services.gateway.entrypoints.http.middlewares import REQUEST_ID
+from services.gateway.entrypoints.http.otlp import API_OTLP_PATH, OTLP_PATH
 from services.gateway.entrypoints.http.requests import IDEMPOTENCY_KEY
 from services.gateway.entrypoints.http.routes import ROUTES, Route
 from shared.contracts.common import ContractModel, storable_json_schema
@@ -259,14 +260,20 @@ def _otlp_paths() -> dict:
                 "413": "Body or export too large", "415": "Content-Type or Content-Encoding not supported",
                 "429": "Rate limited (Retry-After)", "503": "Not ready (Retry-After)",
                 "504": "The traces service did not answer in time"}
-    return {"/v1/traces": {"post": {
-        "summary": "Export spans over OTLP/HTTP (protobuf or JSON, gzip or deflate)", "tags": ["Traces"],
-        "operationId": "export_otlp_traces",
-        "description": "Point an OTLP exporter here (`OTEL_EXPORTER_OTLP_ENDPOINT` at the gateway's root). "
-                       "Agent runs become traces once complete; see docs/otlp.md.",
-        "requestBody": {"required": True, "content": body({"type": "object"})},
-        "responses": {"200": {"description": "Accepted; partialSuccess counts refused spans", "content": body(answer)},
-                      **{code: {"description": text, "content": body(status)} for code, text in failures.items()}}}}}
+    def export(operation_id: str, endpoint: str) -> dict:
+        return {"post": {
+            "summary": "Export spans over OTLP/HTTP (protobuf or JSON, gzip or deflate)", "tags": ["Traces"],
+            "operationId": operation_id,
+            "description": f"Point an OTLP exporter here (`OTEL_EXPORTER_OTLP_ENDPOINT` at {endpoint}). "
+                           "Agent runs become traces once complete; see docs/otlp.md.",
+            "requestBody": {"required": True, "content": body({"type": "object"})},
+            "responses": {"200": {"description": "Accepted; partialSuccess counts refused spans",
+                                  "content": body(answer)},
+                          **{code: {"description": text, "content": body(status)} for code, text in failures.items()}}}}
+
+    return {OTLP_PATH: export("export_otlp_traces", "the gateway's root"),
+            API_OTLP_PATH: export("export_otlp_traces_under_api", "`<gateway>/api/otlp`, for a gateway reached "
+                                                                  "only under `/api/`")}
 
 
 def _operations_paths() -> dict:

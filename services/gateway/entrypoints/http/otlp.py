@@ -1,7 +1,8 @@
-"""`POST /v1/traces`: OTLP/HTTP trace exports (protobuf or JSON, gzip or deflate), answered as
-OTLP expects: an `ExportTraceServiceResponse` (with `partial_success` when spans were refused),
-or a `google.rpc.Status` body on failure, in the request's encoding. The body is handed to the
-traces service as it came (decompressed); decoding and everything after is its business."""
+"""`POST /v1/traces` (and `POST /api/otlp/v1/traces`): OTLP/HTTP trace exports (protobuf or
+JSON, gzip or deflate), answered as OTLP expects: an `ExportTraceServiceResponse` (with
+`partial_success` when spans were refused), or a `google.rpc.Status` body on failure, in the
+request's encoding. The body is handed to the traces service as it came (decompressed);
+decoding and everything after is its business."""
 
 import json
 
@@ -14,7 +15,12 @@ from services.gateway.entrypoints.http.dispatch import send
 from services.gateway.entrypoints.http.keys import SETTINGS
 from shared.contracts.traces import IngestOtlpExport
 
-OTLP_PATHS = frozenset({"/v1/traces"})
+OTLP_PATH = "/v1/traces"
+API_OTLP_PATH = "/api/otlp/v1/traces"
+OTLP_PATHS = frozenset({OTLP_PATH, API_OTLP_PATH})
+"""OTLP's own path at the root, and the same under `/api/` for gateways that are only reached
+there (behind a proxy forwarding `/api/`): an exporter appends `/v1/traces` to
+`OTEL_EXPORTER_OTLP_ENDPOINT`, so `<gateway>/api/otlp` reaches the second."""
 PROTOBUF, JSON = "application/x-protobuf", "application/json"
 ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
 """What aiohttp decompresses as it reads (OTLP asks for gzip at least)."""
