@@ -23,6 +23,8 @@ from bench import clustering
 from bench.echo import SERVICE as ECHO_SERVICE
 from bench.otlp import otlp_against_json
 from bench.otlp import render as render_otlp
+from bench.replay import multi_step
+from bench.replay import render as render_replay
 from bench.webhooks import SETTINGS as WEBHOOK_SETTINGS
 from bench.webhooks import render as render_webhooks
 from bench.webhooks import webhooks_against_events
@@ -57,6 +59,7 @@ class Report:
     scaling_cpu: dict = field(default_factory=dict)
     memory: dict = field(default_factory=dict)
     otlp: dict = field(default_factory=dict)
+    replay: dict = field(default_factory=dict)
     clustering: dict = field(default_factory=dict)
     webhooks: dict = field(default_factory=dict)
 
@@ -219,6 +222,7 @@ async def measure() -> Report:
             report.propagation = await propagation(api)
             report.otlp = await otlp_against_json(stack.base_url, key)
             report.webhooks = await webhooks_against_events(stack, key, AMQP_URL)
+            report.replay = await multi_step(api, RUNNER_CONCURRENCY, MODEL_LATENCY)
             running = 1
             for runners in (1, 2, 4):
                 for instance in range(running + 1, runners + 1):
@@ -324,6 +328,7 @@ def render(report: Report) -> str:
     lines += render_otlp(report.otlp)
     lines += ["", clustering.render(report.clustering).strip()]
     lines += render_webhooks(report.webhooks)
+    lines += render_replay(report.replay)
     lines += ["", (ROOT / "bench" / "analysis.md").read_text().strip(), ""]
     return "\n".join(lines)
 

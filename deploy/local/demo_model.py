@@ -12,6 +12,14 @@ refund window they cite, fairly unless told to favour whichever answer it reads 
 (`bias_judge`); with `refuses_response_format` it answers structured-output requests as an
 endpoint without that feature does. Tests script faults per conversation: HTTP errors, garbage,
 delays. `/v1/embeddings` answers a deterministic bag-of-words vector of 64 dimensions a text.
+
+Offered tools, it is a tool-using agent (`_tool_agent`) that answers from the tool results it is
+sent: it calls, one per reply in the order offered (all at once when its system prompt says
+"Call tools in parallel."), each tool whose description does not say "Do not use", again while
+one whose description says "until done" answers something else, and then answers with the last
+tool result it got (its `answer` when that is a JSON object with one). Arguments come from the
+tool's parameters: `order_id` is the order number in the question (`A-17`), `query` the
+question, anything else `"returns"`.
 """
 
 import asyncio
@@ -133,14 +141,18 @@ class DemoModel:
                 "type": "invalid_request_error", "param": "response_format", "code": "unsupported_parameter"}})
         await asyncio.sleep(self.delay if body["model"] != JUDGE_MODEL else 0)
         if body["model"] == JUDGE_MODEL:
-            answer = _judge(body["messages"], self._bias(json.dumps(body["messages"])))
+            judged = _judge(body["messages"], self._bias(json.dumps(body["messages"])))
+            message = {"role": "assistant", "content": judged}
+        elif body.get("tools"):
+            message = _tool_agent(body["messages"], body["tools"])
         else:
-            answer = _agent(body["messages"])
+            message = {"role": "assistant", "content": _agent(body["messages"])}
         return web.json_response({
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
         })
 
 
@@ -178,6 +190,53 @@ def _agent(messages: list[dict]) -> str:
     if "warranty" in user.lower():
         return REFUSAL
     return RIGHT
+
+
+PARALLEL = "Call tools in parallel."
+ORDER_ID = re.compile(r"\b[A-Z]-\d+\b")
+
+
+def _tool_agent(messages: list[dict], tools: list[dict]) -> dict:
+    """The next reply of the scripted tool-using agent (see the module's docstring)."""
+    system = next((m.get("content") or "" for m in messages if m["role"] == "system"), "")
+    last_user = max((n for n, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    question = messages[last_user]["content"] if last_user >= 0 else ""
+    run = messages[last_user + 1:]
+    asked = {call["id"]: call["function"]["name"] for m in run if m["role"] == "assistant"
+             for call in m.get("tool_calls") or ()}
+    results = [(asked.get(m.get("tool_call_id")), m.get("content") or "") for m in run if m["role"] == "tool"]
+    latest = {name: content for name, content in results}
+    functions = [tool["function"] for tool in tools]
+    usable = [function for function in functions if "do not use" not in _description(function)]
+    wanted = [function for function in usable if function["name"] not in latest
+              or ("until done" in _description(function) and latest[function["name"]] != "done")]
+    if wanted:
+        turn = sum(1 for m in run if m["role"] == "assistant")
+        chosen = wanted if PARALLEL in system else wanted[:1]
+        calls = [{"id": f"call_{turn}_{n}", "type": "function",
+                  "function": {"name": function["name"], "arguments": json.dumps(_arguments(function, question))}}
+                 for n, function in enumerate(chosen)]
+        return {"role": "assistant", "content": None, "tool_calls": calls}
+    if not results:
+        return {"role": "assistant", "content": _agent(messages)}
+    content = results[-1][1]
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        parsed = None
+    return {"role": "assistant",
+            "content": parsed["answer"] if isinstance(parsed, dict) and "answer" in parsed else content}
+
+
+def _description(function: dict) -> str:
+    return (function.get("description") or "").lower()
+
+
+def _arguments(function: dict, question: str) -> dict:
+    found = ORDER_ID.search(question)
+    values = {"order_id": found.group(0) if found else "", "query": question}
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    return {name: values.get(name, "returns") for name in properties}
 
 
 def _best_document(context: str, question: str) -> str:

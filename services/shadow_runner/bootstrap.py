@@ -54,6 +54,7 @@ def chat_models(settings: RunnerSettings, http: aiohttp.ClientSession, concurren
         judge_model_name=settings.judge_model,
         model_override=settings.replay_model,
         margin=settings.score_margin,
+        max_replay_steps=settings.max_replay_steps,
     )
 
 

@@ -11,15 +11,23 @@ import structlog
 from services.shadow_runner.domain.commands import ReplayRequested
 from services.shadow_runner.domain.judging import Judged, Reading, both_orders, judge_request
 from services.shadow_runner.domain.model import IssueContext, ShadowTest, Tally, check_controls, new_shadow_test_id
-from services.shadow_runner.domain.replay import ReplayError, apply_guardrail, customer_messages, replay_request
+from services.shadow_runner.domain.replay import (
+    ReplayError,
+    apply_guardrail,
+    customer_messages,
+    replay_request,
+    tool_stubs,
+)
 from services.shadow_runner.domain.results import (
     NOT_SCORABLE,
+    diverged,
     errored,
     guardrail_of,
     scored,
     without_judge,
 )
 from services.shadow_runner.domain.scoring import MalformedJudgement, Score, automated_score, parse_judgement
+from services.shadow_runner.domain.tool_replay import RecordedSteps, ToolReplay
 from services.shadow_runner.ports import ChatModel, ModelError, Neighbours, ParameterRefused, ReplayMetrics, ShadowTests
 from shared.contracts.common import Page, utc_now
 from shared.contracts.envelope import Envelope
@@ -60,6 +68,8 @@ class Models:
     model_override: str | None
     margin: float
     judge_attempts: int = 3
+    max_replay_steps: int = 10
+    """Model calls one trace's replay makes at most (`MAX_REPLAY_STEPS`)."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,7 @@ async def execute_shadow(command: ExecuteShadow, ctx: CommandContext, deps: Depe
         latency_ms=result.latency_ms,
         executed_at=deps.clock(),
         judge_agreement=result.judge_agreement,
+        replay=result.replay,
     )
 
 
@@ -227,26 +238,35 @@ async def _evaluate(
 ) -> TraceResult:
     """The trace replayed with the fix and scored. A fix that does not apply, a model that fails
     after its retries or answers that cannot be scored give an `errored` result that says why
-    (with `strict`, a model failure is raised as `ModelError` instead); only a store or broker
-    outage escapes as another exception (and the work is retried). Guardrail patterns are
-    matched in a worker thread (RE2 releases the GIL), so a long answer never holds the loop."""
+    (with `strict`, a model failure is raised as `ModelError` instead); a replay that calls a tool
+    the original run never did is `diverged`; only a store or broker outage escapes as another
+    exception (and the work is retried). Guardrail patterns are matched in a worker thread (RE2
+    releases the GIL), so a long answer never holds the loop."""
     started = time.monotonic()
+    run: ToolReplay | None = None
 
     def failed(explanation: str, fixed_output: str | None = None) -> TraceResult:
-        return errored(trace.id, trace.output, explanation, mode, fixed_output, _ms_since(started))
+        return errored(trace.id, trace.output, explanation, mode, fixed_output, _ms_since(started), _shown(run))
 
     try:
         guardrail = guardrail_of(fix)
         if models.replay is None:
             raise ModelError("No replay model is configured (REPLAY_MODEL_BASE_URL)")
         request = replay_request(trace, fix.type, fix.changes, models.model_override)
-        answer = (await models.replay.complete(request)).text
+        run = ToolReplay(request, RecordedSteps.of(trace, tool_stubs(fix.changes)), models.max_replay_steps)
+        await _replay(models.replay, run)
     except ReplayError as error:
         return failed(str(error))
     except ModelError as error:
         if strict:
             raise
         return failed(str(error))
+    if run.outcome == "diverged":
+        return diverged(trace, run.divergence(), mode, _ms_since(started), run.transcript())
+    if run.outcome == "step_limit":
+        return failed(f"Step limit: the fixed agent still asked for tools after {run.model_calls} model calls "
+                      f"(MAX_REPLAY_STEPS); no final answer to score")
+    answer = run.answer
     if guardrail is not None:
         answer, _ = await asyncio.to_thread(apply_guardrail, answer, guardrail)
     try:
@@ -259,7 +279,25 @@ async def _evaluate(
         return failed(f"Could not score: {error}", answer)
     if score is None:
         return failed(NOT_SCORABLE, answer)
-    return scored(trace, answer, score, used, models.margin, _ms_since(started))
+    return scored(trace, answer, score, used, models.margin, _ms_since(started), _shown(run))
+
+
+async def _replay(model: ChatModel, run: ToolReplay) -> None:
+    """The replay loop: each request to the model, each reply answered from the recorded steps."""
+    while (request := run.next_request()) is not None:
+        try:
+            reply = await model.complete(request)
+        except ModelError:
+            run.failed()
+            raise
+        run.took(reply.text, reply.tool_calls)
+
+
+def _shown(run: ToolReplay | None):
+    """The replay's transcript, for a trace that offered tools or recorded calls, or a replay that called one."""
+    if run is None or not (run.request.tools or run.recorded.steps or run.steps or run.diverged_at):
+        return None
+    return run.transcript()
 
 
 async def _score(

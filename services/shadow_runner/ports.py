@@ -1,10 +1,10 @@
 """What the shadow runner's handlers need from its store, its neighbours and the model endpoints."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from services.shadow_runner.domain.model import ShadowTest, Tally
-from services.shadow_runner.domain.replay import ChatRequest
+from services.shadow_runner.domain.replay import AskedCall, ChatRequest
 from shared.contracts.envelope import Envelope
 from shared.contracts.fixes import FixView
 from shared.contracts.issues import IssueDetail
@@ -80,8 +80,11 @@ class ParameterRefused(ModelError):
 
 @dataclass(frozen=True)
 class Completion:
+    """The model's reply: its text (empty when it only asked for tools) and the tool calls it asked for."""
+
     text: str
     attempts: int
+    tool_calls: list[AskedCall] = field(default_factory=list)
 
 
 class ChatModel(Protocol):

@@ -17,3 +17,5 @@ class RunnerSettings(CommonSettings):
     model_max_attempts: int = Field(default=4, ge=1, le=10)
     score_margin: float = Field(default=0.05, ge=0, lt=1)
     lookup_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_replay_steps: int = Field(default=10, ge=1, le=100)
+    """Model calls one trace's replay makes at most; still asking for tools then, it is `errored` (step limit)."""

@@ -3,18 +3,20 @@
 `changes` has one schema per fix type (see `CHANGES_BY_TYPE` and docs/fixes.md).
 """
 
+from collections import Counter
 from typing import Annotated, Any, ClassVar, Literal
 
 import re2
-from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, StringConstraints, field_validator, model_validator
 
+from shared.contracts.agent_steps import MAX_TOOLS, ErrorText, Json, ToolDefinition, ToolName, bounded_json
 from shared.contracts.common import INT64, ContractModel, ExpectedVersions, Int64, PageRequest, PatchModel, Timestamp
 from shared.contracts.issues import Description, IssueId
 from shared.contracts.traces import ContextDocument, DocumentId
 
 FIXES_SERVICE = "fixes"
 
-FixType = Literal["prompt_update", "config_change", "retrieval_update", "guardrail"]
+FixType = Literal["prompt_update", "config_change", "retrieval_update", "guardrail", "tool_update"]
 FixStatus = Literal["draft", "proposed", "testing", "applied", "rejected"]
 FixId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
@@ -36,7 +38,47 @@ def _absent_or_null(field: str) -> dict[str, Any]:
     return {"properties": {field: {"type": "null"}}}
 
 
-class PromptUpdate(ContractModel):
+class ToolStub(ContractModel):
+    """What a replay answers a call to a tool that the original run never made: a `result`
+    (text, or JSON as a tool would return it) or an `error`, exactly one."""
+
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"allOf": [_given("result"), _absent_or_null("error")]},
+        {"allOf": [_given("error"), _absent_or_null("result")]},
+    ]})
+
+    result: Json = None
+    error: ErrorText | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "ToolStub":
+        if (self.result is None) == (self.error is None):
+            raise ValueError("give exactly one of result or error")
+        return self
+
+
+TOOL_STUBS = ("Answers, by tool name, for tool calls the original run never made (docs/replay.md): without one, "
+              "such a call ends the trace's replay as `diverged`.")
+
+
+def _names_as_property_names(schema: dict[str, Any]) -> None:
+    """JSON schema: the tool-name pattern on every key (`propertyNames`), not only on the keys
+    that match it (`patternProperties`, as pydantic writes it, lets any other key through)."""
+    for variant in schema.get("anyOf", [schema]):
+        if patterns := variant.pop("patternProperties", None):
+            (pattern, value), = patterns.items()
+            variant["additionalProperties"] = value
+            variant.setdefault("propertyNames", {})["pattern"] = pattern
+
+
+class StubsTools(ContractModel):
+    """Every type's `changes` may carry `toolStubs`."""
+
+    tool_stubs: dict[ToolName, ToolStub] | None = Field(default=None, max_length=MAX_TOOLS, description=TOOL_STUBS,
+                                                        json_schema_extra=_names_as_property_names)
+
+
+class PromptUpdate(StubsTools):
     """Either a `promptDiff` of `- old line` / `+ new line` lines applied to the system prompt,
     or a whole new `systemPrompt`."""
 
@@ -66,11 +108,11 @@ class PromptUpdate(ContractModel):
         return self
 
 
-class ConfigChange(ContractModel):
+class ConfigChange(StubsTools):
     """Model parameters that override the trace's recorded ones during replay."""
 
     model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(
-        anyOf=[_given(field) for field in schema["properties"]]
+        anyOf=[_given(field) for field in schema["properties"] if field != "toolStubs"]
     ))
 
     model: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
@@ -86,12 +128,12 @@ class ConfigChange(ContractModel):
 
     @model_validator(mode="after")
     def _not_empty(self) -> "ConfigChange":
-        if all(getattr(self, name) is None for name in type(self).model_fields):
+        if all(getattr(self, name) is None for name in type(self).model_fields if name != "tool_stubs"):
             raise ValueError("give at least one parameter to override (null is not a value)")
         return self
 
 
-class RetrievalUpdate(ContractModel):
+class RetrievalUpdate(StubsTools):
     """Changes to the retrieved context: documents to `add`, ids to `remove`, and documents that
     `replace` the one with the same id."""
 
@@ -138,7 +180,7 @@ def compiled_pattern(pattern: str, ignore_case: bool = False) -> re2._Regexp:
     return compiled
 
 
-class Guardrail(ContractModel):
+class Guardrail(StubsTools):
     """A deterministic rule on the produced answer; when it triggers, `fallback` is answered.
 
     `block_pattern`: triggers when `pattern` (a regular expression in RE2 syntax) matches the
@@ -178,11 +220,57 @@ class Guardrail(ContractModel):
         return pattern
 
 
+class ToolChange(ContractModel):
+    """A new `description` and/or `parameters` (a JSON schema, replacing the old one whole) for the
+    tool `name`."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [_given("description"), _given("parameters")]})
+
+    name: ToolName
+    description: Annotated[str, StringConstraints(max_length=20_000)] | None = None
+    parameters: Annotated[dict[str, JsonValue], AfterValidator(bounded_json)] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ToolChange":
+        if self.description is None and self.parameters is None:
+            raise ValueError(f"give a new description or parameters for tool {self.name}")
+        return self
+
+
+def _each_tool_once(update: "ToolUpdate") -> list[str]:
+    named = [*(change.name for change in update.update), *(tool.function.name for tool in update.add), *update.remove]
+    return sorted(name for name, times in Counter(named).items() if times > 1)
+
+
+class ToolUpdate(StubsTools):
+    """Changes to the tools the model is offered: `update` a tool's description or parameters,
+    `add` tools (OpenAI function-tool format), `remove` tools by name; at least one, each tool
+    named once. A tool updated or removed that a trace does not offer, or added that it does,
+    is a per-trace error."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        _given(field, {"minItems": 1}) for field in ("update", "add", "remove")
+    ]})
+
+    update: list[ToolChange] = Field(default=[], max_length=MAX_TOOLS)
+    add: list[ToolDefinition] = Field(default=[], max_length=MAX_TOOLS)
+    remove: list[ToolName] = Field(default=[], max_length=MAX_TOOLS)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ToolUpdate":
+        if not (self.update or self.add or self.remove):
+            raise ValueError("give at least one tool to update, add or remove")
+        if repeated := _each_tool_once(self):
+            raise ValueError(f"name each tool once across update, add and remove; repeated: {', '.join(repeated)}")
+        return self
+
+
 CHANGES_BY_TYPE: dict[str, type[ContractModel]] = {
     "prompt_update": PromptUpdate,
     "config_change": ConfigChange,
     "retrieval_update": RetrievalUpdate,
     "guardrail": Guardrail,
+    "tool_update": ToolUpdate,
 }
 
 

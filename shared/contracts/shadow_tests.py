@@ -5,6 +5,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from shared.contracts.agent_steps import Json
 from shared.contracts.common import ContractModel, PageRequest, PatchModel, Timestamp, distinct, trimmed
 from shared.contracts.fixes import FixId
 from shared.contracts.issues import IssueId
@@ -15,7 +16,7 @@ MAX_TRACES_PER_TEST = 1000
 
 ComparisonMode = Literal["side_by_side", "automated"]
 ShadowTestStatus = Literal["pending", "running", "completed", "failed"]
-Verdict = Literal["improved", "unchanged", "regressed", "errored"]
+Verdict = Literal["improved", "unchanged", "regressed", "errored", "diverged"]
 ShadowTestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
@@ -140,6 +141,7 @@ class ControlResults(ContractModel):
     unchanged: int = 0
     regressed: int = 0
     errored: int = 0
+    diverged: int = 0
     improvement_rate: float | None = None
     significance: Significance
 
@@ -162,7 +164,8 @@ class ShadowStatistics(ContractModel):
 class ShadowResults(ContractModel):
     """The counts are over the issue's traces (`traceIds`), never the controls.
     `improvementRate` = improved / (improved + unchanged + regressed); errored traces are not
-    scored. `error` says why a failed test stopped. The statistics (`significance`,
+    scored, nor are `diverged` ones (replays that called a tool the original run never did:
+    neither improved nor regressed). `error` says why a failed test stopped. The statistics (`significance`,
     `recommendation`, `recommendationReason`, `minimumTraces`, `control`; see
     `ShadowStatistics`) are given once the test is completed, and are null before and for a
     failed test."""
@@ -171,6 +174,7 @@ class ShadowResults(ContractModel):
     unchanged: int = 0
     regressed: int = 0
     errored: int = 0
+    diverged: int = 0
     improvement_rate: float | None = None
     error: str | None = None
     significance: Significance | None = None
@@ -204,6 +208,50 @@ class JudgeAgreement(ContractModel):
 
 JUDGE_AGREEMENT = "What the judge said in each order (`side_by_side`); null when no judge scored the trace"
 
+ReplayOutcome = Literal["answered", "diverged", "step_limit", "errored"]
+StepSource = Literal["recorded", "repeated", "stub"]
+
+
+class ReplayedCall(ContractModel):
+    """A tool call the fixed agent made, and what the replay answered it with: the recorded
+    result of the matching step (`source` `recorded`, `recordedCallId` naming it), that result
+    again for a call repeated with the same arguments (`repeated`), or the fix's tool stub
+    (`stub`). `status` is `error` when the answer was the tool's error."""
+
+    turn: int
+    call_id: str
+    name: str
+    arguments: str
+    source: StepSource
+    recorded_call_id: str | None = None
+    result: Json = None
+    status: Literal["ok", "error"] = "ok"
+    error: str | None = None
+
+
+class DivergedCall(ContractModel):
+    name: str
+    arguments: str
+
+
+class Replay(ContractModel):
+    """How a trace with tools was replayed (docs/replay.md): the calls the fixed agent made, in
+    order, with what each was answered; `modelCalls` made; `outcome`: `answered` (the model
+    answered without tool calls: the trace's `fixedOutput`), `diverged` (it called a tool the
+    original run never did: `divergedAt`), `step_limit` (still asking for tools after
+    `MAX_REPLAY_STEPS` model calls) or `errored`. `finalAnswer` is the model's last answer, before a
+    guardrail fix's rule (the trace's `fixedOutput` is after it)."""
+
+    outcome: ReplayOutcome
+    model_calls: int
+    steps: list[ReplayedCall] = []
+    diverged_at: DivergedCall | None = None
+    final_answer: str | None = None
+
+
+REPLAY = ("The replayed tool calls, for a trace that offered tools or recorded calls, or a replay that called "
+          "one; else null")
+
 
 class TraceResult(ContractModel):
     trace_id: str
@@ -216,6 +264,7 @@ class TraceResult(ContractModel):
     fixed_output: str | None
     latency_ms: int
     judge_agreement: JudgeAgreement | None = Field(None, description=JUDGE_AGREEMENT)
+    replay: Replay | None = Field(None, description=REPLAY)
 
 
 class ShadowTestView(ContractModel):
@@ -254,6 +303,7 @@ class ShadowExecution(ContractModel):
     latency_ms: int
     executed_at: Timestamp
     judge_agreement: JudgeAgreement | None = Field(None, description=JUDGE_AGREEMENT)
+    replay: Replay | None = Field(None, description=REPLAY)
 
 
 class ShadowTestEvent(ContractModel):

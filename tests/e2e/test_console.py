@@ -416,3 +416,44 @@ async def test_at_phone_width_nothing_scrolls_sideways_and_the_board_is_keyboard
             await on_screen(page, control)
     finally:
         await context.close()
+
+
+async def test_a_tool_update_made_in_the_console_shows_replayed_calls_and_divergence(page, api, shots):
+    from tests.e2e.test_tool_replay import RIGHT as POLICY_TEXT
+    from tests.e2e.test_tool_replay import a_tool_trace, marker
+
+    m = marker()
+    escalate = {"type": "function", "function": {"name": "escalate_to_human", "description": "Hand over."}}
+    improving = a_tool_trace(m, 0)
+    diverging = a_tool_trace(m, 1)
+    diverging["tools"] = [*diverging["tools"], escalate]
+    assert (await api.post("/api/v2/traces", json={"traces": [improving, diverging]})).status == 201
+    title = f"Trusts the outdated FAQ {m}"
+    await api.create_issue(title=title, agentId="agent_tools", traceIds=[improving["id"], diverging["id"]])
+
+    await sign_in(page, api.key)
+    await page.get_by_role("link", name=title).click()
+    await page.get_by_label("Type", exact=True).select_option("tool_update")
+    await expect(page.locator("#fix-type-explanation")).to_contain_text("diverge")
+    await page.get_by_label("Description", exact=True).fill("Mark the FAQ as archived")
+    await page.get_by_label("Tool to describe anew: name").fill("search_faq")
+    await page.get_by_label("Its new description").fill("The 2023 FAQ archive. Do not use.")
+    await page.get_by_role("button", name="Create fix (as draft)").click()
+    await expect(page.get_by_role("heading", name="Mark the FAQ as archived")).to_be_visible()
+    await page.get_by_role("button", name="Start shadow test").click()
+    await expect(page.locator("#test-status")).to_have_text("✔ completed", timeout=60_000)
+    await expect(page.locator("[data-count=improved]")).to_have_text("1")
+    await expect(page.locator("[data-count=diverged]")).to_have_text("1")
+    await expect(page.locator("#recommendation-reason")).to_contain_text("1 of 2 diverged")
+
+    improved = page.locator(f"article.result[data-trace='{improving['id']}']")
+    await improved.locator(".replay summary").click()
+    await expect(improved.locator(".replay summary")).to_contain_text("1, 2 model calls, answered")
+    await expect(improved.locator(".replay .step")).to_contain_text('get_refund_policy({"topic": "returns"})')
+    await expect(improved.locator(".replay .step")).to_contain_text(POLICY_TEXT)
+    stopped = page.locator(f"article.result[data-trace='{diverging['id']}']")
+    await expect(stopped.locator("h3")).to_contain_text("≠ diverged")
+    await stopped.locator(".replay summary").click()
+    await expect(stopped.locator(".replay .step-diverged")).to_contain_text("escalate_to_human({})")
+    await expect(stopped.locator(".fixed")).to_contain_text("no answer (diverged)")
+    await page.screenshot(path=shots / "tool-replay.png", full_page=True)

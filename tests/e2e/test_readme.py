@@ -83,6 +83,28 @@ async def test_the_readme_otlp_example_sends_a_run_that_reads_back_as_a_trace(ap
     assert trace["tools"][0]["function"]["name"] == "get_weather" and trace["status"] == "ok"
 
 
+async def test_the_readme_tool_replay_walkthrough_works_as_written(api):
+    output = await run(example("tools"), api)
+    assert '{"improved": 2, "regressed": 0, "diverged": 0}' in output, output
+    read = output.split('"diverged": 0}', 1)[1].split('{"success"', 1)[0]
+    assert read.count('"source": "recorded"') == 2 and '"name": "search_faq"' not in read, read
+    assert read.count('"finalAnswer": "Returns are accepted within 30 days of purchase."') == 2
+    assert read.count(" improved {") == 2
+    answers, tail = [], output.split(read, 1)[1].strip()
+    while tail:
+        answer, end = json.JSONDecoder().raw_decode(tail)
+        answers.append(answer["data"])
+        tail = tail[end:].strip()
+    diverged, stubbed = [answer for answer in answers if "executedAt" in answer]
+    assert diverged["verdict"] == "diverged" and diverged["replay"]["divergedAt"] == {
+        "name": "escalate_to_human", "arguments": "{}"}
+    assert "escalate_to_human({})" in diverged["explanation"]
+    assert stubbed["verdict"] != "diverged" and stubbed["replay"]["steps"][-1]["source"] == "stub"
+    assert stubbed["fixedOutput"] == "Ticket T-1 opened: a person will call you today."
+    test = (await api.get("/api/shadow-tests")).data[0]
+    assert test["results"]["improved"] == 2
+
+
 async def test_the_readme_clustering_walkthrough_works_as_written(api):
     output = await run(example("clustering"), api)
     assert '"minClusterSize": 4' in output

@@ -276,7 +276,7 @@ async def test_one_trace_executed_synchronously(api):
     assert response.status == 200
     result = response.data
     assert set(result) == {"traceId", "fixId", "originalOutput", "fixedOutput", "verdict", "originalScore",
-                           "fixedScore", "explanation", "latencyMs", "executedAt", "judgeAgreement"}
+                           "fixedScore", "explanation", "latencyMs", "executedAt", "judgeAgreement", "replay"}
     assert (result["originalOutput"], result["fixedOutput"]) == (WRONG, RIGHT)
     assert result["judgeAgreement"]["agreed"] is True
     assert result["verdict"] == "improved" and result["latencyMs"] >= 0

@@ -1,5 +1,5 @@
 """The OpenAI-compatible client against a local fake endpoint: retries, Retry-After, timeouts,
-bounded concurrency."""
+bounded concurrency, tools and tool calls."""
 
 import asyncio
 import time
@@ -85,3 +85,25 @@ async def test_a_wait_that_would_outlast_the_commands_deadline_is_not_waited(cli
     with command_deadline(time.time() + 2), pytest.raises(ModelError, match=r"HTTP 429 \(after 1 attempt\)"):
         await client().complete(ask(marker))
     assert time.monotonic() - started < 1.5 and len(fake_model.calls_about(marker)) == 1
+
+
+async def test_tools_are_sent_and_the_tool_calls_asked_for_come_back(client, fake_model):
+    from services.shadow_runner.domain.replay import AskedCall
+
+    marker = uuid.uuid4().hex
+    tools = [{"type": "function", "function": {"name": "lookup_order", "description": "An order.",
+                                               "parameters": {"type": "object", "properties": {"order_id": {}}}}}]
+    request = ChatRequest(model="gpt-test", tools=tools,
+                          messages=[{"role": "user", "content": f"Where is order A-17? [{marker}]"}])
+    completion = await client().complete(request)
+    assert completion.text == "" and completion.tool_calls == [
+        AskedCall("call_0_0", "lookup_order", '{"order_id": "A-17"}')]
+    assert fake_model.calls_about(marker)[0]["tools"] == tools
+
+
+async def test_a_reply_with_neither_text_nor_well_formed_tool_calls_is_retried_then_named(client, fake_model):
+    marker = uuid.uuid4().hex
+    garbage = '{"choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [{"id": "c"}]}}]}'
+    fake_model.fail(marker, *[Fault(body=garbage)] * 3)
+    with pytest.raises(ModelError, match=r"tool_calls.0 has no function name\) \(after 3 attempts\)"):
+        await client().complete(ask(marker))

@@ -140,7 +140,7 @@ async def test_the_store_tallies_the_issue_traces_apart_from_controls_and_keeps_
     await tests_store.record_result(test.id, a_result("tr_1", "improved"))
     for control in ("ctl_1", "ctl_2"):
         await tests_store.record_result(test.id, a_result(control, "regressed"), control=True)
-    assert (await tests_store.tally(test.id)).counts == (1, 0, 0, 0)
+    assert (await tests_store.tally(test.id)).counts == (1, 0, 0, 0, 0)
     assert await tests_store.result_count(test.id) == 3
 
     stored = await tests_store.get("ws", test.id)

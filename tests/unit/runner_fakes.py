@@ -125,11 +125,11 @@ def an_issue(issue_id: str, title: str, description: str) -> SimpleNamespace:
 
 
 class ScriptedModel:
-    """A chat endpoint answering `answer(request)`, or raising `ModelError` when that is an
-    exception; every request it was asked is kept. A `ParameterRefused` answer makes it refuse
-    that parameter from then on."""
+    """A chat endpoint answering `answer(request)` (text, or a whole `Completion` with tool
+    calls), or raising `ModelError` when that is an exception; every request it was asked is kept.
+    A `ParameterRefused` answer makes it refuse that parameter from then on."""
 
-    def __init__(self, answer: Callable[[ChatRequest], str | Exception]):
+    def __init__(self, answer: Callable[[ChatRequest], str | Completion | Exception]):
         self.answer = answer
         self.requests: list[ChatRequest] = []
         self.refused: set[str] = set()
@@ -144,7 +144,7 @@ class ScriptedModel:
             self.refused.add(answer.parameter)
         if isinstance(answer, Exception):
             raise answer
-        return Completion(answer, 1)
+        return answer if isinstance(answer, Completion) else Completion(answer, 1)
 
 
 def failing(cause: str) -> ScriptedModel:

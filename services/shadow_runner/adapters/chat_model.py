@@ -8,12 +8,16 @@ exponential backoff and jitter, waiting what `Retry-After` asks when the endpoin
 `max_attempts` (or when the next wait would outlast the command's deadline), `ModelError`
 names the last cause. Other 4xx answers are not retried. Retrying is tenacity's.
 
+A request with tools sends them (`tools`); a reply's `tool_calls` come back in the `Completion`
+(its content may then be null). A reply with neither text nor well-formed tool calls is garbage.
+
 An endpoint that refuses `response_format` (a 400 or 422 that names it, or an unsupported-
 parameter error) raises `ParameterRefused`, and is remembered for the process as refusing it
 (`accepts`), so that callers stop asking.
 """
 
 import asyncio
+import json
 import random
 import time
 
@@ -22,7 +26,7 @@ import structlog
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from services.shadow_runner.adapters.metrics import MODEL_CALLS, MODEL_SECONDS
-from services.shadow_runner.domain.replay import ChatRequest
+from services.shadow_runner.domain.replay import AskedCall, ChatRequest
 from services.shadow_runner.ports import Completion, ModelError, ParameterRefused
 from shared.messaging import deadline
 
@@ -60,6 +64,8 @@ class ChatModel:
 
     async def complete(self, request: ChatRequest) -> Completion:
         body = {"model": request.model, "messages": request.messages, **request.parameters}
+        if request.tools:
+            body["tools"] = request.tools
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retryable),
             wait=_backoff,
@@ -73,7 +79,8 @@ class ChatModel:
                 tried = attempt.retry_state.attempt_number
                 with attempt:
                     async with self._slots:
-                        return Completion(await self._call(body), tried)
+                        text, calls = await self._call(body)
+                        return Completion(text, tried, calls)
         except _Retryable as last:
             attempts = f"{tried} attempt{'s' if tried > 1 else ''}"
             raise ModelError(f"{self.label} model: {last.cause} (after {attempts})") from None
@@ -82,13 +89,13 @@ class ChatModel:
         log.info("model call retried", model=self.label, cause=state.outcome.exception().cause,
                  attempt=state.attempt_number, wait_s=round(state.upcoming_sleep, 2))
 
-    async def _call(self, body: dict) -> str:
+    async def _call(self, body: dict) -> tuple[str, list[AskedCall]]:
         started = time.monotonic()
         outcome = "error"
         try:
-            text = await self._post(body)
+            reply = await self._post(body)
             outcome = "ok"
-            return text
+            return reply
         except _Retryable as retryable:
             outcome = retryable.outcome
             raise
@@ -96,7 +103,7 @@ class ChatModel:
             MODEL_CALLS.labels(self.label, outcome).inc()
             MODEL_SECONDS.labels(self.label).observe(time.monotonic() - started)
 
-    async def _post(self, body: dict) -> str:
+    async def _post(self, body: dict) -> tuple[str, list[AskedCall]]:
         left = deadline.remaining()
         timeout = self._timeout if left is None else max(0.001, min(self._timeout, left))
         try:
@@ -148,14 +155,40 @@ class _Retryable(Exception):
         self.outcome = outcome
 
 
-def _answer(payload: object) -> str:
+def _answer(payload: object) -> tuple[str, list[AskedCall]]:
     try:
-        content = payload["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError) as error:
-        raise ValueError(f"missing choices[0].message.content: {error!r}") from None
+        message = payload["choices"][0]["message"]
+        content = message.get("content")
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise ValueError(f"missing choices[0].message: {error!r}") from None
+    calls = _tool_calls(message.get("tool_calls"))
+    if content is None and calls:
+        return "", calls
     if not isinstance(content, str):
         raise ValueError("choices[0].message.content is not text")
-    return content
+    return content, calls
+
+
+def _tool_calls(raw: object) -> list[AskedCall]:
+    """The reply's tool calls; arguments given as an object (some servers do) are kept as their JSON."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError("choices[0].message.tool_calls is not a list")
+    calls = []
+    for n, call in enumerate(raw):
+        function = call.get("function") if isinstance(call, dict) else None
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"tool_calls.{n} has no function name")
+        arguments = function.get("arguments", "")
+        if isinstance(arguments, dict | list):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        if not isinstance(arguments, str):
+            raise ValueError(f"tool_calls.{n}.function.arguments is not text")
+        call_id = call.get("id")
+        calls.append(AskedCall(call_id if isinstance(call_id, str) and call_id else f"call_{n + 1}", name, arguments))
+    return calls
 
 
 def _refused_parameter(status: int, text: str, body: dict) -> str | None:

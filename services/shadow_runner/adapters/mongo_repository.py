@@ -163,7 +163,7 @@ def _from_document(document: dict) -> ShadowTest:
         started_at=document.get("startedAt"),
         completed_at=document.get("completedAt"),
         failure=document.get("failure"),
-        tally=Tally(tuple(document.get("tally") or (0, 0, 0, 0))),
+        tally=Tally(tuple(document.get("tally") or ())),
         counted=document.get("counted"),
         statistics=ShadowStatistics.model_validate(document["statistics"]) if document.get("statistics") else None,
         version=document["version"],

@@ -62,14 +62,19 @@ class IssueContext:
     description: str
 
 
-VERDICTS = ("improved", "unchanged", "regressed", "errored")
+VERDICTS = ("improved", "unchanged", "regressed", "errored", "diverged")
 
 
 @dataclass(frozen=True)
 class Tally:
-    """How many traces got each verdict."""
+    """How many traces got each verdict (in the order of `VERDICTS`; a tally stored before
+    `diverged` existed has four counts, and none diverged)."""
 
-    counts: tuple[int, int, int, int] = (0, 0, 0, 0)
+    counts: tuple[int, ...] = (0,) * len(VERDICTS)
+
+    def __post_init__(self) -> None:
+        if len(self.counts) < len(VERDICTS):
+            object.__setattr__(self, "counts", tuple(self.counts) + (0,) * (len(VERDICTS) - len(self.counts)))
 
     @classmethod
     def of(cls, verdicts: Mapping[str, int]) -> "Tally":

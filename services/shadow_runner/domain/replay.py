@@ -8,12 +8,26 @@ documents are given to the model in a system message after the system prompt:
 
     Context:
     [doc-id] Title: content
+
+A trace whose run called tools is replayed from the start of that run: the recorded calls and
+their tool messages (what follows the last user message) are left out, and the model is offered
+the trace's tools (with a `tool_update` applied) so that it makes the calls again; they are
+answered from the recorded steps (`domain.tool_replay`). A trace that recorded calls but not
+the tools' definitions offers the tools it called, by name only.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.contracts.fixes import ConfigChange, Guardrail, PromptUpdate, RetrievalUpdate, compiled_pattern
+from shared.contracts.fixes import (
+    ConfigChange,
+    Guardrail,
+    PromptUpdate,
+    RetrievalUpdate,
+    ToolStub,
+    ToolUpdate,
+    compiled_pattern,
+)
 from shared.contracts.traces import ContextDocument, Trace
 
 MODEL_PARAMETERS = ("temperature", "top_p", "max_tokens", "stop", "presence_penalty", "frequency_penalty", "seed")
@@ -28,11 +42,25 @@ class ChatRequest:
     model: str
     messages: list[dict[str, Any]]
     parameters: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """OpenAI function tools offered to the model (none: the request has no `tools`)."""
+
+
+@dataclass(frozen=True)
+class AskedCall:
+    """A tool call the model asked for: its id, the tool's name and the arguments as it wrote them."""
+
+    call_id: str
+    name: str
+    arguments: str
 
 
 def replay_request(trace: Trace, fix_type: str, changes: dict[str, Any], model_override: str | None) -> ChatRequest:
     """The trace's request with the fix applied (guardrails apply to the answer instead)."""
     system_prompt, messages = _split_system_prompt(trace)
+    if trace.steps:
+        messages = messages[:_run_start(messages)]
+    tools = offered_tools(trace)
     context = list(trace.context)
     model = model_override or trace.model.name
     parameters = {key: value for key, value in trace.model.parameters.items() if key in MODEL_PARAMETERS}
@@ -45,7 +73,59 @@ def replay_request(trace: Trace, fix_type: str, changes: dict[str, Any], model_o
         parameters.update(overrides)
     elif fix_type == "retrieval_update":
         context = apply_retrieval_update(context, RetrievalUpdate.model_validate(changes))
-    return ChatRequest(model=model, messages=_with_system(system_prompt, context, messages), parameters=parameters)
+    elif fix_type == "tool_update":
+        tools = apply_tool_update(tools, ToolUpdate.model_validate(changes))
+    return ChatRequest(model=model, messages=_with_system(system_prompt, context, messages), parameters=parameters,
+                       tools=tools)
+
+
+def offered_tools(trace: Trace) -> list[dict[str, Any]]:
+    """The trace's tools in OpenAI's format; for a trace that recorded calls but no tools, the
+    tools it called, by name only."""
+    if trace.tools:
+        return [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in trace.tools]
+    names = dict.fromkeys(step.name for step in trace.steps)
+    return [{"type": "function", "function": {"name": name}} for name in names]
+
+
+def tool_stubs(changes: dict[str, Any]) -> dict[str, ToolStub]:
+    """The fix's `toolStubs`, by tool name (every fix type may have them)."""
+    return {name: ToolStub.model_validate(stub) for name, stub in (changes.get("toolStubs") or {}).items()}
+
+
+def apply_tool_update(tools: list[dict[str, Any]], update: ToolUpdate) -> list[dict[str, Any]]:
+    """The tools with the update applied: changed in place, removed, then the added ones at the
+    end. A tool changed or removed that the trace does not offer, or added that it does, is a
+    `ReplayError` (as a `- ` line missing from a prompt is)."""
+    offered = {tool["function"]["name"]: tool for tool in tools}
+    names = ", ".join(offered) or "none"
+    for name in [change.name for change in update.update] + list(update.remove):
+        if name not in offered:
+            raise ReplayError(f"the tool_update changes tool {name!r}, which this trace does not offer (it offers: "
+                              f"{names})")
+    for tool in update.add:
+        if tool.function.name in offered:
+            raise ReplayError(f"the tool_update adds tool {tool.function.name!r}, which this trace offers already")
+    changes = {change.name: change for change in update.update}
+    removed = set(update.remove)
+    kept = []
+    for tool in tools:
+        name = tool["function"]["name"]
+        if name in removed:
+            continue
+        function = dict(tool["function"])
+        if change := changes.get(name):
+            if change.description is not None:
+                function["description"] = change.description
+            if change.parameters is not None:
+                function["parameters"] = change.parameters
+        kept.append({**tool, "function": function})
+    return kept + [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in update.add]
+
+
+def _run_start(messages: list[dict[str, Any]]) -> int:
+    """Where the run begins: after the last user message (its calls are what the replay makes again)."""
+    return max((index + 1 for index, message in enumerate(messages) if message["role"] == "user"), default=0)
 
 
 def apply_prompt_update(prompt: str | None, update: PromptUpdate) -> str:

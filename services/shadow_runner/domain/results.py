@@ -7,7 +7,7 @@ from services.shadow_runner.domain.judging import Judged, Reading
 from services.shadow_runner.domain.replay import ReplayError
 from services.shadow_runner.domain.scoring import Score, verdict
 from shared.contracts.fixes import FixView, Guardrail
-from shared.contracts.shadow_tests import ComparisonMode, JudgeAgreement, JudgeOrder, TraceResult
+from shared.contracts.shadow_tests import ComparisonMode, JudgeAgreement, JudgeOrder, Replay, TraceResult
 from shared.contracts.traces import Trace
 
 NOT_SCORABLE = ("Could not score automatically: the trace has no expectedOutput and the fix is not a guardrail; "
@@ -15,14 +15,21 @@ NOT_SCORABLE = ("Could not score automatically: the trace has no expectedOutput 
 
 
 def errored(trace_id: str, original_output: str, explanation: str, mode: ComparisonMode,
-            fixed_output: str | None = None, latency_ms: int = 0) -> TraceResult:
+            fixed_output: str | None = None, latency_ms: int = 0, replay: Replay | None = None) -> TraceResult:
     return TraceResult(trace_id=trace_id, verdict="errored", original_score=None, fixed_score=None,
                        explanation=explanation, scoring=mode, original_output=original_output,
-                       fixed_output=fixed_output, latency_ms=latency_ms)
+                       fixed_output=fixed_output, latency_ms=latency_ms, replay=replay)
+
+
+def diverged(trace: Trace, explanation: str, mode: ComparisonMode, latency_ms: int, replay: Replay) -> TraceResult:
+    """A replay that called a tool the original run never did: not scored, neither better nor worse."""
+    return TraceResult(trace_id=trace.id, verdict="diverged", original_score=None, fixed_score=None,
+                       explanation=explanation, scoring=mode, original_output=trace.output, fixed_output=None,
+                       latency_ms=latency_ms, replay=replay)
 
 
 def scored(trace: Trace, answer: str, score: Score, used: ComparisonMode, margin: float,
-           latency_ms: int) -> TraceResult:
+           latency_ms: int, replay: Replay | None = None) -> TraceResult:
     judged = isinstance(score, Judged)
     return TraceResult(
         trace_id=trace.id,
@@ -35,6 +42,7 @@ def scored(trace: Trace, answer: str, score: Score, used: ComparisonMode, margin
         fixed_output=answer,
         latency_ms=latency_ms,
         judge_agreement=agreement(score, margin) if judged else None,
+        replay=replay,
     )
 
 

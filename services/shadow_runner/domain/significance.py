@@ -64,6 +64,7 @@ class Sample:
     regressed: int = 0
     errored: int = 0
     changes: tuple[float, ...] = ()
+    diverged: int = 0
 
     @classmethod
     def of(cls, results: Iterable[Scored]) -> "Sample":
@@ -71,9 +72,11 @@ class Sample:
         counts = Counter(result.verdict for result in results)
         changes = tuple(
             result.fixed_score - result.original_score for result in results
-            if result.verdict != "errored" and result.original_score is not None and result.fixed_score is not None
+            if result.verdict in ("improved", "unchanged", "regressed")
+            and result.original_score is not None and result.fixed_score is not None
         )
-        return cls(counts["improved"], counts["unchanged"], counts["regressed"], counts["errored"], changes)
+        return cls(counts["improved"], counts["unchanged"], counts["regressed"], counts["errored"], changes,
+                   counts["diverged"])
 
     @property
     def scored(self) -> int:
@@ -81,14 +84,18 @@ class Sample:
 
     @property
     def replayed(self) -> int:
-        return self.scored + self.errored
+        return self.scored + self.errored + self.diverged
 
     @property
     def improvement_rate(self) -> float | None:
         return round(self.improved / self.scored, PLACES) if self.scored else None
 
     def describe(self) -> str:
-        return f"{self.improved} improved and {self.regressed} regressed of {self.scored} scored"
+        described = f"{self.improved} improved and {self.regressed} regressed of {self.scored} scored"
+        if self.diverged:
+            described += (f", {self.diverged} of {self.replayed} diverged (called a tool the original run never "
+                          "did: neither improved nor regressed)")
+        return described
 
 
 def sign_test(improved: int, regressed: int) -> float:
@@ -158,7 +165,7 @@ def minimum_traces(sample: Sample) -> int | None:
 def control_results(sample: Sample) -> ControlResults:
     return ControlResults(
         improved=sample.improved, unchanged=sample.unchanged, regressed=sample.regressed, errored=sample.errored,
-        improvement_rate=sample.improvement_rate, significance=significance(sample),
+        diverged=sample.diverged, improvement_rate=sample.improvement_rate, significance=significance(sample),
     )
 
 

@@ -44,7 +44,7 @@ export function select(name, options, selected) {
 }
 
 const MARKS = {
-  improved: "▲", regressed: "▼", unchanged: "=", errored: "⚠",
+  improved: "▲", regressed: "▼", unchanged: "=", errored: "⚠", diverged: "≠",
   critical: "‼", high: "!", medium: "•", low: "·",
   open: "○", proposed_fix: "◐", testing: "◑", closed: "●",
   draft: "✎", proposed: "◐", applied: "✔", rejected: "✖",

@@ -73,6 +73,28 @@ const TYPES = {
       ? { rule: v.rule, maxLength: Number(v.maxLength), fallback: v.fallback }
       : { rule: v.rule, pattern: v.pattern, ignoreCase: v.ignoreCase === "on", fallback: v.fallback }),
   },
+  tool_update: {
+    label: "Tool update",
+    explain: "Changes the tools offered to an agent that calls tools, when its runs are replayed with their " +
+      "recorded tool results: a tool's new description, tools to remove, and answers (stubs) for tools the " +
+      "recorded runs never called, which otherwise make a replay diverge. Give at least one change.",
+    fields: () => [
+      field("Tool to describe anew: name", h("input", { name: "updateName", placeholder: "search_faq" })),
+      field("Its new description", h("textarea", { name: "updateDescription", rows: 3 })),
+      field("Remove tools", h("input", { name: "remove" }), "Tool names, separated by commas."),
+      field("Stub: tool name", h("input", { name: "stubName", placeholder: "escalate_to_human" }),
+        "A tool the recorded runs never called; its calls get the result below."),
+      field("Stub: result", h("textarea", { name: "stubResult", rows: 2 })),
+    ],
+    changes: (v) => {
+      const changes = {};
+      if (v.updateName.trim()) changes.update = [{ name: v.updateName.trim(), description: v.updateDescription }];
+      const remove = v.remove.split(",").map((name) => name.trim()).filter(Boolean);
+      if (remove.length) changes.remove = remove;
+      if (v.stubName.trim()) changes.toolStubs = { [v.stubName.trim()]: { result: v.stubResult } };
+      return changes;
+    },
+  },
 };
 
 export function fixForm(issue) {

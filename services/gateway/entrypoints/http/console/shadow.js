@@ -1,6 +1,7 @@
 // A shadow test: live progress while it runs (polling), its counts and improvement rate, once
 // completed its recommendation and statistics, the control traces counted apart, and each
-// trace's original and fixed answers side by side with a word-level diff, regressions first.
+// trace's original and fixed answers side by side with a word-level diff, regressions first, and
+// for a trace replayed with tools, the calls the fixed agent made and what each was answered.
 
 import { get, patch } from "./api.js";
 import { badge, h, replace, when } from "./dom.js";
@@ -9,8 +10,8 @@ import { percent } from "./fix.js";
 import { fail } from "./notice.js";
 
 const POLL_MS = 1000;
-const ORDER = { regressed: 0, errored: 1, unchanged: 2, improved: 3 };
-const VERDICTS = ["improved", "unchanged", "regressed", "errored"];
+const ORDER = { regressed: 0, errored: 1, diverged: 2, unchanged: 3, improved: 4 };
+const VERDICTS = ["improved", "unchanged", "regressed", "errored", "diverged"];
 
 export async function showShadowTest(view, testId) {
   const path = `/api/shadow-tests/${encodeURIComponent(testId)}`;
@@ -72,7 +73,7 @@ function testView(test, path, refresh) {
       h("li", {}, badge(verdict), " ", h("strong", { "data-count": verdict }, String(test.results[verdict]))))),
     h("p", { className: "rate" }, "Improvement rate: ",
       h("strong", { id: "improvement-rate" }, percent(test.results.improvementRate)),
-      h("span", { className: "muted" }, " (improved ÷ scored traces; errored traces are not scored)")),
+      h("span", { className: "muted" }, " (improved ÷ scored traces; errored and diverged traces are not scored)")),
     test.results.recommendation ? statisticsView(test.results) : null,
     h("h2", {}, "Per trace, regressions first"),
     results.length ? results.map(resultView) : h("p", { className: "empty" }, "No trace finished yet."),
@@ -127,8 +128,30 @@ function resultView(result) {
       h("section", { "aria-label": "Original answer" }, h("h4", {}, "Original answer"),
         h("p", { className: "answer original" }, result.fixedOutput === null ? result.originalOutput : side("del"))),
       h("section", { "aria-label": "Fixed answer" }, h("h4", {}, "With the fix"),
-        h("p", { className: "answer fixed" }, result.fixedOutput === null ? "no answer (errored)" : side("ins")))),
-    h("p", { className: "explanation" }, h("strong", {}, "Why: "), result.explanation));
+        h("p", { className: "answer fixed" }, result.fixedOutput === null ? `no answer (${result.verdict})`
+          : side("ins")))),
+    h("p", { className: "explanation" }, h("strong", {}, "Why: "), result.explanation),
+    result.replay ? replayView(result.replay) : null);
+}
+
+const SOURCES = { recorded: "recorded result", repeated: "recorded result, repeated call", stub: "the fix's stub" };
+
+function replayView(replay) {
+  const calls = replay.steps.map((step) =>
+    h("li", { className: `step step-${step.status}` },
+      h("code", {}, `${step.name}(${step.arguments})`), " → ",
+      h("code", {}, typeof step.result === "string" ? step.result : JSON.stringify(step.result ?? step.error)),
+      h("span", { className: "muted" }, ` · turn ${step.turn} · ${SOURCES[step.source]}` +
+        (step.status === "error" ? " · tool error" : ""))));
+  if (replay.divergedAt) {
+    calls.push(h("li", { className: "step step-diverged" },
+      h("code", {}, `${replay.divergedAt.name}(${replay.divergedAt.arguments})`), " → ",
+      h("strong", {}, "never recorded: the replay stopped here")));
+  }
+  return h("details", { className: "replay" },
+    h("summary", {}, `Replayed tool calls: ${replay.steps.length}, ${replay.modelCalls} model calls, ` +
+      replay.outcome.replaceAll("_", " ")),
+    calls.length ? h("ol", {}, calls) : h("p", { className: "empty" }, "The fixed agent called no tool."));
 }
 
 // side_by_side asks the judge twice, each answer shown first once; the scores are their mean.
