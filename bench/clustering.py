@@ -34,7 +34,7 @@ from tests.unit.clustering_fakes import ingested
 
 TRACES = 200
 ROUNDS = 3
-HEADING = "## 5. Clustering"
+HEADING = "## 6. Clustering"
 
 
 def rss_mib(pid: int) -> float:

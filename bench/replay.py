@@ -101,7 +101,7 @@ def render(result: dict) -> list[str]:
     one, three = result["one"], result["three"]
     ceiling = result["concurrency"] / (result["latency_ms"] / 1000)
     return [
-        "", "## 7. Multi-step replay: 3-step traces against 1-step ones", "",
+        "", "## 8. Multi-step replay: 3-step traces against 1-step ones", "",
         f"Shadow tests of {one['traces']} traces each on one runner replaying {result['concurrency']} at once, "
         f"against the demo model with a fixed {result['latency_ms']} ms per answer (bench/replay.py): 1-step "
         "traces (one model call) and 3-step traces (two tool calls, each answered from the recorded run, then the "

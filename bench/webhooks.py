@@ -123,7 +123,7 @@ async def webhooks_against_events(stack, key: str, amqp_url: str) -> dict:
 def render(result: dict) -> list[str]:
     event, webhook, added = result["event"], result["webhook"], result["added"]
     return [
-        "", "## 6. Webhook delivery against the event's own propagation", "",
+        "", "## 7. Webhook delivery against the event's own propagation", "",
         f"One endpoint subscribed to `issue.created` (a local receiver answering 204) beside a plain AMQP consumer "
         f"bound to the same event (bench/webhooks.py). {result['latency_events']} issues created "
         f"{result['latency_concurrency']} at a time; milliseconds from each `201`:", "",
