@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from deploy.local.processes import free_port
+from deploy.local.processes import SERVICES, free_port
 from tests.support.api import Api
 from tests.support.infrastructure import delete_namespaces
 from tests.support.local_run import BANNER, LocalRun
@@ -90,7 +90,7 @@ async def test_a_killed_supervisor_takes_every_child_with_it(local_runs):
     run = local_runs().start()
     await run.ready()
     children = run.children()
-    assert len(children) == 7, children
+    assert len(children) == len(SERVICES) + 3, children  # and the store, the demo model and the gateway
     run.process.signal(signal.SIGKILL)
     await all_gone(run, 5)
 
