@@ -6,7 +6,8 @@ Delivery semantics. A delivery is stored once per event and endpoint (its id, th
 derives from both), so a redelivered event changes nothing. Deliveries of one resource (an
 issue, a fix, a shadow test) to one endpoint go one at a time, in the order of the resource's
 `version`: a later one stays `blocked` until the one before it succeeded or failed for good.
-Each attempt is a message on the broker (`AttemptDue`, numbered); a failed attempt schedules
+The first attempt of a delivery nothing waits before is made by the event's consumer itself;
+every other attempt is a message on the broker (`AttemptDue`, numbered); a failed attempt schedules
 the next one in a delay queue that dead-letters it back when its time comes, so no consumer
 sleeps and a restart loses nothing. An attempt message whose number is not the next one is a
 duplicate and is dropped; a sweep re-sends the attempts of deliveries whose message was lost
