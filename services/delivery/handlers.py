@@ -191,8 +191,11 @@ async def on_event(_event: object, envelope: Envelope, deps: Dependencies) -> No
     now = deps.clock()
     endpoints = await deps.endpoints.subscribed(envelope.workspace, envelope.type)
     deliveries = [await deps.deliveries.add(Delivery.of(envelope, endpoint, now)) for endpoint in endpoints]
-    await asyncio.gather(*(_release(deps, delivery, endpoint)
-                           for delivery, endpoint in zip(deliveries, endpoints, strict=True)))
+    outcomes = await asyncio.gather(*(_release(deps, delivery, endpoint)
+                                      for delivery, endpoint in zip(deliveries, endpoints, strict=True)),
+                                    return_exceptions=True)  # every endpoint's attempt ends before one error is raised
+    if errors := [outcome for outcome in outcomes if isinstance(outcome, BaseException)]:
+        raise errors[0]
     log.info("event fanned out", workspace=envelope.workspace)
 
 

@@ -200,3 +200,16 @@ async def test_a_private_url_is_forbidden_unless_allowed(clock):
     created = await handlers.create_webhook(
         CreateWebhook(url="http://127.0.0.1:8080/", event_types=["issue.created"]), ctx(), allowing)
     assert created.webhook.secret.startswith("whsec_")
+
+
+async def test_the_fan_out_attempts_every_endpoint_at_once_and_a_failing_one_is_retried_alone(deps):
+    await endpoint(deps)
+    await endpoint(deps, command_id="cmd-2")
+    deps.receivers.script.append(Response(500, 1.0))
+    await handlers.on_event(None, event("iss_1", 1), deps)
+    assert len(deps.receivers.calls) == 2 and deps.attempts.take() == []
+    assert sorted(d.status for d in deps.deliveries.stored.values()) == ["pending", "succeeded"]
+    [(retry, level, _)] = deps.attempts.later_sent
+    assert (retry.attempt, level) == (2, 0)
+    await handlers.on_attempt_due(retry, event("x", 0), deps)
+    assert {d.status for d in deps.deliveries.stored.values()} == {"succeeded"}
