@@ -7,26 +7,19 @@ ingestion to issue, and the service's resident memory.
 
 import asyncio
 import re
-import subprocess
 import time
 import uuid
+from functools import partial
 
-import aiohttp
-from pymongo import AsyncMongoClient
-
-from deploy.local.clean_bus import bus_names
-from deploy.local.processes import ROOT, embedded_mongo, free_port
-from deploy.local.stack import Stack, new_stack
+from deploy.local.processes import ROOT
+from deploy.local.stack import Stack
+from eval.clustering.stack import running_stack
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.clustering import cluster_batch
 from services.clustering.domain.embedding import aspect_texts, embed_aspects
 from services.clustering.domain.intake import failing_traces
 from services.clustering.domain.model import ClusteringSettings
 from services.clustering.domain.state import AgentState
-from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.handlers import create_api_key
-from shared.messaging.cleanup import remove_namespace
-from shared.settings import DEFAULT_AMQP_URL
 from tests.support.api import Api
 from tests.support.failure_modes import MODES, batch, mode_of
 from tests.support.waiting import eventually
@@ -128,27 +121,8 @@ def render(figures: dict) -> str:
 
 
 async def measure_own_stack() -> dict:
-    mongo_port = free_port()
-    mongo = embedded_mongo(mongo_port, None, output=subprocess.DEVNULL).start_listening(mongo_port)
-    mongo_url = f"mongodb://127.0.0.1:{mongo_port}/"
-    log_dir = ROOT / "var" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stack = new_stack(DEFAULT_AMQP_URL, mongo_url, log_dir, rate_limit_burst="100000000",
-                      rate_limit_per_second="100000000")
-    try:
-        stack.start_all()
-        client = AsyncMongoClient(mongo_url)
-        async with aiohttp.ClientSession() as http:
-            async def api_for() -> Api:
-                store = MongoApiKeyStore(client[stack.database]["api_keys"])
-                return Api(http, stack.base_url, (await create_api_key(store, "b" + uuid.uuid4().hex[:8])).secret)
-
-            figures = {"stack": await through_stack(stack, api_for)}
-        await client.close()
-    finally:
-        stack.stop_all()
-        await remove_namespace(DEFAULT_AMQP_URL, bus_names(stack.namespace), force=True)
-        mongo.stop()
+    async with running_stack("bench") as (stack, api_for):
+        figures = {"stack": await through_stack(stack, partial(api_for, "bench"))}
     figures["rates"] = in_process_rates()
     return figures
 

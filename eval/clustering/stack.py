@@ -30,12 +30,13 @@ GIVE_UP_AFTER = 120.0
 
 
 @asynccontextmanager
-async def running_stack():
-    """A whole stack on an embedded store of its own; yields a function making a workspace's key."""
+async def running_stack(folder: str = "eval"):
+    """A whole stack on an embedded store of its own (logs in `var/<folder>`), its bus namespace
+    deleted when it ends; yields it and a function making an API for a new workspace."""
     mongo_port = free_port()
     mongo = embedded_mongo(mongo_port, None, output=subprocess.DEVNULL).start_listening(mongo_port)
     mongo_url = f"mongodb://127.0.0.1:{mongo_port}/"
-    log_dir = ROOT / "var" / "eval"
+    log_dir = ROOT / "var" / folder
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = new_stack(DEFAULT_AMQP_URL, mongo_url, log_dir, rate_limit_burst="100000000",
                       rate_limit_per_second="100000000")
@@ -48,7 +49,7 @@ async def running_stack():
                 key = await create_api_key(store, f"eval-{name}-{uuid.uuid4().hex[:6]}")
                 return Api(http, stack.base_url, key.secret)
 
-            yield api_for
+            yield stack, api_for
     finally:
         await client.close()
         stack.stop_all()
@@ -91,5 +92,5 @@ async def through_stack(api: Api, name: str, batch_size: int) -> Report:
 
 
 async def run_sets(names: list[str], batch_size: int) -> dict[str, Report]:
-    async with running_stack() as api_for:
+    async with running_stack() as (_, api_for):
         return {name: await through_stack(await api_for(name), name, batch_size) for name in names}

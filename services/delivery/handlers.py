@@ -6,7 +6,8 @@ Delivery semantics. A delivery is stored once per event and endpoint (its id, th
 derives from both), so a redelivered event changes nothing. Deliveries of one resource (an
 issue, a fix, a shadow test) to one endpoint go one at a time, in the order of the resource's
 `version`: a later one stays `blocked` until the one before it succeeded or failed for good.
-Each attempt is a message on the broker (`AttemptDue`, numbered); a failed attempt schedules
+The first attempt of a delivery nothing waits before is made by the event's consumer itself;
+every other attempt is a message on the broker (`AttemptDue`, numbered); a failed attempt schedules
 the next one in a delay queue that dead-letters it back when its time comes, so no consumer
 sleeps and a restart loses nothing. An attempt message whose number is not the next one is a
 duplicate and is dropped; a sweep re-sends the attempts of deliveries whose message was lost
@@ -14,9 +15,10 @@ duplicate and is dropped; a sweep re-sends the attempts of deliveries whose mess
 they de-duplicate by `webhook-id`.
 """
 
+import asyncio
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -182,11 +184,18 @@ async def resend_delivery(command: ResendDelivery, ctx: CommandContext, deps: De
 
 
 async def on_event(_event: object, envelope: Envelope, deps: Dependencies) -> None:
-    """One delivery per enabled endpoint of the event's workspace that subscribed to its type."""
+    """One delivery per enabled endpoint of the event's workspace that subscribed to its type. A
+    delivery nothing waits before is attempted here at once, with the endpoint just read: no
+    attempt message, no second read. A crash before its attempt is recorded leaves it `pending`
+    with a deadline, and the sweep sends it then, as it does for a lost attempt message."""
     now = deps.clock()
-    for endpoint in await deps.endpoints.subscribed(envelope.workspace, envelope.type):
-        delivery = await deps.deliveries.add(Delivery.of(envelope, endpoint, now))
-        await _release(deps, delivery)
+    endpoints = await deps.endpoints.subscribed(envelope.workspace, envelope.type)
+    deliveries = [await deps.deliveries.add(Delivery.of(envelope, endpoint, now)) for endpoint in endpoints]
+    outcomes = await asyncio.gather(*(_release(deps, delivery, endpoint)
+                                      for delivery, endpoint in zip(deliveries, endpoints, strict=True)),
+                                    return_exceptions=True)  # every endpoint's attempt ends before one error is raised
+    if errors := [outcome for outcome in outcomes if isinstance(outcome, BaseException)]:
+        raise errors[0]
     log.info("event fanned out", workspace=envelope.workspace)
 
 
@@ -197,22 +206,27 @@ async def on_attempt_due(due: AttemptDue, envelope: Envelope, deps: Dependencies
                  attempt=due.attempt)
         return
     endpoint = await deps.endpoints.get(envelope.workspace, delivery.endpoint_id)
+    await _attempt(deps, delivery, endpoint, due.attempt, envelope.correlation_id)
+
+
+async def _attempt(deps: Dependencies, delivery: Delivery, endpoint: Endpoint | None, number: int,
+                   correlation_id: str) -> None:
     now = deps.clock()
     if endpoint is None or not endpoint.enabled:
         reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
-        await _finish(deps, delivery, Response(None, 0.0, error=reason).attempt(due.attempt, now), FAILED)
+        await _finish(deps, delivery, Response(None, 0.0, error=reason).attempt(number, now), FAILED)
         return
     response = await _send(deps, endpoint, delivery, now)
-    attempt = response.attempt(due.attempt, now)
-    log.info("delivery attempted", delivery_id=delivery.id, webhook_id=endpoint.id, attempt=due.attempt,
+    attempt = response.attempt(number, now)
+    log.info("delivery attempted", delivery_id=delivery.id, webhook_id=endpoint.id, attempt=number,
              outcome=attempt.outcome, response_status=attempt.response_status, error=attempt.error,
              latency_ms=attempt.latency_ms)
     if response.ok:
-        await deps.endpoints.mark_healthy(endpoint)  # always: another delivery may have failed since it was read
-        await _finish(deps, delivery, attempt, SUCCEEDED)
+        # always: another delivery may have failed since the endpoint was read
+        await asyncio.gather(deps.endpoints.mark_healthy(endpoint), _finish(deps, delivery, attempt, SUCCEEDED))
         return
-    disabled = await _disable_if_failing_too_long(deps, endpoint, now, envelope.correlation_id)
-    retry = None if disabled else deps.schedule.delay_after(due.attempt - delivery.round_start)
+    disabled = await _disable_if_failing_too_long(deps, endpoint, now, correlation_id)
+    retry = None if disabled else deps.schedule.delay_after(number - delivery.round_start)
     if retry is None:
         await _finish(deps, delivery, attempt, FAILED)
         return
@@ -220,7 +234,7 @@ async def on_attempt_due(due: AttemptDue, envelope: Envelope, deps: Dependencies
     next_at = now + timedelta(seconds=seconds)
     due_by = next_at + timedelta(seconds=JITTER * deps.schedule.delays[level]) + deps.grace
     if await deps.deliveries.record(delivery, attempt, PENDING, next_at, due_by):
-        await deps.attempts.later(AttemptDue(delivery_id=delivery.id, attempt=due.attempt + 1), _ctx(delivery),
+        await deps.attempts.later(AttemptDue(delivery_id=delivery.id, attempt=number + 1), _ctx(delivery),
                                   level, seconds)
 
 
@@ -241,14 +255,21 @@ def _ctx(delivery: Delivery) -> CommandContext:
     return CommandContext(uuid.uuid4().hex, delivery.workspace, None, delivery.correlation_id)
 
 
-async def _release(deps: Dependencies, delivery: Delivery) -> None:
-    """Sends a blocked delivery's first attempt once nothing before it waits for its endpoint.
-    Both the delivery itself (after it is stored) and the one before it (after it finished) try,
-    so one of them sees the other's write; the atomic move to pending lets only one send it."""
+async def _release(deps: Dependencies, delivery: Delivery, endpoint: Endpoint | None = None) -> None:
+    """Sends a blocked delivery's first attempt once nothing before it waits for its endpoint:
+    here and now when the caller holds the `endpoint` (the event's fan-out), else as an attempt
+    message. Both the delivery itself (after it is stored) and the one before it (after it
+    finished) try, so one of them sees the other's write; the atomic move to pending lets only
+    one send it."""
     if delivery.status != BLOCKED or await deps.deliveries.unfinished_before(delivery):
         return
     now = deps.clock()
-    if await deps.deliveries.release(delivery, now + deps.grace, now):
+    if not await deps.deliveries.release(delivery, now + deps.grace, now):
+        return
+    if endpoint is not None:
+        await _attempt(deps, replace(delivery, status=PENDING, next_attempt_at=now), endpoint,
+                       delivery.attempt_count + 1, delivery.correlation_id)
+    else:
         await deps.attempts.now(AttemptDue(delivery_id=delivery.id, attempt=delivery.attempt_count + 1),
                                 _ctx(delivery))
 

@@ -81,7 +81,7 @@ async def test_an_event_goes_to_each_subscribed_endpoint_of_its_workspace_once(d
     await handlers.on_event(None, news, deps)
     await handlers.on_event(None, news, deps)  # redelivered
     assert [d.endpoint_id for d in deps.deliveries.stored.values()] == [mine.id]
-    assert await attempt_all(deps) == 1
+    assert deps.attempts.take() == [], "the first attempt is made by the fan-out itself, without a message"
     [(url, headers, body)] = deps.receivers.calls
     assert url == "https://hooks.example.com/x" and headers["webhook-id"] == next(iter(deps.deliveries.stored))
     assert b'"workspace":"acme"' in body
@@ -89,32 +89,36 @@ async def test_an_event_goes_to_each_subscribed_endpoint_of_its_workspace_once(d
 
 async def test_one_resources_deliveries_wait_for_the_one_before_and_others_do_not(deps):
     await endpoint(deps)
-    await handlers.on_event(None, event("iss_1", 2, "issue.updated"), deps)
+    deps.receivers.script.append(Response(500, 1.0))
+    await handlers.on_event(None, event("iss_1", 2, "issue.updated"), deps)  # fails: pending, retried later
     await handlers.on_event(None, event("iss_1", 1), deps)  # arrives late, goes first
     await handlers.on_event(None, event("iss_2", 1), deps)
     statuses = {(d.resource_id, d.event_type): d.status for d in deps.deliveries.stored.values()}
-    assert statuses == {("iss_1", "issue.updated"): "pending", ("iss_1", "issue.created"): "pending",
-                        ("iss_2", "issue.created"): "pending"}, "the late older one is not held behind the newer"
+    assert statuses == {("iss_1", "issue.updated"): "pending", ("iss_1", "issue.created"): "succeeded",
+                        ("iss_2", "issue.created"): "succeeded"}, "the late older one is not held behind the newer"
+    deps.receivers.script.append(Response(500, 1.0))
     await handlers.on_event(None, event("iss_3", 1), deps)
     await handlers.on_event(None, event("iss_3", 2, "issue.updated"), deps)
     blocked = [d for d in deps.deliveries.stored.values() if d.resource_id == "iss_3"]
     assert sorted(d.status for d in blocked) == ["blocked", "pending"]
+    for due, _, _ in deps.attempts.later_sent:
+        await handlers.on_attempt_due(due, event("x", 0), deps)
     await attempt_all(deps)
     assert {d.status for d in deps.deliveries.stored.values()} == {"succeeded"}
     bodies = [body for _, _, body in deps.receivers.calls if b"iss_3" in body]
-    assert [b"issue.created" in bodies[0], b"issue.updated" in bodies[1]] == [True, True]
+    assert [b"issue.created" in body for body in bodies] == [True, True, False], "created (failed, retried) first"
 
 
 async def test_a_failed_attempt_is_retried_later_then_the_delivery_fails_and_frees_its_lane(deps, clock):
     await endpoint(deps)
-    await handlers.on_event(None, event("iss_1", 1), deps)
-    await handlers.on_event(None, event("iss_1", 2, "issue.updated"), deps)
     deps.receivers.script.extend([Response(500, 2.0, snippet="down"), Response(None, 10.0, error="timed out"),
                                   Response(503, 1.0)])
-    [first] = deps.attempts.take()
-    await handlers.on_attempt_due(first, event("x", 0), deps)
+    await handlers.on_event(None, event("iss_1", 1), deps)
+    await handlers.on_event(None, event("iss_1", 2, "issue.updated"), deps)
+    assert deps.attempts.take() == []
     [(second, level, seconds)] = deps.attempts.later_sent
     assert (second.attempt, level) == (2, 0) and 1 <= seconds <= 1.2
+    first = AttemptDue(delivery_id=second.delivery_id, attempt=1)
     await handlers.on_attempt_due(first, event("x", 0), deps)  # a duplicate of the first attempt
     assert len(deps.receivers.calls) == 1
     await handlers.on_attempt_due(second, event("x", 0), deps)
@@ -131,9 +135,9 @@ async def test_a_failed_attempt_is_retried_later_then_the_delivery_fails_and_fre
 async def test_an_endpoint_failing_too_long_is_disabled_once_saying_so(clock):
     deps, notified = make_deps(clock, webhook_retry_delays_seconds="60,60,60")
     hook = await endpoint(deps)
+    deps.receivers.script.extend([Response(500, 1.0)] * 10)
     await handlers.on_event(None, event("iss_1", 1), deps)
     await handlers.on_event(None, event("iss_2", 1), deps)
-    deps.receivers.script.extend([Response(500, 1.0)] * 10)
     for due in deps.attempts.take():
         await handlers.on_attempt_due(due, event("x", 0), deps)
     clock.advance(101)
@@ -162,8 +166,14 @@ async def test_a_success_in_between_keeps_an_intermittent_endpoint_enabled(deps,
 
 async def test_a_lost_attempt_message_is_sent_again_by_the_sweep(deps, clock):
     await endpoint(deps)
-    await handlers.on_event(None, event("iss_1", 1), deps)
-    deps.attempts.take()  # lost
+
+    async def crash(*_args):
+        raise RuntimeError("the service died before its first attempt was recorded")
+
+    post, deps.receivers.post = deps.receivers.post, crash
+    with pytest.raises(RuntimeError):
+        await handlers.on_event(None, event("iss_1", 1), deps)
+    deps.receivers.post = post
     await handlers.sweep(deps)
     assert deps.attempts.now_sent == []
     clock.advance(deps.grace.total_seconds() + 1)
@@ -190,3 +200,16 @@ async def test_a_private_url_is_forbidden_unless_allowed(clock):
     created = await handlers.create_webhook(
         CreateWebhook(url="http://127.0.0.1:8080/", event_types=["issue.created"]), ctx(), allowing)
     assert created.webhook.secret.startswith("whsec_")
+
+
+async def test_the_fan_out_attempts_every_endpoint_at_once_and_a_failing_one_is_retried_alone(deps):
+    await endpoint(deps)
+    await endpoint(deps, command_id="cmd-2")
+    deps.receivers.script.append(Response(500, 1.0))
+    await handlers.on_event(None, event("iss_1", 1), deps)
+    assert len(deps.receivers.calls) == 2 and deps.attempts.take() == []
+    assert sorted(d.status for d in deps.deliveries.stored.values()) == ["pending", "succeeded"]
+    [(retry, level, _)] = deps.attempts.later_sent
+    assert (retry.attempt, level) == (2, 0)
+    await handlers.on_attempt_due(retry, event("x", 0), deps)
+    assert {d.status for d in deps.deliveries.stored.values()} == {"succeeded"}
