@@ -21,7 +21,10 @@ class MongoTraceFacts:
         self._collection = collection
 
     async def ensure_indexes(self) -> None:
-        await self._collection.create_indexes([IndexModel([("workspace", ASCENDING), ("agentId", ASCENDING)])])
+        # `workspace` alone too: the embedded store answers `$in` by reading every candidate, and only a
+        # single-field index narrows the candidates (to one workspace's facts) - see `knowledge`.
+        await self._collection.create_indexes([IndexModel([("workspace", ASCENDING), ("agentId", ASCENDING)]),
+                                               IndexModel([("workspace", ASCENDING)])])
 
     @store_call
     async def record(self, workspace: str, facts: list[TraceFact]) -> None:
@@ -41,11 +44,15 @@ class MongoTraceFacts:
 
     @store_call
     async def knowledge(self, workspace: str, trace_ids: list[str], unnamed_agent: str | None) -> TraceKnowledge:
+        """What the facts of `trace_ids` tell. The `workspace` criterion repeats what each `_id` says,
+        so that a store which scans for `$in` (the embedded one does) reads one workspace's facts, not
+        every workspace's, once per chunk."""
         first: datetime | None = None
         last: datetime | None = None
         customers: set[str] = set()
         for part in chunks([_key(workspace, trace_id) for trace_id in trace_ids]):
-            async for document in self._collection.find({"_id": {"$in": part}}, {"timestamp": 1, "customerId": 1}):
+            async for document in self._collection.find({"workspace": workspace, "_id": {"$in": part}},
+                                                      {"timestamp": 1, "customerId": 1}):
                 first = min(filter(None, (first, document["timestamp"])))
                 last = max(filter(None, (last, document["timestamp"])))
                 if document.get("customerId"):
