@@ -2,7 +2,7 @@
 server answers `$in` by reading every candidate document, so a lookup of 10,000 traces that does
 not name its workspace reads every workspace's facts once per chunk: with 2,000 facts of another
 workspace, 9,999 unknown traces took 8.9 s (past the 3 s store timeout; 0.1 s naming the workspace,
-see scripts/measure_big_issue.py). These tests check the shape of the lookups, not their speed."""
+see bench/big_issue.py). These tests check the shape of the lookups, not their speed."""
 
 import math
 import uuid

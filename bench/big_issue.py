@@ -1,7 +1,7 @@
 """Times the store operations behind creating an issue with 9,999 traces, against a real embedded
 MongoDB wire server holding a realistic number of trace facts. A measuring aid, not a test.
 
-    .venv/bin/python -m scripts.measure_big_issue [--facts 20000]
+    .venv/bin/python -m bench.big_issue [--facts 20000]
 """
 
 import argparse
