@@ -11,9 +11,9 @@ import time
 import uuid
 from functools import partial
 
+from bench.own_stack import own_stack
 from deploy.local.processes import ROOT
 from deploy.local.stack import Stack
-from eval.clustering.stack import running_stack
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.clustering import cluster_batch
 from services.clustering.domain.embedding import aspect_texts, embed_aspects
@@ -121,7 +121,7 @@ def render(figures: dict) -> str:
 
 
 async def measure_own_stack() -> dict:
-    async with running_stack("bench") as (stack, api_for):
+    async with own_stack() as (stack, api_for):
         figures = {"stack": await through_stack(stack, partial(api_for, "bench"))}
     figures["rates"] = in_process_rates()
     return figures

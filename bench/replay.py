@@ -122,39 +122,13 @@ def render(result: dict) -> list[str]:
 
 
 async def _standalone() -> dict:
-    from pymongo import AsyncMongoClient
-
-    from deploy.local.clean_bus import bus_names
+    from bench.own_stack import own_stack
     from deploy.local.demo_model import DemoModel
-    from deploy.local.processes import ROOT, embedded_mongo, free_port
-    from deploy.local.stack import new_stack
-    from services.gateway.adapters.api_key_store import MongoApiKeyStore
-    from services.gateway.handlers import create_api_key
-    from shared.messaging.cleanup import remove_namespace
-    from shared.settings import DEFAULT_AMQP_URL
 
-    amqp = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
-    port, latency, concurrency = free_port(), 0.2, 4
-    mongo = embedded_mongo(port, None, output=None).start_listening(port)
-    url = f"mongodb://127.0.0.1:{port}/"
-    log_dir = ROOT / "var" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    latency, concurrency = 0.2, 4
     with DemoModel(delay=latency) as model:
-        stack = new_stack(amqp, url, log_dir, replay_model_base_url=model.url, replay_concurrency=str(concurrency),
-                          rate_limit_burst="100000000", rate_limit_per_second="100000000")
-        try:
-            stack.start_all()
-            client = AsyncMongoClient(url)
-            key = (await create_api_key(MongoApiKeyStore(client[stack.database]["api_keys"]), "bench")).secret
-            await client.close()
-            import aiohttp
-
-            async with aiohttp.ClientSession() as http:
-                return await multi_step(Api(http, stack.base_url, key), concurrency, latency)
-        finally:
-            stack.stop_all()
-            await remove_namespace(amqp, bus_names(stack.namespace), force=True)
-            mongo.stop()
+        async with own_stack(replay_model_base_url=model.url, replay_concurrency=str(concurrency)) as (_, api_for):
+            return await multi_step(await api_for("bench"), concurrency, latency)
 
 
 if __name__ == "__main__":

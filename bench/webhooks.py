@@ -21,7 +21,6 @@ from statistics import quantiles
 import aio_pika
 import aiohttp
 from aiohttp import web
-from pymongo import AsyncMongoClient
 
 from deploy.local.processes import free_port
 from shared.contracts.envelope import Envelope
@@ -139,32 +138,10 @@ def render(result: dict) -> list[str]:
 
 
 async def _standalone() -> dict:
-    from deploy.local.clean_bus import bus_names
-    from deploy.local.processes import ROOT, embedded_mongo
-    from deploy.local.stack import new_stack
-    from services.gateway.adapters.api_key_store import MongoApiKeyStore
-    from services.gateway.handlers import create_api_key
-    from shared.messaging.cleanup import remove_namespace
-    from shared.settings import DEFAULT_AMQP_URL
+    from bench.own_stack import AMQP_URL, own_stack
 
-    amqp_url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
-    port = free_port()
-    mongo = embedded_mongo(port, None, output=None).start_listening(port)
-    url = f"mongodb://127.0.0.1:{port}/"
-    log_dir = ROOT / "var" / "bench"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stack = new_stack(amqp_url, url, log_dir, rate_limit_burst="100000000", rate_limit_per_second="100000000",
-                      **SETTINGS)
-    try:
-        stack.start_all()
-        client = AsyncMongoClient(url)
-        key = (await create_api_key(MongoApiKeyStore(client[stack.database]["api_keys"]), "bench")).secret
-        await client.close()
-        return await webhooks_against_events(stack, key, amqp_url)
-    finally:
-        stack.stop_all()
-        await remove_namespace(amqp_url, bus_names(stack.namespace), force=True)
-        mongo.stop()
+    async with own_stack(**SETTINGS) as (stack, api_for):
+        return await webhooks_against_events(stack, (await api_for("bench")).key, AMQP_URL)
 
 
 if __name__ == "__main__":

@@ -6,55 +6,15 @@ the clustering service made (`GET /api/v2/issues?source=clustering`) are scored 
 """
 
 import asyncio
-import subprocess
 import time
-import uuid
-from contextlib import asynccontextmanager
 
-import aiohttp
-from pymongo import AsyncMongoClient
-
-from deploy.local.clean_bus import bus_names
-from deploy.local.processes import ROOT, embedded_mongo, free_port
-from deploy.local.stack import new_stack
+from bench.own_stack import own_stack
 from eval.clustering.dataset import records
 from eval.clustering.metrics import Report, score
-from services.gateway.adapters.api_key_store import MongoApiKeyStore
-from services.gateway.handlers import create_api_key
-from shared.messaging.cleanup import remove_namespace
-from shared.settings import DEFAULT_AMQP_URL
 from tests.support.api import Api
 
 SETTLED_AFTER = 3.0
 GIVE_UP_AFTER = 120.0
-
-
-@asynccontextmanager
-async def running_stack(folder: str = "eval"):
-    """A whole stack on an embedded store of its own (logs in `var/<folder>`), its bus namespace
-    deleted when it ends; yields it and a function making an API for a new workspace."""
-    mongo_port = free_port()
-    mongo = embedded_mongo(mongo_port, None, output=subprocess.DEVNULL).start_listening(mongo_port)
-    mongo_url = f"mongodb://127.0.0.1:{mongo_port}/"
-    log_dir = ROOT / "var" / folder
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stack = new_stack(DEFAULT_AMQP_URL, mongo_url, log_dir, rate_limit_burst="100000000",
-                      rate_limit_per_second="100000000")
-    client = AsyncMongoClient(mongo_url)
-    try:
-        stack.start_all()
-        async with aiohttp.ClientSession() as http:
-            async def api_for(name: str) -> Api:
-                store = MongoApiKeyStore(client[stack.database]["api_keys"])
-                key = await create_api_key(store, f"eval-{name}-{uuid.uuid4().hex[:6]}")
-                return Api(http, stack.base_url, key.secret)
-
-            yield stack, api_for
-    finally:
-        await client.close()
-        stack.stop_all()
-        await remove_namespace(DEFAULT_AMQP_URL, bus_names(stack.namespace), force=True)
-        mongo.stop()
 
 
 async def placements(api: Api) -> dict[str, str]:
@@ -92,5 +52,5 @@ async def through_stack(api: Api, name: str, batch_size: int) -> Report:
 
 
 async def run_sets(names: list[str], batch_size: int) -> dict[str, Report]:
-    async with running_stack() as (_, api_for):
-        return {name: await through_stack(await api_for(name), name, batch_size) for name in names}
+    async with own_stack("eval") as (_, api_for):
+        return {name: await through_stack(await api_for(f"eval-{name}"), name, batch_size) for name in names}
