@@ -134,7 +134,8 @@ async def _change(deps: Dependencies, workspace: str, agent_id: str, change: Cal
 
 async def on_issue_created(event: IssueCreated, envelope: Envelope, deps: Dependencies) -> None:
     """A manual issue's traces are never clustered: remembered, and no longer waiting."""
-    await _follow_manual(event.issue, event.version, envelope.workspace, deps)
+    if event.issue.trace_ids:
+        await _follow_manual(event.issue, event.version, envelope.workspace, deps)
 
 
 async def on_issue_changed(event: IssueUpdated | IssueRegressed, envelope: Envelope, deps: Dependencies) -> None:
@@ -142,7 +143,8 @@ async def on_issue_changed(event: IssueUpdated | IssueRegressed, envelope: Envel
     closed one takes no trace; one that matches it reopens it)."""
     issue = event.issue
     if issue.source != "clustering":
-        await _follow_manual(issue, event.version, envelope.workspace, deps)
+        if isinstance(event, IssueRegressed) or "traceIds" in event.changed_fields:
+            await _follow_manual(issue, event.version, envelope.workspace, deps)
         return
     record = await deps.records.get(envelope.workspace, issue.agent_id)
     if record is not None and record.state.issue(issue.id) is not None:
