@@ -11,6 +11,7 @@ from dataclasses import replace
 from eval.clustering.dataset import SETS, labelled
 from eval.clustering.metrics import Report, score
 from eval.clustering.stack import run_sets
+from services.clustering.adapters.minilm_embedder import MiniLmEmbedder
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
 from services.clustering.domain.embedding import aspect_texts
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--cluster-similarity", type=float, help="average pairwise similarity to form a cluster")
     parser.add_argument("--min-cluster-size", type=int)
     parser.add_argument("--timing", action="store_true", help="measure throughput against the bare model")
+    parser.add_argument("--embedder", choices=["wordllama", "minilm"], default="wordllama",
+                        help="the in-process model (EMBEDDINGS_LOCAL_MODEL)")
     parser.add_argument("--stack", action="store_true", help="also through a running stack, over the REST API")
     parser.add_argument(
         "--one-mode-per-agent", type=int, metavar="PICK", help="keep one mode per agent (the PICK-th by name)"
@@ -98,7 +101,7 @@ def main() -> None:
         "min_cluster_size": args.min_cluster_size,
     }
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    embedder = WordLlamaEmbedder()
+    embedder = MiniLmEmbedder() if args.embedder == "minilm" else WordLlamaEmbedder()
     print(f"settings: {settings}; model loaded, RSS {rss_mib():.0f} MiB")
     for name in SETS if args.set == "all" else [args.set]:
         traces, labels = labelled(name)

@@ -40,6 +40,10 @@ def load_embedder(settings: ClusteringServiceSettings) -> Embedder:
 
         return HttpEmbedder(settings.embeddings_base_url, settings.embeddings_model, settings.embeddings_api_key,
                             settings.embeddings_timeout_seconds)
+    if settings.embeddings_local_model == "minilm":
+        from services.clustering.adapters.minilm_embedder import MiniLmEmbedder
+
+        return MiniLmEmbedder()
     from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 
     return WordLlamaEmbedder()
