@@ -20,10 +20,29 @@ from mongoeco.wire import AsyncMongoEcoProxyServer
 from deploy.local.store_file import forget_server, note_server
 
 
+class ExactIdMemoryEngine(MemoryEngine):
+    """mongoeco (4.11) checks a single inserted or updated document's `_id` against every stored
+    document's, decoding each, so that ids equal under BSON's numeric rules (1 and 1.0) collide:
+    each write costs the whole collection, and `make run` slows to timeouts after a few thousand
+    traces. Our ids are strings and ObjectIds, equal only when their storage keys are, which
+    mongoeco checks first; it still scans for an id that holds a number."""
+
+    def _ensure_unique_indexes(self, *args, scan_payload_id: bool = False, **kwargs) -> None:
+        super()._ensure_unique_indexes(*args, scan_payload_id=False, **kwargs)
+
+
+class ExactIdSQLiteEngine(SQLiteEngine):
+    """The same as `ExactIdMemoryEngine`, for the SQLite engine, which loads every document of
+    the collection from the file for that scan."""
+
+    def _validate_document_against_unique_indexes(self, *args, scan_payload_id: bool = False, **kwargs) -> None:
+        super()._validate_document_against_unique_indexes(*args, scan_payload_id=False, **kwargs)
+
+
 async def serve(host: str, port: int, path: str | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = SQLiteEngine(path) if path else MemoryEngine()
+    engine = ExactIdSQLiteEngine(path) if path else ExactIdMemoryEngine()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
