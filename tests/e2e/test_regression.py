@@ -133,6 +133,34 @@ async def test_a_trace_seen_after_the_fix_was_applied_but_attached_before_the_ne
     assert (again["status"], again["metadata"]["regressionCount"]) == ("open", 1)
 
 
+async def test_a_trace_attached_before_the_fix_news_and_heard_of_after_it_regresses_the_closed_issue(
+        api, bus, workspace):
+    rpc, regressions = bus
+    assert (await api.patch("/api/v2/clustering-settings", json={"enabled": False})).status == 200
+    issue = await api.create_issue(traceIds=["tr_known_late"])
+    fix = await api.create_fix(issue["id"])
+    await move(api, fix["id"], "proposed", "testing")
+    await send(rpc, AttachTraces(issue_id=issue["id"], trace_ids=["tr_heard_late"]),
+               ingestion_handled(workspace, "evt-heard-late"), timeout=10, purpose="attach")
+    await move(api, fix["id"], "applied")
+    await api.issue_when(issue["id"], lambda i: i["status"] == "closed", "the applied fix to close the issue")
+
+    traces = [failing_trace("tr_heard_late", datetime.now(UTC) + timedelta(days=1))]
+    assert (await api.post("/api/v2/traces", json={"traces": traces})).status == 201
+
+    reopened = await api.issue_when(issue["id"], lambda i: i["status"] == "open", "the regression")
+    assert reopened["metadata"]["regressionCount"] == 1
+    found: list[Envelope] = []
+
+    async def regressed():
+        found.extend(await regressions_of(regressions, issue["id"]))
+        return found
+
+    await eventually(regressed, 10, "the issue.regressed event")
+    [event] = found
+    assert (event.payload["closedByFixId"], event.payload["traceIds"]) == (fix["id"], ["tr_heard_late"])
+
+
 async def test_attaching_to_an_issue_of_another_workspace_or_past_the_limit_is_refused(api, bus, workspace):
     rpc, _ = bus
     issue = await api.create_issue(traceIds=[f"tr_{n}" for n in range(9_999)])

@@ -324,3 +324,37 @@ def test_after_a_fix_that_did_not_hold_a_new_fix_applied_later_closes_the_issue(
     issue.record_fix(fix("applied", 5), NOW + timedelta(minutes=6), "e-applied", seen_after=["tr_2"])
     issue.record_fix(fix("applied", 20, "fix_2"), NOW + timedelta(minutes=21), "e-applied-2", seen_after=[])
     assert (issue.status, issue.closed_by_fix_id) == ("closed", "fix_2")
+
+
+def test_late_news_of_a_fix_applied_before_the_regression_stays_out_even_with_traces_seen_after_it():
+    issue = new_issue()
+    issue.apply(IssuePatch(status="closed"), NOW, "close")
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    late = fix("applied", 5, "fix_late")  # applied at NOW + 5 min, before the regression
+    assert issue.applied_at_if_closing(late, "e-late") is None
+    issue.record_fix(late, NOW + timedelta(hours=2), "e-late", seen_after=["tr_2"])
+    assert (issue.status, issue.metadata.regression_count) == ("open", 1)
+
+
+def test_facts_heard_after_the_fix_closed_the_issue_of_a_trace_seen_after_it_regress_the_issue():
+    issue = closed_by_fix("fix_7")  # applied at NOW + 3 min
+    assert issue.applied_at_if_contradicted(known(last=0)) is None
+    assert issue.applied_at_if_contradicted(known(last=1)) == NOW + timedelta(minutes=3)
+    later = NOW + timedelta(hours=2)
+    issue.learn_from_traces(known(last=1, customers=1), later, "e-traces", seen_after=["tr_1"])
+    assert (issue.status, issue.metadata.regression_count, issue.metadata.regressed_at) == ("open", 1, later)
+    assert issue.metadata.affected_customers == 1
+    updated, regressed = issue.events
+    assert updated.changed_fields == ["metadata", "status"]
+    assert (regressed.closed_by_fix_id, regressed.trace_ids, regressed.regression_count) == ("fix_7", ["tr_1"], 1)
+    issue.learn_from_traces(known(last=1, customers=1), later, "e-traces", seen_after=["tr_1"])
+    assert (issue.metadata.regression_count, len(issue.events)) == (1, 2)
+
+
+def test_facts_of_traces_seen_after_a_fix_leave_an_issue_closed_by_hand_closed():
+    issue = closed_by_fix()
+    issue.apply(IssuePatch(status="open"), NOW + timedelta(minutes=5), "reopen")
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(minutes=6), "close")
+    assert issue.applied_at_if_contradicted(known(last=1)) is None
+    issue.learn_from_traces(known(last=1), NOW + timedelta(hours=2), "e-traces", seen_after=["tr_1"])
+    assert (issue.status, issue.metadata.regression_count) == ("closed", 0)

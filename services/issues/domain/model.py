@@ -307,9 +307,13 @@ class Issue(Aggregate):
         self.events.append(IssueUpdated(workspace=self.workspace, issue=self.detail(), changed_fields=changed,
                                         version=self.version))
 
-    def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str) -> None:
+    def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str,
+                          seen_after: list[str] = ()) -> None:
         """Takes in what its traces tell: the metadata they derive, and the agent's name when
-        the issue has none yet (a name given at creation stays)."""
+        the issue has none yet (a name given at creation stays). An issue closed by a fix that
+        holds failing traces seen after that fix was applied (`seen_after`, see
+        `applied_at_if_contradicted`: their facts came after the news of the fix) regresses,
+        as `record_fix` would have had they come first."""
         changed = []
         if (metadata := self._with_trace_knowledge(known.metadata)) != self.metadata:
             self.metadata = metadata
@@ -317,9 +321,28 @@ class Issue(Aggregate):
         if self.agent_name is None and known.agent_name is not None:
             self.agent_name = known.agent_name
             changed.append("agentName")
+        closed_by = self.closed_by_fix_id
+        contradicting = self._held(seen_after) if self._closing_applied_at() else []
+        if contradicting:
+            self._reopen(now)
+            changed = sorted({*changed, "metadata", "status"})
         if changed:
             self._changed(now, event_id)
             self._updated(changed)
+        if contradicting:
+            self._record_regression(now, event_id, closed_by, contradicting)
+
+    def applied_at_if_contradicted(self, known: TraceKnowledge) -> datetime | None:
+        """When the issue is closed by a fix and these traces were last seen after that fix was
+        applied: the time it was applied (the traces seen after it are `learn_from_traces`'s
+        `seen_after`)."""
+        applied_at, last_seen = self._closing_applied_at(), known.metadata.last_seen_at
+        return applied_at if applied_at and last_seen and last_seen > applied_at else None
+
+    def _closing_applied_at(self) -> datetime | None:
+        if self.status != "closed" or self.closed_by_fix_id is None:
+            return None
+        return next((fix.status_changed_at for fix in self.fixes if fix.id == self.closed_by_fix_id), None)
 
     def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
         """Keeps track of the tests of its fixes, to refuse deletion while one is active."""
