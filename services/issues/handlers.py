@@ -145,7 +145,9 @@ async def delete_issue(command: DeleteIssue, ctx: CommandContext, deps: Dependen
 
 
 async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies) -> None:
-    """Keeps the issue's summary of the fix, and the status derived from its fixes, current."""
+    """Keeps the issue's summary of the fix, and the status derived from its fixes, current. News
+    that would close the issue is checked against its traces seen after the fix was applied
+    (attached before the news came): the issue regresses instead (see `Issue.record_fix`)."""
     if event.fix.issue_id is None:
         return
     news = FixState(event.fix.id, event.fix.type, event.fix.status, event.version, event.status_version,
@@ -157,7 +159,13 @@ async def on_fix_changed(event: FixEvent, envelope: Envelope, deps: Dependencies
         if issue is None:
             log.info("fix event for an issue that is gone; ignored", issue_id=event.fix.issue_id, fix_id=event.fix.id)
             return
-        issue.record_fix(news, deps.clock(), envelope.message_id)
+        applied_at = issue.applied_at_if_closing(news, envelope.message_id)
+        seen_after = await _traces_seen_after(deps, ctx, issue, applied_at)
+        regressions = issue.metadata.regression_count
+        issue.record_fix(news, deps.clock(), envelope.message_id, seen_after)
+        if issue.metadata.regression_count > regressions:
+            log.info("issue regressed: traces seen after its fix was applied", issue_id=issue.id, fix_id=news.id,
+                     regression_count=issue.metadata.regression_count)
 
     await deps.work.change(ctx, work, f"Issue {event.fix.issue_id}")
 
@@ -193,7 +201,17 @@ async def _learn_from_traces(deps: Dependencies, ctx: CommandContext, issue_id: 
         if issue is not None:
             unnamed_agent = None if issue.agent_name else issue.agent_id
             known = await deps.trace_facts.knowledge(ctx.workspace, issue.trace_ids, unnamed_agent)
-            issue.learn_from_traces(known, deps.clock(), ctx.command_id)
+            applied_at = issue.applied_at_if_contradicted(known)
+            seen_after = await _traces_seen_after(deps, ctx, issue, applied_at)
+            regressions = issue.metadata.regression_count
+            issue.learn_from_traces(known, deps.clock(), ctx.command_id, seen_after)
+            if issue.metadata.regression_count > regressions:
+                log.info("issue regressed: traces seen after its fix was applied", issue_id=issue.id,
+                         regression_count=issue.metadata.regression_count)
 
     await deps.work.change(ctx, work, f"Issue {issue_id}")
 
+
+
+async def _traces_seen_after(deps: Dependencies, ctx: CommandContext, issue: Issue, at: datetime | None) -> list[str]:
+    return await deps.trace_facts.seen_after(ctx.workspace, issue.trace_ids, at) if at else []

@@ -1,6 +1,7 @@
 """What the issues handlers need from the world: the issue store, the record of the commands
 issues applied, what traces tell, and which shadow tests are active."""
 
+from datetime import datetime
 from typing import Protocol
 
 from services.issues.domain.model import Issue, TraceKnowledge
@@ -31,6 +32,9 @@ class TraceFacts(Protocol):
     async def knowledge(self, workspace: str, trace_ids: list[str], unnamed_agent: str | None) -> TraceKnowledge:
         """The metadata these traces give, and the name `unnamed_agent` goes by (not looked up
         when None: the issue has its name already)."""
+
+    async def seen_after(self, workspace: str, trace_ids: list[str], after: datetime) -> list[str]:
+        """Those of these traces whose timestamp is after `after`."""
 
 
 class ShadowTestDirectory(Protocol):

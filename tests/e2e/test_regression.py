@@ -1,6 +1,8 @@
 """An issue whose failure comes back after its fix closed it reopens, through the running stack:
 the clustering service's part (sending AttachTraces over the bus) played by the test."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from shared.contracts.envelope import Envelope
@@ -83,6 +85,80 @@ async def test_a_closed_issue_reopens_when_its_failure_comes_back(api, bus, work
     await api.patch(f"/api/fixes/{fix['id']}", json={"description": "reworded after the regression"})
     await api.issue_when(issue["id"], lambda i: i["updatedAt"] > reopened["updatedAt"], "news of the reworded fix")
     assert (await api.get(f"/api/v2/issues/{issue['id']}")).data["status"] == "open"
+
+
+def failing_trace(trace_id: str, at: datetime) -> dict:
+    return {"id": trace_id, "agentId": "agent_1", "timestamp": at.isoformat().replace("+00:00", "Z"),
+            "model": {"name": "gpt-4o-mini"}, "input": [{"role": "user", "content": "Can I still get a refund?"}],
+            "output": "Yes, within 60 days.", "feedback": {"score": 0.1, "comment": "old policy"}}
+
+
+async def test_a_trace_seen_after_the_fix_was_applied_but_attached_before_the_news_regresses_the_issue(
+        api, bus, workspace):
+    rpc, regressions = bus
+    assert (await api.patch("/api/v2/clustering-settings", json={"enabled": False})).status == 200
+    after_the_fix = datetime.now(UTC) + timedelta(days=1)
+    traces = [failing_trace("tr_seen_before", datetime.now(UTC) - timedelta(days=1)),
+              failing_trace("tr_seen_after", after_the_fix)]
+    assert (await api.post("/api/v2/traces", json={"traces": traces})).status == 201
+    issue = await api.create_issue(traceIds=["tr_seen_before"])
+    fix = await api.create_fix(issue["id"])
+    await move(api, fix["id"], "proposed", "testing")
+
+    attached = await send(rpc, AttachTraces(issue_id=issue["id"], trace_ids=["tr_seen_after"]),
+                          ingestion_handled(workspace, "evt-seen-after"), timeout=10, purpose="attach")
+    assert attached["reopened"] is False
+    seen_after = after_the_fix.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    await api.issue_when(issue["id"], lambda i: i["metadata"]["lastSeenAt"] == seen_after, "the attached trace")
+    await move(api, fix["id"], "applied")
+
+    taken_in = await api.issue_when(issue["id"], lambda i: i["fixes"][0]["status"] == "applied", "the applied fix")
+    assert taken_in["status"] == "open"
+    assert taken_in["metadata"]["regressionCount"] == 1
+    assert taken_in["metadata"]["regressedAt"] is not None
+    found: list[Envelope] = []
+
+    async def regressed():
+        found.extend(await regressions_of(regressions, issue["id"]))
+        return found
+
+    await eventually(regressed, 10, "the issue.regressed event")
+    [event] = found
+    assert (event.payload["closedByFixId"], event.payload["traceIds"]) == (fix["id"], ["tr_seen_after"])
+    assert event.payload["regressionCount"] == 1
+
+    await api.patch(f"/api/fixes/{fix['id']}", json={"description": "reworded after the regression"})
+    await api.issue_when(issue["id"], lambda i: i["updatedAt"] > taken_in["updatedAt"], "news of the reworded fix")
+    again = (await api.get(f"/api/v2/issues/{issue['id']}")).data
+    assert (again["status"], again["metadata"]["regressionCount"]) == ("open", 1)
+
+
+async def test_a_trace_attached_before_the_fix_news_and_heard_of_after_it_regresses_the_closed_issue(
+        api, bus, workspace):
+    rpc, regressions = bus
+    assert (await api.patch("/api/v2/clustering-settings", json={"enabled": False})).status == 200
+    issue = await api.create_issue(traceIds=["tr_known_late"])
+    fix = await api.create_fix(issue["id"])
+    await move(api, fix["id"], "proposed", "testing")
+    await send(rpc, AttachTraces(issue_id=issue["id"], trace_ids=["tr_heard_late"]),
+               ingestion_handled(workspace, "evt-heard-late"), timeout=10, purpose="attach")
+    await move(api, fix["id"], "applied")
+    await api.issue_when(issue["id"], lambda i: i["status"] == "closed", "the applied fix to close the issue")
+
+    traces = [failing_trace("tr_heard_late", datetime.now(UTC) + timedelta(days=1))]
+    assert (await api.post("/api/v2/traces", json={"traces": traces})).status == 201
+
+    reopened = await api.issue_when(issue["id"], lambda i: i["status"] == "open", "the regression")
+    assert reopened["metadata"]["regressionCount"] == 1
+    found: list[Envelope] = []
+
+    async def regressed():
+        found.extend(await regressions_of(regressions, issue["id"]))
+        return found
+
+    await eventually(regressed, 10, "the issue.regressed event")
+    [event] = found
+    assert (event.payload["closedByFixId"], event.payload["traceIds"]) == (fix["id"], ["tr_heard_late"])
 
 
 async def test_attaching_to_an_issue_of_another_workspace_or_past_the_limit_is_refused(api, bus, workspace):

@@ -69,3 +69,19 @@ async def test_the_facts_are_indexed_by_workspace_alone(collection):
     await MongoTraceFacts(collection).ensure_indexes()
     keys = [list(index["key"].items()) async for index in await collection.list_indexes()]
     assert [("workspace", 1)] in keys
+
+
+async def test_the_traces_seen_after_a_moment_are_found_in_chunks_of_one_workspace(collection):
+    facts = MongoTraceFacts(collection)
+    await facts.ensure_indexes()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    await facts.record("ws_other", [fact(n, at + timedelta(days=1), None) for n in range(450)])
+    await facts.record("ws", [fact(n, at + timedelta(minutes=n - 2), None) for n in (0, 2, 3, 449)])
+    recording = RecordingCollection(collection)
+    trace_ids = [f"tr_{n}" for n in range(450)]
+
+    seen = await MongoTraceFacts(recording).seen_after("ws", trace_ids, at)
+
+    assert sorted(seen) == ["tr_3", "tr_449"], "tr_2 was seen at that very moment, not after"
+    assert len(recording.finds) == math.ceil(len(trace_ids) / IN_CHUNK)
+    assert all(criteria["workspace"] == "ws" for criteria in recording.finds)

@@ -191,6 +191,9 @@ class FakeTraceFacts:
         )
         return TraceKnowledge(metadata, names[0] if names else None)
 
+    async def seen_after(self, workspace, trace_ids, after):
+        return [t for t in trace_ids if (workspace, t) in self.facts and self.facts[(workspace, t)].timestamp > after]
+
 
 class NoShadowTests:
     def __init__(self):

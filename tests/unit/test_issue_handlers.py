@@ -383,6 +383,70 @@ async def test_the_stale_fix_event_redelivered_after_a_regression_leaves_the_iss
     assert deps.issues.issues[issue_id].status == "open"
 
 
+def fix_news(issue_id: str, status: str, version: int, message_id: str) -> tuple[FixUpdated, Envelope]:
+    fix = FixView(id="fix_1", issue_id=issue_id, type="config_change", status=status, description="d",
+                  changes={"temperature": 0.1}, author="a", created_at=NOW, updated_at=NOW)
+    event = FixUpdated(fix=fix, version=version, changed_fields=["status"], status_version=version,
+                       status_changed_at=NOW)
+    return event, Envelope(message_id=message_id, type=event.routing_key, workspace="ws", correlation_id="c",
+                           payload=event.to_wire())
+
+
+async def test_news_of_a_fix_applied_before_a_failing_trace_already_attached_regresses_the_issue_once(deps):
+    event = facts(("tr_before", None, "c1", -2), ("tr_after", None, "c2", 1))
+    await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
+    created = await handlers.create_issue(create(trace_ids=["tr_before"]), context(), deps)
+    await handlers.attach_traces(attach(created.issue.id, "tr_after"), context("cmd-attach"), deps)
+
+    applied = fix_news(created.issue.id, "applied", 4, "evt-applied")
+    await handlers.on_fix_changed(*applied, deps)
+    await handlers.on_fix_changed(*applied, deps)
+
+    stored = deps.issues.issues[created.issue.id]
+    assert (stored.status, stored.metadata.regression_count, stored.metadata.regressed_at) == ("open", 1, NOW)
+    assert deps.issues.events(created.issue.id).count("issue.regressed") == 1
+    regressed = deps.issues.outbox[created.issue.id][-1]
+    assert (regressed.type, regressed.payload["closedByFixId"], regressed.payload["traceIds"]) == (
+        "issue.regressed", "fix_1", ["tr_after"])
+
+
+async def test_news_of_an_applied_fix_closes_the_issue_whose_traces_were_all_seen_before(deps):
+    event = facts(("tr_before", None, "c1", -2), ("tr_also_before", None, "c2", -1))
+    await handlers.on_traces_ingested(event, ingested_envelope(event), deps)
+    created = await handlers.create_issue(create(trace_ids=["tr_before"]), context(), deps)
+    await handlers.attach_traces(attach(created.issue.id, "tr_also_before"), context("cmd-attach"), deps)
+    await handlers.on_fix_changed(*fix_news(created.issue.id, "applied", 4, "evt-applied"), deps)
+    stored = deps.issues.issues[created.issue.id]
+    assert (stored.status, stored.closed_by_fix_id, stored.metadata.regression_count) == ("closed", "fix_1", 0)
+    assert "issue.regressed" not in deps.issues.events(created.issue.id)
+
+
+async def test_facts_heard_after_the_fix_closed_the_issue_of_a_trace_seen_after_it_regress_the_issue_once(deps):
+    created = await handlers.create_issue(create(trace_ids=["tr_before"]), context(), deps)
+    await handlers.attach_traces(attach(created.issue.id, "tr_after"), context("cmd-attach"), deps)
+    await handlers.on_fix_changed(*fix_news(created.issue.id, "applied", 4, "evt-applied"), deps)
+    assert deps.issues.issues[created.issue.id].status == "closed", "nothing known yet of when the traces were seen"
+
+    event = facts(("tr_before", None, "c1", -2), ("tr_after", None, "c2", 1))
+    await handlers.on_traces_ingested(event, ingested_envelope(event, message_id="evt-facts"), deps)
+    await handlers.on_traces_ingested(event, ingested_envelope(event, message_id="evt-facts"), deps)
+
+    stored = deps.issues.issues[created.issue.id]
+    assert (stored.status, stored.metadata.regression_count, stored.metadata.affected_customers) == ("open", 1, 2)
+    assert deps.issues.events(created.issue.id).count("issue.regressed") == 1
+    regressed = deps.issues.outbox[created.issue.id][-1]
+    assert (regressed.payload["closedByFixId"], regressed.payload["traceIds"]) == ("fix_1", ["tr_after"])
+
+
+async def test_facts_of_traces_all_seen_before_the_fix_leave_the_issue_closed(deps):
+    created = await handlers.create_issue(create(trace_ids=["tr_before"]), context(), deps)
+    await handlers.on_fix_changed(*fix_news(created.issue.id, "applied", 4, "evt-applied"), deps)
+    event = facts(("tr_before", None, "c1", -2))
+    await handlers.on_traces_ingested(event, ingested_envelope(event, message_id="evt-facts"), deps)
+    stored = deps.issues.issues[created.issue.id]
+    assert (stored.status, stored.metadata.affected_customers, stored.metadata.regression_count) == ("closed", 1, 0)
+
+
 class FactsHeardWhileAttaching(FakeTraceFacts):
     """Trace facts that a `traces.ingested` event records (`heard`) right after the next look-up."""
 

@@ -264,3 +264,97 @@ def test_a_fix_applied_after_a_manual_close_is_the_one_named_when_the_issue_regr
     assert (issue.status, issue.closed_by_fix_id) == ("closed", "fix_1")
     issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
     assert issue.events[-1].closed_by_fix_id == "fix_1"
+
+
+def under_test_with_a_trace_attached() -> Issue:
+    """An issue whose fix is being tested when a failing trace (tr_2) is attached to it."""
+    issue = new_issue(trace_ids=["tr_1"])
+    issue.record_fix(fix("testing", 2), NOW, "e-testing")
+    issue.attach(["tr_2"], known(), NOW + timedelta(minutes=3), "cmd-attach")
+    issue.events.clear()
+    return issue
+
+
+def test_news_of_a_fix_applied_before_a_trace_the_issue_holds_regresses_it_instead_of_closing_it():
+    issue = under_test_with_a_trace_attached()
+    applied = fix("applied", 5)
+    assert issue.applied_at_if_closing(applied, "e-applied") == NOW + timedelta(minutes=5)
+    later = NOW + timedelta(minutes=6)
+    issue.record_fix(applied, later, "e-applied", seen_after=["tr_2", "tr_not_held"])
+    assert (issue.status, issue.closed_by_fix_id) == ("open", None)
+    assert (issue.metadata.regressed_at, issue.metadata.regression_count) == (later, 1)
+    assert issue.regressed_fixes == [("fix_1", 5)]
+    updated, regressed = issue.events
+    assert (updated.changed_fields, updated.issue.status) == (["fixes", "metadata", "status"], "open")
+    assert (regressed.routing_key, regressed.closed_by_fix_id, regressed.trace_ids) == (
+        "issue.regressed", "fix_1", ["tr_2"])
+    assert (regressed.regression_count, regressed.version) == (1, issue.version)
+
+
+def test_redelivered_news_of_the_fix_that_did_not_hold_does_not_regress_the_issue_again():
+    issue = under_test_with_a_trace_attached()
+    issue.record_fix(fix("applied", 5), NOW + timedelta(minutes=6), "e-applied", seen_after=["tr_2"])
+    version = issue.version
+    assert issue.applied_at_if_closing(fix("applied", 5), "e-applied-again") is None
+    issue.record_fix(fix("applied", 5), NOW + timedelta(minutes=7), "e-applied-again", seen_after=["tr_2"])
+    issue.record_fix(fix("applied", 6, status_version=5), NOW + timedelta(minutes=8), "e-reworded")
+    assert (issue.status, issue.metadata.regression_count) == ("open", 1)
+    assert [event.routing_key for event in issue.events].count("issue.regressed") == 1
+    assert issue.version == version + 1, "the reworded fix is taken in, and only that"
+
+
+def test_news_of_an_applied_fix_closes_the_issue_when_its_traces_were_all_seen_before():
+    issue = under_test_with_a_trace_attached()
+    issue.record_fix(fix("applied", 5), NOW + timedelta(minutes=6), "e-applied", seen_after=[])
+    assert (issue.status, issue.closed_by_fix_id, issue.metadata.regression_count) == ("closed", "fix_1", 0)
+    assert [event.routing_key for event in issue.events] == ["issue.updated"]
+
+
+def test_only_news_that_would_close_the_issue_asks_for_the_traces_seen_after():
+    issue = under_test_with_a_trace_attached()
+    assert issue.applied_at_if_closing(fix("proposed", 4), "e-proposed") is None
+    assert issue.applied_at_if_closing(fix("testing", 2), "e-testing") is None, "already known"
+    regressed = closed_by_fix("fix_old")
+    regressed.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    assert regressed.applied_at_if_closing(fix("applied", 3, "fix_old"), "e-late-copy") is None
+
+
+def test_after_a_fix_that_did_not_hold_a_new_fix_applied_later_closes_the_issue():
+    issue = under_test_with_a_trace_attached()
+    issue.record_fix(fix("applied", 5), NOW + timedelta(minutes=6), "e-applied", seen_after=["tr_2"])
+    issue.record_fix(fix("applied", 20, "fix_2"), NOW + timedelta(minutes=21), "e-applied-2", seen_after=[])
+    assert (issue.status, issue.closed_by_fix_id) == ("closed", "fix_2")
+
+
+def test_late_news_of_a_fix_applied_before_the_regression_stays_out_even_with_traces_seen_after_it():
+    issue = new_issue()
+    issue.apply(IssuePatch(status="closed"), NOW, "close")
+    issue.attach(["tr_2"], known(), NOW + timedelta(hours=1), "cmd-attach")
+    late = fix("applied", 5, "fix_late")  # applied at NOW + 5 min, before the regression
+    assert issue.applied_at_if_closing(late, "e-late") is None
+    issue.record_fix(late, NOW + timedelta(hours=2), "e-late", seen_after=["tr_2"])
+    assert (issue.status, issue.metadata.regression_count) == ("open", 1)
+
+
+def test_facts_heard_after_the_fix_closed_the_issue_of_a_trace_seen_after_it_regress_the_issue():
+    issue = closed_by_fix("fix_7")  # applied at NOW + 3 min
+    assert issue.applied_at_if_contradicted(known(last=0)) is None
+    assert issue.applied_at_if_contradicted(known(last=1)) == NOW + timedelta(minutes=3)
+    later = NOW + timedelta(hours=2)
+    issue.learn_from_traces(known(last=1, customers=1), later, "e-traces", seen_after=["tr_1"])
+    assert (issue.status, issue.metadata.regression_count, issue.metadata.regressed_at) == ("open", 1, later)
+    assert issue.metadata.affected_customers == 1
+    updated, regressed = issue.events
+    assert updated.changed_fields == ["metadata", "status"]
+    assert (regressed.closed_by_fix_id, regressed.trace_ids, regressed.regression_count) == ("fix_7", ["tr_1"], 1)
+    issue.learn_from_traces(known(last=1, customers=1), later, "e-traces", seen_after=["tr_1"])
+    assert (issue.metadata.regression_count, len(issue.events)) == (1, 2)
+
+
+def test_facts_of_traces_seen_after_a_fix_leave_an_issue_closed_by_hand_closed():
+    issue = closed_by_fix()
+    issue.apply(IssuePatch(status="open"), NOW + timedelta(minutes=5), "reopen")
+    issue.apply(IssuePatch(status="closed"), NOW + timedelta(minutes=6), "close")
+    assert issue.applied_at_if_contradicted(known(last=1)) is None
+    issue.learn_from_traces(known(last=1), NOW + timedelta(hours=2), "e-traces", seen_after=["tr_1"])
+    assert (issue.status, issue.metadata.regression_count) == ("closed", 0)

@@ -62,3 +62,12 @@ class MongoTraceFacts:
         )
         metadata = IssueMetadata(first_seen_at=first, last_seen_at=last, affected_customers=len(customers))
         return TraceKnowledge(metadata, named["agentName"] if named else None)
+
+    @store_call
+    async def seen_after(self, workspace: str, trace_ids: list[str], after: datetime) -> list[str]:
+        """Chunked and naming the workspace, as `knowledge` is."""
+        seen = []
+        for part in chunks([_key(workspace, trace_id) for trace_id in trace_ids]):
+            criteria = {"workspace": workspace, "_id": {"$in": part}, "timestamp": {"$gt": after}}
+            seen += [document["id"] async for document in self._collection.find(criteria, {"id": 1})]
+        return seen

@@ -86,6 +86,19 @@ def status_from_fixes(fixes: list[FixState], discounted: frozenset[tuple[str, in
     return next((issue_status for fix_status, issue_status in STATUS_FROM_FIXES if fix_status in statuses), "open")
 
 
+def _closing_fix(fixes: list[FixState], discounted: frozenset[tuple[str, int]], default_at: datetime) -> str | None:
+    """The applied fix that closes the issue (the one applied last, when there are several)."""
+    applied = [fix for fix in fixes if fix.status == "applied" and (fix.id, fix.status_version) not in discounted]
+    return max(applied, key=lambda fix: fix.status_changed_at or default_at).id if applied else None
+
+
+@dataclass(frozen=True)
+class _FixTakenIn:
+    fixes: list[FixState]
+    regressed_fixes: list[tuple[str, int]]
+    status: str | None
+
+
 def _merged[State: (FixState, ShadowTestState)](states: list[State], news: State) -> tuple[State | None, list[State]]:
     """The state known of `news.id` (None if none), and `states` with `news` in its place."""
     known = next((each for each in states if each.id == news.id), None)
@@ -168,30 +181,68 @@ class Issue(Aggregate):
         self._changed(now, command_id)
         self._updated(changed)
 
-    def record_fix(self, fix: FixState, now: datetime, event_id: str) -> None:
+    def record_fix(self, fix: FixState, now: datetime, event_id: str, seen_after: list[str] = ()) -> None:
         """Takes in news of a fix. Stale or repeated news (a version already seen) changes
         nothing. When the fix's status moved since what the issue knew (by its status version,
         so news arriving out of order is judged right), the issue's status is derived again from
         all its fixes, overriding a manual status set before that move (a reopening by a
-        regression counts as one); fixes applied before the last regression are left out."""
-        known, merged = _merged(self.fixes, fix)
-        if (known and known.version >= fix.version) or self.has_applied(event_id):
+        regression counts as one); fixes applied before the last regression are left out.
+        When the news would close the issue by `fix` but the issue holds failing traces seen
+        after the fix was applied (`seen_after`, see `applied_at_if_closing`: they were attached
+        before the news came), the fix did not hold: the issue regresses instead, as it would
+        have had they been attached after the news."""
+        taken = self._taken_in(fix, event_id)
+        if taken is None:
             return
-        self.fixes = merged
-        if self._applied_before_regression(fix):
-            self.regressed_fixes = [*self.regressed_fixes, (fix.id, fix.status_version)]
+        self.fixes, self.regressed_fixes = taken.fixes, taken.regressed_fixes
         changed = ["fixes"]
-        status_moved = fix.status_version > known.status_version if known else fix.status != "draft"
-        after_manual = (self.manual_status_at is None or fix.status_changed_at is None
-                        or fix.status_changed_at > self.manual_status_at)
-        if status_moved and after_manual:
-            derived = status_from_fixes(self.fixes, frozenset(self.regressed_fixes))
-            self.closed_by_fix_id = self._closing_fix_id() if derived == "closed" else None
-            if derived != self.status:
-                self.status = derived
+        if taken.status is not None:
+            closing = self._closing_fix_id() if taken.status == "closed" else None
+            contradicting = self._held(seen_after) if closing == fix.id else []
+            if contradicting:
+                self._regress_on_news(fix, contradicting, now, event_id)
+                return
+            self.closed_by_fix_id = closing
+            if taken.status != self.status:
+                self.status = taken.status
                 changed.append("status")
         self._changed(now, event_id)
         self._updated(changed)
+
+    def applied_at_if_closing(self, fix: FixState, event_id: str) -> datetime | None:
+        """When taking in this news would close the issue by `fix`: the time the fix was applied.
+        Failing traces of the issue seen after then are what `record_fix` needs as `seen_after`."""
+        taken = self._taken_in(fix, event_id)
+        if taken is None or taken.status != "closed":
+            return None
+        closing = _closing_fix(taken.fixes, frozenset(taken.regressed_fixes), self.created_at)
+        return fix.status_changed_at if closing == fix.id else None
+
+    def _taken_in(self, fix: FixState, event_id: str) -> "_FixTakenIn | None":
+        """What taking in news of a fix would make of the issue's fixes and status (status None:
+        left as it is); None when the news is stale or repeated."""
+        known, merged = _merged(self.fixes, fix)
+        if (known and known.version >= fix.version) or self.has_applied(event_id):
+            return None
+        regressed = self.regressed_fixes
+        if self._applied_before_regression(fix):
+            regressed = [*regressed, (fix.id, fix.status_version)]
+        status_moved = fix.status_version > known.status_version if known else fix.status != "draft"
+        after_manual = (self.manual_status_at is None or fix.status_changed_at is None
+                        or fix.status_changed_at > self.manual_status_at)
+        derived = status_from_fixes(merged, frozenset(regressed)) if status_moved and after_manual else None
+        return _FixTakenIn(merged, regressed, derived)
+
+    def _held(self, trace_ids: list[str]) -> list[str]:
+        wanted = set(trace_ids)
+        return [trace_id for trace_id in self.trace_ids if trace_id in wanted]
+
+    def _regress_on_news(self, fix: FixState, trace_ids: list[str], now: datetime, event_id: str) -> None:
+        was_open = self.status == "open"
+        self._reopen(now)
+        self._changed(now, event_id)
+        self._updated(["fixes", "metadata"] if was_open else ["fixes", "metadata", "status"])
+        self._record_regression(now, event_id, fix.id, trace_ids)
 
     def _applied_before_regression(self, fix: FixState) -> bool:
         """News, come late, of a fix applied before the issue last regressed."""
@@ -200,10 +251,7 @@ class Issue(Aggregate):
                 and fix.status_changed_at <= regressed_at and (fix.id, fix.status_version) not in self.regressed_fixes)
 
     def _closing_fix_id(self) -> str | None:
-        """The applied fix that closes the issue (the one applied last, when there are several)."""
-        applied = [fix for fix in self.fixes if fix.status == "applied"
-                   and (fix.id, fix.status_version) not in self.regressed_fixes]
-        return max(applied, key=lambda fix: fix.status_changed_at or self.created_at).id if applied else None
+        return _closing_fix(self.fixes, frozenset(self.regressed_fixes), self.created_at)
 
     def attach(self, trace_ids: list[str], known: TraceKnowledge, now: datetime, command_id: str) -> bool:
         """Adds the traces it does not hold yet and takes in what its traces now tell. A
@@ -231,12 +279,14 @@ class Issue(Aggregate):
         self._changed(now, command_id)
         self._updated(sorted(changed))
         if reopened:
-            self.regressions = [*self.regressions, Regression(now, command_id, closed_by)]
-            self.regressions = self.regressions[-REGRESSIONS_KEPT:]
-            self.events.append(IssueRegressed(workspace=self.workspace, issue=self.summary(), trace_ids=new,
-                                              closed_by_fix_id=closed_by,
-                                              regression_count=self.metadata.regression_count, version=self.version))
+            self._record_regression(now, command_id, closed_by, new)
         return reopened
+
+    def _record_regression(self, now: datetime, command_id: str, closed_by: str | None, trace_ids: list[str]) -> None:
+        self.regressions = [*self.regressions, Regression(now, command_id, closed_by)][-REGRESSIONS_KEPT:]
+        self.events.append(IssueRegressed(workspace=self.workspace, issue=self.summary(), trace_ids=trace_ids,
+                                          closed_by_fix_id=closed_by, regression_count=self.metadata.regression_count,
+                                          version=self.version))
 
     def _reopen(self, now: datetime) -> None:
         applied = [(fix.id, fix.status_version) for fix in self.fixes if fix.status == "applied"]
@@ -257,9 +307,13 @@ class Issue(Aggregate):
         self.events.append(IssueUpdated(workspace=self.workspace, issue=self.detail(), changed_fields=changed,
                                         version=self.version))
 
-    def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str) -> None:
+    def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str,
+                          seen_after: list[str] = ()) -> None:
         """Takes in what its traces tell: the metadata they derive, and the agent's name when
-        the issue has none yet (a name given at creation stays)."""
+        the issue has none yet (a name given at creation stays). An issue closed by a fix that
+        holds failing traces seen after that fix was applied (`seen_after`, see
+        `applied_at_if_contradicted`: their facts came after the news of the fix) regresses,
+        as `record_fix` would have had they come first."""
         changed = []
         if (metadata := self._with_trace_knowledge(known.metadata)) != self.metadata:
             self.metadata = metadata
@@ -267,9 +321,28 @@ class Issue(Aggregate):
         if self.agent_name is None and known.agent_name is not None:
             self.agent_name = known.agent_name
             changed.append("agentName")
+        closed_by = self.closed_by_fix_id
+        contradicting = self._held(seen_after) if self._closing_applied_at() else []
+        if contradicting:
+            self._reopen(now)
+            changed = sorted({*changed, "metadata", "status"})
         if changed:
             self._changed(now, event_id)
             self._updated(changed)
+        if contradicting:
+            self._record_regression(now, event_id, closed_by, contradicting)
+
+    def applied_at_if_contradicted(self, known: TraceKnowledge) -> datetime | None:
+        """When the issue is closed by a fix and these traces were last seen after that fix was
+        applied: the time it was applied (the traces seen after it are `learn_from_traces`'s
+        `seen_after`)."""
+        applied_at, last_seen = self._closing_applied_at(), known.metadata.last_seen_at
+        return applied_at if applied_at and last_seen and last_seen > applied_at else None
+
+    def _closing_applied_at(self) -> datetime | None:
+        if self.status != "closed" or self.closed_by_fix_id is None:
+            return None
+        return next((fix.status_changed_at for fix in self.fixes if fix.id == self.closed_by_fix_id), None)
 
     def record_shadow_test(self, test: ShadowTestState, now: datetime, event_id: str) -> None:
         """Keeps track of the tests of its fixes, to refuse deletion while one is active."""
