@@ -82,7 +82,16 @@ async def find_page(
 ) -> tuple[list[dict], int]:
     """The documents of page `query.page` (in `sort` order), and how many match in all."""
     cursor = collection.find(criteria, projection).sort(sort).skip((query.page - 1) * query.limit).limit(query.limit)
-    return await cursor.to_list(), await collection.count_documents(criteria)
+    return await cursor.to_list(), await count_matching(collection, criteria)
+
+
+async def count_matching(collection: AsyncCollection, criteria: dict) -> int:
+    """How many documents match, by the `count` command rather than `count_documents` (an
+    aggregation): exact for a query on an unsharded collection, as ours are, and answered from
+    the index by the embedded store, whose aggregation reads every document (2,500 traces: 3.8 s
+    against 0.03 s)."""
+    answer = await collection.database.command("count", collection.name, query=criteria)
+    return int(answer["n"])
 
 
 def store_ping(client: AsyncMongoClient) -> Callable[[], Awaitable[None]]:

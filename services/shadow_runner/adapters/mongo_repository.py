@@ -16,7 +16,7 @@ from shared.contracts.fixes import FixView
 from shared.contracts.shadow_tests import ListShadowTests, ShadowStatistics, ShadowTestConfig, TraceResult
 from shared.store.creation import CREATION_INDEX, Creation
 from shared.store.documents import VersionedDocuments
-from shared.store.mongo import find_page, store_call
+from shared.store.mongo import count_matching, find_page, store_call
 from shared.store.outbox import OUTBOX_INDEX
 
 STATUS_FIELDS = ("status", "startedAt", "completedAt", "failure", "tally", "counted", "statistics", "version")
@@ -71,7 +71,7 @@ class MongoShadowTests(VersionedDocuments):
 
     @store_call
     async def result_count(self, test_id: str) -> int:
-        return await self._results.count_documents({"testId": test_id})
+        return await count_matching(self._results, {"testId": test_id})
 
     @store_call
     async def tally(self, test_id: str) -> Tally:
