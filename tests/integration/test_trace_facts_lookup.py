@@ -85,3 +85,16 @@ async def test_the_traces_seen_after_a_moment_are_found_in_chunks_of_one_workspa
     assert sorted(seen) == ["tr_3", "tr_449"], "tr_2 was seen at that very moment, not after"
     assert len(recording.finds) == math.ceil(len(trace_ids) / IN_CHUNK)
     assert all(criteria["workspace"] == "ws" for criteria in recording.finds)
+
+
+async def test_a_fact_heard_again_is_stored_once_as_first_heard(collection):
+    facts = MongoTraceFacts(collection)
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    await facts.record("ws", [fact(1, at, "c1"), fact(2, at, "c2")])
+    await facts.record("ws", [fact(2, at + timedelta(days=1), "c_late"), fact(3, at, "c3")])
+    await facts.record("ws_other", [fact(1, at, "c9")])
+
+    assert await collection.count_documents({}) == 4
+    known = await facts.knowledge("ws", ["tr_1", "tr_2", "tr_3"], None)
+    assert known.metadata.last_seen_at == at
+    assert known.metadata.affected_customers == 3

@@ -3,13 +3,16 @@ enough to derive an issue's metadata and its agent's name without asking the tra
 
 from datetime import datetime
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from services.issues.domain.model import TraceKnowledge
 from shared.contracts.issues import IssueMetadata
 from shared.contracts.traces import TraceFact
 from shared.store.mongo import chunks, store_call
+
+DUPLICATE_KEY = 11000
 
 
 def _key(workspace: str, trace_id: str) -> str:
@@ -28,19 +31,18 @@ class MongoTraceFacts:
 
     @store_call
     async def record(self, workspace: str, facts: list[TraceFact]) -> None:
-        """Traces are immutable: a fact heard twice is stored once."""
-        if facts:
-            await self._collection.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": _key(workspace, fact.id)},
-                        {"$setOnInsert": {"workspace": workspace, **fact.model_dump(by_alias=True)}},
-                        upsert=True,
-                    )
-                    for fact in facts
-                ],
-                ordered=False,
-            )
+        """Traces are immutable: a fact heard twice is stored once (inserted, the duplicates of
+        facts already held refused and ignored: an insert is cheap on every store, where an
+        upsert costs the embedded one a read of the collection each)."""
+        documents = [{"_id": _key(workspace, fact.id), "workspace": workspace, **fact.model_dump(by_alias=True)}
+                     for fact in facts]
+        if not documents:
+            return
+        try:
+            await self._collection.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            if any(problem.get("code") != DUPLICATE_KEY for problem in error.details.get("writeErrors", [])):
+                raise
 
     @store_call
     async def knowledge(self, workspace: str, trace_ids: list[str], unnamed_agent: str | None) -> TraceKnowledge:
