@@ -49,6 +49,19 @@ async def regressions_of(queue, issue_id: str) -> list[Envelope]:
     return found
 
 
+async def the_one_regression(queue, issue_id: str) -> Envelope:
+    """Waits for the issue's `issue.regressed` event; one, of those come by then."""
+    found: list[Envelope] = []
+
+    async def regressed():
+        found.extend(await regressions_of(queue, issue_id))
+        return found
+
+    await eventually(regressed, 10, "the issue.regressed event")
+    [event] = found
+    return event
+
+
 async def test_a_closed_issue_reopens_when_its_failure_comes_back(api, bus, workspace):
     rpc, regressions = bus
     issue = await api.create_issue(traceIds=["tr_before_1", "tr_before_2"])
@@ -69,15 +82,7 @@ async def test_a_closed_issue_reopens_when_its_failure_comes_back(api, bus, work
     assert reopened["metadata"]["regressionCount"] == 1
     assert reopened["metadata"]["regressedAt"] is not None
     assert reopened["source"] == "manual"
-
-    found: list[Envelope] = []
-
-    async def regressed():
-        found.extend(await regressions_of(regressions, issue["id"]))
-        return found
-
-    await eventually(regressed, 10, "the issue.regressed event")
-    [event] = found
+    event = await the_one_regression(regressions, issue["id"])
     assert event.workspace == event.payload["workspace"] == workspace
     assert event.payload["closedByFixId"] == fix["id"]
     assert (event.payload["traceIds"], event.payload["regressionCount"]) == (["tr_back_1", "tr_back_2"], 1)
@@ -116,14 +121,7 @@ async def test_a_trace_seen_after_the_fix_was_applied_but_attached_before_the_ne
     assert taken_in["status"] == "open"
     assert taken_in["metadata"]["regressionCount"] == 1
     assert taken_in["metadata"]["regressedAt"] is not None
-    found: list[Envelope] = []
-
-    async def regressed():
-        found.extend(await regressions_of(regressions, issue["id"]))
-        return found
-
-    await eventually(regressed, 10, "the issue.regressed event")
-    [event] = found
+    event = await the_one_regression(regressions, issue["id"])
     assert (event.payload["closedByFixId"], event.payload["traceIds"]) == (fix["id"], ["tr_seen_after"])
     assert event.payload["regressionCount"] == 1
 
@@ -150,14 +148,7 @@ async def test_a_trace_attached_before_the_fix_news_and_heard_of_after_it_regres
 
     reopened = await api.issue_when(issue["id"], lambda i: i["status"] == "open", "the regression")
     assert reopened["metadata"]["regressionCount"] == 1
-    found: list[Envelope] = []
-
-    async def regressed():
-        found.extend(await regressions_of(regressions, issue["id"]))
-        return found
-
-    await eventually(regressed, 10, "the issue.regressed event")
-    [event] = found
+    event = await the_one_regression(regressions, issue["id"])
     assert (event.payload["closedByFixId"], event.payload["traceIds"]) == (fix["id"], ["tr_heard_late"])
 
 
