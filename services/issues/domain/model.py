@@ -1,5 +1,6 @@
 """The Issue aggregate: a cluster of failing traces of one agent, and its lifecycle."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -181,7 +182,7 @@ class Issue(Aggregate):
         self._changed(now, command_id)
         self._updated(changed)
 
-    def record_fix(self, fix: FixState, now: datetime, event_id: str, seen_after: list[str] = ()) -> None:
+    def record_fix(self, fix: FixState, now: datetime, event_id: str, seen_after: Sequence[str] = ()) -> None:
         """Takes in news of a fix. Stale or repeated news (a version already seen) changes
         nothing. When the fix's status moved since what the issue knew (by its status version,
         so news arriving out of order is judged right), the issue's status is derived again from
@@ -308,7 +309,7 @@ class Issue(Aggregate):
                                         version=self.version))
 
     def learn_from_traces(self, known: TraceKnowledge, now: datetime, event_id: str,
-                          seen_after: list[str] = ()) -> None:
+                          seen_after: Sequence[str] = ()) -> None:
         """Takes in what its traces tell: the metadata they derive, and the agent's name when
         the issue has none yet (a name given at creation stays). An issue closed by a fix that
         holds failing traces seen after that fix was applied (`seen_after`, see
