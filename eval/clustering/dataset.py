@@ -1,8 +1,9 @@
 """The labelled traces: `traces.jsonl` (development), `heldout.jsonl` (written before any
-tuning, of other failure modes and freshly written traces, but looked at while tuning since) and
-`fresh.jsonl` (new agents and domains, written before any tuning against it), one trace a line in the API's
-trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a
-passing trace."""
+tuning, of other failure modes and freshly written traces, but looked at while tuning since),
+`fresh.jsonl` (new agents and domains, written before any tuning against it) and `blind.jsonl` (an insurance
+claims assistant and a pharmacy refill assistant, written blind: never scored while writing it and never tuned
+against), one trace a line in the API's trace format plus `mode`: the failure mode it shows, or null for a one-off
+failure or a passing trace."""
 
 import json
 from datetime import datetime
@@ -11,7 +12,12 @@ from pathlib import Path
 from services.clustering.domain.model import Message, Trace
 
 FOLDER = Path(__file__).parent
-SETS = {"dev": FOLDER / "traces.jsonl", "heldout": FOLDER / "heldout.jsonl", "fresh": FOLDER / "fresh.jsonl"}
+SETS = {
+    "dev": FOLDER / "traces.jsonl",
+    "heldout": FOLDER / "heldout.jsonl",
+    "fresh": FOLDER / "fresh.jsonl",
+    "blind": FOLDER / "blind.jsonl",
+}
 
 
 def records(name: str) -> list[dict]:

@@ -1,4 +1,7 @@
-from eval.clustering.dataset import messages_of
+from collections import Counter
+
+from eval.clustering.dataset import labelled, messages_of
+from services.clustering.domain.model import is_failing
 
 
 def test_a_tool_result_names_the_tool_the_assistant_called():
@@ -15,3 +18,12 @@ def test_a_tool_result_names_the_tool_the_assistant_called():
     messages = messages_of(conversation)
     assert [(m.role, m.tool_name) for m in messages] == [("user", None), ("assistant", None), ("tool", "get_balance")]
     assert messages[1].content == ""
+
+
+def test_the_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    traces, modes = labelled("blind")
+    counts = Counter(mode for mode in modes.values() if mode is not None)
+    assert len(counts) >= 8 and min(counts.values()) >= 12
+    assert 12 <= sum(mode is None for mode in modes.values()) <= 15
+    assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
+    assert len({trace.id for trace in traces}) == len(traces)
