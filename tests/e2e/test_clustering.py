@@ -31,19 +31,18 @@ async def test_200_failing_traces_of_a_few_modes_show_up_as_issues_within_10_sec
     response = await api.post("/api/v2/traces", json={"traces": traces})
     assert response.status == 201 and len(response.data["created"]) == 200
 
-    async def every_mode_in_an_issue():
+    async def most_of_every_mode_in_issues():
         issues = await clustered(api)
-        return issues if {mode_of(t) for issue in issues for t in issue["traceIds"]} == set(MODES) else None
+        in_issues = Counter(mode_of(t) for issue in issues for t in issue["traceIds"])
+        return issues if all(in_issues[mode] >= 20 for mode in MODES) else None
 
-    issues = await eventually(every_mode_in_an_issue, 10, "an issue for every failure mode", interval=0.3)
+    issues = await eventually(most_of_every_mode_in_issues, 10, "half of every failure mode in issues", interval=0.3)
     assert time.monotonic() - started < 10
     ingested = {trace["id"] for trace in traces}
     for issue in issues:
         assert issue["source"] == "clustering" and 0 <= issue["metadata"]["clusterConfidence"] <= 1
         assert set(issue["traceIds"]) <= ingested and len({mode_of(t) for t in issue["traceIds"]}) == 1, issue
         assert issue["agentId"] in {"billing-agent", "travel-assistant", "support-bot"} and issue["title"]
-    in_issues = Counter(mode_of(t) for issue in issues for t in issue["traceIds"])
-    assert all(in_issues[mode] >= 20 for mode in MODES), in_issues
 
 
 async def traces_clustered(stack, http) -> float:
