@@ -10,7 +10,7 @@ import pymongo
 import structlog
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_fixed
 
 from shared.contracts.common import PageRequest
@@ -22,6 +22,7 @@ from shared.settings import CommonSettings
 log = structlog.get_logger(__name__)
 
 IN_CHUNK = 200
+DUPLICATE_KEY = 11000
 
 
 def chunks[T](values: list[T], size: int = IN_CHUNK) -> list[list[T]]:
@@ -83,6 +84,19 @@ async def find_page(
     """The documents of page `query.page` (in `sort` order), and how many match in all."""
     cursor = collection.find(criteria, projection).sort(sort).skip((query.page - 1) * query.limit).limit(query.limit)
     return await cursor.to_list(), await count_matching(collection, criteria)
+
+
+async def insert_new(collection: AsyncCollection, documents: list[dict]) -> set:
+    """Inserts the documents whose `_id` is free, in one unordered insert; returns the `_id`s
+    that were taken (those documents are left as they were). Any other write error is raised."""
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        problems = error.details.get("writeErrors", [])
+        if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
+            raise
+        return {documents[problem["index"]]["_id"] for problem in problems}
+    return set()
 
 
 async def count_matching(collection: AsyncCollection, criteria: dict) -> int:

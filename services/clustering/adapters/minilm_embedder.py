@@ -6,7 +6,7 @@ download on Python 3.13; the model is a six-layer BERT encoder, so its forward p
 here in NumPy instead: the tokenizer is HF `tokenizers` on the shipped `tokenizer.json`, the
 weights are read with `safetensors.numpy`, and the output matches sentence-transformers'
 (mean pooling over the tokens, unit length) to within float rounding: see
-tests/unit/clustering/test_minilm_embedder.py, checked against vectors made by
+tests/unit/test_minilm_embedder.py, checked against vectors made by
 sentence-transformers itself.
 """
 

@@ -5,14 +5,11 @@ from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from services.issues.domain.model import TraceKnowledge
 from shared.contracts.issues import IssueMetadata
 from shared.contracts.traces import TraceFact
-from shared.store.mongo import chunks, store_call
-
-DUPLICATE_KEY = 11000
+from shared.store.mongo import chunks, insert_new, store_call
 
 
 def _key(workspace: str, trace_id: str) -> str:
@@ -36,13 +33,8 @@ class MongoTraceFacts:
         upsert costs the embedded one a read of the collection each)."""
         documents = [{"_id": _key(workspace, fact.id), "workspace": workspace, **fact.model_dump(by_alias=True)}
                      for fact in facts]
-        if not documents:
-            return
-        try:
-            await self._collection.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            if any(problem.get("code") != DUPLICATE_KEY for problem in error.details.get("writeErrors", [])):
-                raise
+        if documents:
+            await insert_new(self._collection, documents)
 
     @store_call
     async def knowledge(self, workspace: str, trace_ids: list[str], unnamed_agent: str | None) -> TraceKnowledge:

@@ -8,13 +8,12 @@ from typing import Literal
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from shared.contracts.common import utc_now
 from shared.contracts.traces import ListTraces, Trace
-from shared.store.mongo import chunks, find_page, store_call
+from shared.store.mongo import chunks, find_page, insert_new, store_call
 
-DUPLICATE_KEY = 11000
 WRITE_CHUNK = 20
 """Traces per insert: each insert is one store call within `STORE_TIMEOUT_SECONDS`, and the
 whole batch within the command's deadline (an insert of hundreds of documents can outlast the
@@ -90,14 +89,7 @@ class MongoTraceStore:
     @store_call
     async def _insert_free(self, documents: list[dict]) -> set[str]:
         """Inserts the documents whose `_id` is free; returns the `_id`s that were taken."""
-        try:
-            await self._collection.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            problems = error.details.get("writeErrors", [])
-            if any(problem.get("code") != DUPLICATE_KEY for problem in problems):
-                raise
-            return {documents[problem["index"]]["_id"] for problem in problems}
-        return set()
+        return await insert_new(self._collection, documents)
 
     @store_call
     async def _ingestions_of(self, keys: list[str]) -> dict[str, dict]:

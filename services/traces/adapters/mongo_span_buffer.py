@@ -16,15 +16,14 @@ from typing import Literal
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.traces.domain.otlp import SpanEvent, SpanRecord
 from services.traces.domain.otlp_runs import by_trace
 from services.traces.ports import WaitingTrace
 from shared.contracts.common import utc_now
-from shared.store.mongo import chunks, store_call
+from shared.store.mongo import chunks, insert_new, store_call
 
-DUPLICATE_KEY = 11000
 KEPT_FOR = timedelta(days=1)
 WRITE_CHUNK = 100
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -105,11 +104,7 @@ class MongoSpanBuffer:
 
     @store_call
     async def _insert_new(self, documents: list[dict]) -> None:
-        try:
-            await self._collection.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            if any(problem.get("code") != DUPLICATE_KEY for problem in error.details.get("writeErrors", [])):
-                raise
+        await insert_new(self._collection, documents)
 
     @store_call
     async def spans_of(self, workspace: str, trace_id: str) -> list[SpanRecord]:
