@@ -16,7 +16,7 @@ from deploy.local.processes import ROOT
 from deploy.local.stack import Stack
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.clustering import cluster_batch
-from services.clustering.domain.embedding import aspect_texts, embed_aspects
+from services.clustering.domain.embedding import aspect_texts, embed_traces
 from services.clustering.domain.intake import failing_traces
 from services.clustering.domain.model import ClusteringSettings
 from services.clustering.domain.state import AgentState
@@ -48,7 +48,7 @@ def in_process_rates(rounds: int = ROUNDS) -> dict:
         embedder.embed(whole)
         bare.append(len(traces) / (time.perf_counter() - started))
         started = time.perf_counter()
-        vectors = embed_aspects(embedder, [aspect_texts(trace) for trace in traces])
+        vectors = embed_traces(embedder, traces)
         states: dict[str, AgentState] = {}
         for agent in dict.fromkeys(trace.agent_id for trace in traces):
             state = states.setdefault(agent, AgentState(agent))

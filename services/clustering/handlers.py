@@ -9,7 +9,7 @@ from datetime import datetime
 import structlog
 
 from services.clustering.domain.clustering import cluster_batch
-from services.clustering.domain.embedding import aspect_texts, embed_aspects
+from services.clustering.domain.embedding import embed_traces
 from services.clustering.domain.intake import agent_names, create_issue, domain_settings, failing_traces
 from services.clustering.domain.model import is_failing
 from services.clustering.domain.record import AgentRecord, OwedCommand
@@ -58,7 +58,7 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
     traces = [trace for trace in traces if trace.id not in manual]
     if not traces:
         return
-    vectors = await asyncio.to_thread(embed_aspects, deps.embedder, [aspect_texts(trace) for trace in traces])
+    vectors = await asyncio.to_thread(embed_traces, deps.embedder, traces)
     names, cause = agent_names(event), _cause(envelope)
     for agent_id in dict.fromkeys(trace.agent_id for trace in traces):
         batch = [(t, v) for t, v in zip(traces, vectors, strict=True) if t.agent_id == agent_id]

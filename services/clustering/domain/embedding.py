@@ -2,7 +2,8 @@
 
 A trace is embedded as four aspects, each on its own: what the user asked (their messages),
 the tool errors met on the way, the answer, and the feedback comment. The system prompt is
-left out: it is the same for every trace of an agent and would make them all look alike.
+left out: it is the same for every trace of an agent and would make them all look alike. A
+fifth aspect, its behaviour, is read off the trace without a model (see `behaviour.py`).
 Two traces are compared aspect by aspect, over the aspects both have (see `similarity.py`),
 so a missing comment neither counts against a trace nor for it.
 """
@@ -15,9 +16,12 @@ from typing import Protocol
 
 import numpy as np
 
+from services.clustering.domain.behaviour import behaviour_vector
 from services.clustering.domain.model import Message, Trace
 
-ASPECTS = ("question", "tool_errors", "answer", "feedback")
+ASPECTS = ("question", "tool_errors", "answer", "feedback", "behaviour")
+EMBEDDED = ASPECTS[:4]
+BEHAVIOUR = ASPECTS.index("behaviour")
 MAX_ASPECT_CHARS = 4000
 JSON_PUNCTUATION = re.compile(r'[{}\[\]"]|\\[nt"]')
 TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
@@ -45,7 +49,17 @@ class AspectVectors:
 
     @classmethod
     def from_lists(cls, data: dict) -> "AspectVectors":
-        return cls(np.asarray(data["matrix"], dtype=np.float32), np.asarray(data["present"], dtype=bool))
+        return cls(
+            every_aspect(np.asarray(data["matrix"], dtype=np.float32)),
+            every_aspect(np.asarray(data["present"], dtype=bool)),
+        )
+
+
+def every_aspect(rows: np.ndarray) -> np.ndarray:
+    """Rows stored before an aspect was added, with the missing aspects' rows as zeros (not
+    present: such a trace or issue is compared over the aspects it has)."""
+    missing = len(ASPECTS) - rows.shape[0]
+    return np.concatenate([rows, np.zeros((missing, *rows.shape[1:]), dtype=rows.dtype)]) if missing > 0 else rows
 
 
 def failed_tool_results(trace: Trace) -> list[Message]:
@@ -90,19 +104,21 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)
 
 
-def embed_aspects(embedder: Embedder, texts: Sequence[dict[str, str]]) -> list[AspectVectors]:
-    """Embeds the aspects of many traces in one call to the model."""
+def embed_traces(embedder: Embedder, traces: Sequence[Trace]) -> list[AspectVectors]:
+    """Embeds the aspects of many traces in one call to the model, and adds their behaviour
+    (see `behaviour.py`; needs no model)."""
     wanted = [
-        (row, column, each[aspect])
-        for row, each in enumerate(texts)
-        for column, aspect in enumerate(ASPECTS)
-        if each[aspect]
+        (row, column, texts[aspect])
+        for row, texts in enumerate(aspect_texts(trace) for trace in traces)
+        for column, aspect in enumerate(EMBEDDED)
+        if texts[aspect]
     ]
-    matrices = np.zeros((len(texts), len(ASPECTS), embedder.dimension), dtype=np.float32)
-    present = np.zeros((len(texts), len(ASPECTS)), dtype=bool)
+    matrices = np.zeros((len(traces), len(ASPECTS), embedder.dimension), dtype=np.float32)
     if wanted:
         vectors = unit_rows(np.asarray(embedder.embed([text for _, _, text in wanted]), dtype=np.float32))
         for (row, column, _), vector in zip(wanted, vectors, strict=True):
             matrices[row, column] = vector
-            present[row, column] = bool(np.any(vector))
-    return [AspectVectors(matrices[row], present[row]) for row in range(len(texts))]
+    for row, trace in enumerate(traces):
+        matrices[row, BEHAVIOUR] = behaviour_vector(trace, embedder.dimension)
+    present = np.any(matrices != 0, axis=2)
+    return [AspectVectors(matrices[row], present[row]) for row in range(len(traces))]

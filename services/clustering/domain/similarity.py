@@ -1,11 +1,12 @@
 """How alike two failing traces are, and how alike a trace is to an issue.
 
-Each trace has up to five aspects: four embedded ones (see `embedding.py`) and the lexical one
-(see `lexical.py`). The similarity of two traces is the weighted mean, over the aspects both
-have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`: the feedback comment, the
-user's own statement of what went wrong, weighs double; `LEXICAL_WEIGHT`); 0 when they share
-none. An issue sums its members' vectors aspect by aspect and counts their words; a trace's
-similarity to it is the same mean, taken against those sums: the centroid's direction.
+Each trace has up to six aspects: four embedded ones and its behaviour (see `embedding.py`),
+and the lexical one (see `lexical.py`). The similarity of two traces is the weighted mean,
+over the aspects both have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`: the
+feedback comment, the user's own statement of what went wrong, weighs double;
+`LEXICAL_WEIGHT`); 0 when they share none. An issue sums its members' vectors aspect by
+aspect and counts their words; a trace's similarity to it is the same mean, taken against
+those sums: the centroid's direction.
 """
 
 from collections import Counter
@@ -14,11 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from services.clustering.domain import lexical
-from services.clustering.domain.embedding import ASPECTS, AspectVectors, unit_rows
+from services.clustering.domain.embedding import ASPECTS, AspectVectors, every_aspect, unit_rows
 from services.clustering.domain.labels import Vocabulary
 
 LEXICAL_WEIGHT = 1.0
-ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0])  # question, tool errors, answer, feedback: the user's own words
+# question, tool errors, answer, feedback (the user's own words, double), behaviour
+ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0, 1.0])
 
 
 def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
@@ -121,8 +123,8 @@ class Centroid:
     @classmethod
     def from_lists(cls, data: dict) -> "Centroid":
         return cls(
-            np.asarray(data["sums"], dtype=np.float64),
-            np.asarray(data["counts"], dtype=np.int64),
+            every_aspect(np.asarray(data["sums"], dtype=np.float64)),
+            every_aspect(np.asarray(data["counts"], dtype=np.int64)),
             Counter(data["words"]),
             int(data["size"]),
             float(data.get("entrySum", 0.0)),

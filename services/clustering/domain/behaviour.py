@@ -1,0 +1,61 @@
+"""What a failing trace did, as opposed to what it was about: a few telling facts read off
+its structure, the same for every agent, that topic embeddings do not see. Two traces about
+different claims fail alike when both answered "filed" after the tool failed; a user who asks
+for a person asks in a hundred words.
+
+The facts a trace shows make a unit vector, compared by cosine like an embedded aspect (see
+`similarity.py`); a trace that shows none has no behaviour aspect, so that the many ordinary
+failures do not look alike for what they lack.
+"""
+
+import re
+
+import numpy as np
+
+from services.clustering.domain.model import Trace
+
+TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
+ACKNOWLEDGED = re.compile(
+    r"\b(sorry|unable|couldn'?t|can'?t|cannot|not able|error|problem|issue|try again|failed|unavailable|"
+    r"isn'?t working|went wrong|apolog)",
+    re.I,
+)
+IDENTIFIER = re.compile(
+    r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+|[A-Za-z0-9]{6,})\b|\b\d{6,}\b"
+)
+ASKS_FOR_PERSON = re.compile(
+    r"\b(human|real person|a person|someone|somebody|representative|rep|an agent|live agent|manager|supervisor|"
+    r"transfer|connect me|speak (to|with)|talk (to|with)|call me)\b",
+    re.I,
+)
+
+FACTS = (
+    "went on as if a failed tool had worked",
+    "no answer",
+    "answer gives an identifier said nowhere before",
+    "user asked for a person",
+)
+
+
+def facts_of(trace: Trace) -> list[bool]:
+    failed = any(m.role == "tool" and TOOL_ERROR.search(m.content) for m in trace.messages)
+    said = " ".join(m.content for m in trace.messages)
+    user = " ".join(m.content for m in trace.messages if m.role == "user")
+    answer = trace.output.strip()
+    return [
+        failed and bool(answer) and not ACKNOWLEDGED.search(answer),
+        not answer,
+        any(identifier not in said for identifier in IDENTIFIER.findall(answer)),
+        bool(ASKS_FOR_PERSON.search(user)),
+    ]
+
+
+def behaviour_vector(trace: Trace, dimension: int) -> np.ndarray:
+    """The facts as a unit vector of `dimension` floats (the first few; zeros after); all
+    zeros when the trace shows none."""
+    vector = np.zeros(dimension, dtype=np.float32)
+    values = np.array(facts_of(trace), dtype=np.float32)
+    norm = np.linalg.norm(values)
+    if norm:
+        vector[: len(values)] = values / norm
+    return vector

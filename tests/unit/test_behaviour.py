@@ -1,0 +1,64 @@
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from services.clustering.domain.behaviour import FACTS, behaviour_vector, facts_of
+from services.clustering.domain.model import Message, Trace
+
+
+def trace(*messages, output="Here you go.", status="ok"):
+    return Trace("tr_1", "agent", None, datetime(2026, 12, 1, tzinfo=UTC), tuple(messages), output, status)
+
+
+def shown(each):
+    return {fact for fact, value in zip(FACTS, facts_of(each), strict=True) if value}
+
+
+def test_an_ordinary_wrong_answer_shows_no_behaviour_and_has_no_behaviour_vector():
+    plain = trace(Message("user", "How long is the return window?"), output="It is 14 days.")
+    assert shown(plain) == set()
+    assert not np.any(behaviour_vector(plain, 16))
+
+
+@pytest.mark.parametrize(
+    "answer, went_on",
+    [
+        ("Your claim is filed and an adjuster will call you.", True),
+        ("Sorry, I couldn't file the claim just now, the system timed out.", False),
+    ],
+)
+def test_going_on_after_a_failed_tool_as_if_it_had_worked(answer, went_on):
+    failed = trace(
+        Message("user", "please file a claim for the hail damage"),
+        Message("tool", '{"error": "upstream request timeout"}', "file_claim"),
+        output=answer,
+    )
+    assert ("went on as if a failed tool had worked" in shown(failed)) is went_on
+
+
+def test_an_identifier_in_the_answer_that_nothing_before_it_said():
+    invented = trace(Message("user", "what's my claim number?"), output="Your claim number is CLM-3301998.")
+    echoed = trace(
+        Message("user", "what's the status of CLM-3301998?"), output="CLM-3301998 awaits photos, due 2026-12-09."
+    )
+    looked_up = trace(
+        Message("user", "where is my parcel?"),
+        Message("tool", '{"tracking": "1Z999AA10123456784"}', "get_order"),
+        output="It is with UPS, tracking 1Z999AA10123456784.",
+    )
+    assert "answer gives an identifier said nowhere before" in shown(invented)
+    assert shown(echoed) == shown(looked_up) == set()
+
+
+def test_a_user_asking_for_a_person_and_an_empty_answer():
+    asked = trace(Message("user", "I don't want a bot, let me speak to a manager"), output="I can help with that!")
+    assert shown(asked) == {"user asked for a person"}
+    assert shown(trace(Message("user", "refill my thyroid med"), output="", status="error")) == {"no answer"}
+
+
+def test_the_behaviour_vector_is_a_unit_vector_of_the_facts_shown():
+    both = trace(Message("user", "transfer me to a human"), output="Your case number is CS-88121.")
+    vector = behaviour_vector(both, 8)
+    assert np.linalg.norm(vector) == pytest.approx(1.0)
+    assert np.count_nonzero(vector) == 2 and not np.any(vector[len(FACTS) :])
