@@ -3,7 +3,8 @@ its structure, the same for every agent, that topic embeddings do not see. Two t
 different claims fail alike when both answered "filed" after the tool failed; a user who asks
 for a person asks in a hundred words.
 
-The facts a trace shows make a unit vector, compared by cosine like an embedded aspect (see
+Read from what a `traces.ingested` event carries of a trace (its user and tool messages, the
+answer), so the same facts in every path. The facts a trace shows make a unit vector, compared by cosine like an embedded aspect (see
 `similarity.py`); a trace that shows none has no behaviour aspect, so that the many ordinary
 failures do not look alike for what they lack.
 """
@@ -39,7 +40,7 @@ FACTS = (
 
 def facts_of(trace: Trace) -> list[bool]:
     failed = any(m.role == "tool" and TOOL_ERROR.search(m.content) for m in trace.messages)
-    said = " ".join(m.content for m in trace.messages)
+    said = " ".join(m.content for m in trace.messages if m.role in ("user", "tool"))
     user = " ".join(m.content for m in trace.messages if m.role == "user")
     answer = trace.output.strip()
     return [
