@@ -4,9 +4,9 @@ different claims fail alike when both answered "filed" after the tool failed; a 
 for a person asks in a hundred words.
 
 Read from what a `traces.ingested` event carries of a trace (its user and tool messages, the
-answer), so the same facts in every path. The facts a trace shows make a unit vector, compared by cosine like an embedded aspect (see
-`similarity.py`); a trace that shows none has no behaviour aspect, so that the many ordinary
-failures do not look alike for what they lack.
+answer), so the same facts in every path. The facts a trace shows make a unit vector, compared
+by cosine like an embedded aspect (see `similarity.py`); a trace that shows none has no
+behaviour aspect, so that the many ordinary failures do not look alike for what they lack.
 """
 
 import re
