@@ -57,6 +57,14 @@ def test_a_user_asking_for_a_person_and_an_empty_answer():
     assert shown(trace(Message("user", "refill my thyroid med"), output="", status="error")) == {"no answer"}
 
 
+@pytest.mark.parametrize(
+    "asked",
+    ["Je veux parler à un conseiller", "Bitte verbinden Sie mich mit einem Mitarbeiter", "quiero hablar con alguien"],
+)
+def test_a_user_asking_for_a_person_in_french_german_or_spanish(asked):
+    assert shown(trace(Message("user", asked))) == {"user asked for a person"}
+
+
 def test_the_behaviour_vector_is_a_unit_vector_of_the_facts_shown():
     both = trace(Message("user", "transfer me to a human"), output="Your case number is CS-88121.")
     vector = behaviour_vector(both, 8)

@@ -26,7 +26,10 @@ IDENTIFIER = re.compile(
 )
 ASKS_FOR_PERSON = re.compile(
     r"\b(human|real person|a person|someone|somebody|representative|rep|an agent|live agent|manager|supervisor|"
-    r"transfer|connect me|speak (to|with)|talk (to|with)|call me)\b",
+    r"transfer|connect me|speak (to|with)|talk (to|with)|call me|"
+    r"humain|une personne|conseill[eè]re?|quelqu'un|"
+    r"mensch|menschen|mitarbeiter(in)?|jemand(en)?|"
+    r"humano|una persona|alguien|uma pessoa|atendente|alguém)\b",
     re.I,
 )
 
