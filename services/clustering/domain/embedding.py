@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from services.clustering.domain.behaviour import behaviour_vector
+from services.clustering.domain.behaviour import TOOL_ERROR, behaviour_vector
 from services.clustering.domain.model import Message, Trace
 
 ASPECTS = ("question", "tool_errors", "answer", "feedback", "behaviour")
@@ -24,7 +24,6 @@ EMBEDDED = ASPECTS[:4]
 BEHAVIOUR = ASPECTS.index("behaviour")
 MAX_ASPECT_CHARS = 4000
 JSON_PUNCTUATION = re.compile(r'[{}\[\]"]|\\[nt"]')
-TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
 
 
 class Embedder(Protocol):
