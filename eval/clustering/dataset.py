@@ -1,9 +1,10 @@
 """The labelled traces: `traces.jsonl` (development), `heldout.jsonl` (written before any
 tuning, of other failure modes and freshly written traces, but looked at while tuning since),
-`fresh.jsonl` (new agents and domains, written before any tuning against it) and `blind.jsonl` (an insurance
+`fresh.jsonl` (new agents and domains, written before any tuning against it), `blind.jsonl` (an insurance
 claims assistant and a pharmacy refill assistant, written blind: never scored while writing it and never tuned
-against), one trace a line in the API's trace format plus `mode`: the failure mode it shows, or null for a one-off
-failure or a passing trace."""
+against) and `blind2.jsonl` (a mobile-carrier support assistant and a property-management tenant assistant, written
+blind the same way, never scored), one trace a line in the API's trace format plus `mode`: the failure mode it shows,
+or null for a one-off failure or a passing trace."""
 
 import json
 from datetime import datetime
@@ -17,6 +18,7 @@ SETS = {
     "heldout": FOLDER / "heldout.jsonl",
     "fresh": FOLDER / "fresh.jsonl",
     "blind": FOLDER / "blind.jsonl",
+    "blind2": FOLDER / "blind2.jsonl",
 }
 
 

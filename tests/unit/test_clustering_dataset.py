@@ -27,3 +27,12 @@ def test_the_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one
     assert 12 <= sum(mode is None for mode in modes.values()) <= 15
     assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
     assert len({trace.id for trace in traces}) == len(traces)
+
+
+def test_the_second_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    traces, modes = labelled("blind2")
+    counts = Counter(mode for mode in modes.values() if mode is not None)
+    assert len(counts) == 8 and min(counts.values()) >= 12
+    assert 12 <= sum(mode is None for mode in modes.values()) <= 16
+    assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
+    assert len({trace.id for trace in traces}) == len(traces)
