@@ -9,7 +9,8 @@ that best matches the question (so a retrieval fix changes the answer); without,
 system prompt, citing the 30-day refund window only when told to verify the policy date (so a
 prompt fix changes the answer). As the judge (model `judge-model`) it scores answers by the
 refund window they cite, fairly unless told to favour whichever answer it reads first
-(`bias_judge`); with `refuses_response_format` it answers structured-output requests as an
+(`bias_judge`); as the namer of new issues (model `label-model`) it titles them from the
+distinctive terms it is given; with `refuses_response_format` it answers structured-output requests as an
 endpoint without that feature does. Tests script faults per conversation: HTTP errors, garbage,
 delays. `/v1/embeddings` answers a deterministic bag-of-words vector of 64 dimensions a text.
 
@@ -35,6 +36,7 @@ from aiohttp import web
 from deploy.local.processes import LoopThread, free_port
 
 JUDGE_MODEL = "judge-model"
+LABEL_MODEL = "label-model"
 GROUNDED = "Always verify the policy effective date before citing specific terms."
 SILENCED = "Never discuss refunds."
 RIGHT = "No. Returns are accepted within 30 days of purchase under the current policy."
@@ -143,6 +145,8 @@ class DemoModel:
         if body["model"] == JUDGE_MODEL:
             judged = _judge(body["messages"], self._bias(json.dumps(body["messages"])))
             message = {"role": "assistant", "content": judged}
+        elif body["model"] == LABEL_MODEL:
+            message = {"role": "assistant", "content": _label(body["messages"])}
         elif body.get("tools"):
             message = _tool_agent(body["messages"], body["tools"])
         else:
@@ -243,6 +247,18 @@ def _best_document(context: str, question: str) -> str:
     words = set(re.findall(r"[a-z0-9]+", question.lower()))
     documents = [re.sub(r"^\[[^\]]*\] ", "", line) for line in context.splitlines() if line.strip()]
     return max(documents, key=lambda text: len(words & set(re.findall(r"[a-z0-9]+", text.lower()))))
+
+
+def _label(messages: list[dict]) -> str:
+    """As the model that names new issues: a title from the distinctive terms it is given, in a
+    fenced JSON object as chat models often answer."""
+    asked = messages[-1]["content"]
+    terms = re.search(r"^Distinctive terms: (.*)$", asked, re.M)
+    examples = len(re.findall(r"^\d+\.$", asked, re.M))
+    named = terms.group(1).split(", ")[0] if terms else "unknown"
+    answer = {"title": f"Agent fails on {named}.",
+              "description": f"Named by the demo label model from {examples} examples."}
+    return f"```json\n{json.dumps(answer)}\n```"
 
 
 def _judge(messages: list[dict], bias_to_first: float = 0.0) -> str:

@@ -4,14 +4,16 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
+import aiohttp
 import structlog
 
+from services.clustering.adapters.chat_namer import ChatIssueNamer
 from services.clustering.adapters.issue_commands import RpcIssueCommands
 from services.clustering.adapters.mongo_repository import MongoAgentRecords, MongoManualTraces, MongoSettings
 from services.clustering.entrypoints.commands import command_routes
 from services.clustering.entrypoints.events import subscriptions
 from services.clustering.handlers import Dependencies
-from services.clustering.ports import AgentRecords, Embedder, IssueCommands, ManualTraces, SettingsStore
+from services.clustering.ports import AgentRecords, Embedder, IssueCommands, IssueNamer, ManualTraces, SettingsStore
 from services.clustering.settings import ClusteringServiceSettings
 from shared.contracts.common import utc_now
 from shared.messaging.host import ServiceHost, main_loop
@@ -28,9 +30,10 @@ def build(
     issues: IssueCommands,
     embedder: Embedder,
     clock: Callable[[], datetime] = utc_now,
+    namer: IssueNamer | None = None,
 ) -> Dependencies:
     """The handlers' dependencies: MongoDB, RPC and a real model in `run`; fakes in unit tests."""
-    return Dependencies(settings, records, manual, issues, embedder, clock)
+    return Dependencies(settings, records, manual, issues, embedder, clock, namer)
 
 
 def load_embedder(settings: ClusteringServiceSettings) -> Embedder:
@@ -56,16 +59,27 @@ async def run(settings: ClusteringServiceSettings, stop: asyncio.Event) -> None:
     records = MongoAgentRecords(database["clustering_agents"])
     manual = MongoManualTraces(database["clustering_manual_issues"])
     host = ServiceHost(SERVICE, settings, stop)
+    http = aiohttp.ClientSession()
     try:
         if await host.start(store_ping(mongo), [records.ensure_indexes, manual.ensure_indexes]):
             embedder = await asyncio.to_thread(load_embedder, settings)
             log.info("embedding model loaded", model=type(embedder).__name__, dimension=embedder.dimension)
             issues = RpcIssueCommands(await host.rpc_client(), settings.issues_timeout_seconds)
-            deps = build(workspace_settings, records, manual, issues, embedder)
+            deps = build(workspace_settings, records, manual, issues, embedder, namer=label_model(settings, http))
             await host.serve(command_routes(deps), subscriptions(deps))
     finally:
         await host.close()
+        await http.close()
         await mongo.close()
+
+
+def label_model(settings: ClusteringServiceSettings, http: aiohttp.ClientSession) -> IssueNamer | None:
+    if not settings.label_model_base_url:
+        return None
+    log.info("new issues are named by a language model", base_url=settings.label_model_base_url,
+             model=settings.label_model)
+    return ChatIssueNamer(http, settings.label_model_base_url, settings.label_model, settings.label_model_api_key,
+                          timeout=settings.label_model_timeout_seconds)
 
 
 def main() -> None:

@@ -8,12 +8,21 @@ from datetime import datetime
 
 import structlog
 
-from services.clustering.domain.clustering import cluster_batch
+from services.clustering.domain.clustering import ProposedIssue, cluster_batch
 from services.clustering.domain.embedding import embed_traces
 from services.clustering.domain.intake import agent_names, create_issue, domain_settings, failing_traces
 from services.clustering.domain.model import is_failing
+from services.clustering.domain.naming import named, naming_request
 from services.clustering.domain.record import AgentRecord, OwedCommand
-from services.clustering.ports import AgentRecords, Embedder, IssueCommands, ManualTraces, SettingsStore
+from services.clustering.ports import (
+    AgentRecords,
+    Embedder,
+    IssueCommands,
+    IssueNamer,
+    ManualTraces,
+    NamingFailed,
+    SettingsStore,
+)
 from shared.contracts.clustering import (
     ClusteringSettingsResult,
     ClusteringSettingsView,
@@ -41,6 +50,7 @@ class Dependencies:
     issues: IssueCommands
     embedder: Embedder
     clock: Callable[[], datetime] = utc_now
+    namer: IssueNamer | None = None
 
 
 async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: Dependencies) -> None:
@@ -70,6 +80,7 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
             if not fresh:
                 return
             outcome = await asyncio.to_thread(cluster_batch, record.state, fresh, settings)
+            outcome.proposed = await _named(deps.namer, outcome.proposed, names.get(agent_id))
             record.saw([trace.id for trace, _ in fresh])
             record.owe(outcome, cause, lambda p: create_issue(p, names.get(agent_id)).to_wire())
             await deps.records.save(record)
@@ -78,6 +89,25 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
 
         await retry_on_conflict(attempt, f"The clustering state of agent {agent_id}")
         await send_owed(deps, workspace, agent_id)
+
+
+async def _named(
+    namer: IssueNamer | None, proposed: list[ProposedIssue], agent_name: str | None
+) -> list[ProposedIssue]:
+    """The new issues titled and described by the language model when one is configured; an
+    issue it fails to name keeps its deterministic title (and the failure is logged)."""
+    if namer is None or not proposed:
+        return proposed
+
+    async def name(issue: ProposedIssue) -> ProposedIssue:
+        try:
+            return named(issue, await namer.complete(naming_request(issue, agent_name)))
+        except (NamingFailed, ValueError) as error:
+            log.warning("the label model did not name a new issue; its automatic title is kept", key=issue.key,
+                        error=str(error))
+            return issue
+
+    return list(await asyncio.gather(*(name(issue) for issue in proposed)))
 
 
 async def send_owed(deps: Dependencies, workspace: str, agent_id: str) -> None:

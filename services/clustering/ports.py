@@ -1,5 +1,6 @@
 """What the clustering handlers need from the world: the workspace settings, the per-agent
-records, the trace ids of manual issues, the issues service, and an embedding model."""
+records, the trace ids of manual issues, the issues service, an embedding model, and a
+language model to name new issues when one is configured."""
 
 from typing import Protocol
 
@@ -8,7 +9,7 @@ from services.clustering.domain.record import AgentRecord
 from shared.contracts.clustering import ClusteringSettingsView
 from shared.messaging.commands import CommandContext
 
-__all__ = ["AgentRecords", "Embedder", "IssueCommands", "ManualTraces", "SettingsStore"]
+__all__ = ["AgentRecords", "Embedder", "IssueCommands", "IssueNamer", "ManualTraces", "NamingFailed", "SettingsStore"]
 
 
 class SettingsStore(Protocol):
@@ -49,3 +50,15 @@ class IssueCommands(Protocol):
         """Creates the issue; returns its id."""
 
     async def attach(self, cause: CommandContext, purpose: str, issue_id: str, trace_ids: list[str]) -> None: ...
+
+
+class NamingFailed(Exception):
+    """The language model gave no reply to use (down, timed out, refused, or not a completion)."""
+
+
+class IssueNamer(Protocol):
+    """An OpenAI-compatible chat model that names new issues (`domain/naming.py` writes the
+    request and reads the reply)."""
+
+    async def complete(self, messages: list[dict]) -> str:
+        """The reply's text; raises `NamingFailed`."""

@@ -10,7 +10,9 @@ from shared.settings import CommonSettings
 class ClusteringServiceSettings(CommonSettings):
     """Without `EMBEDDINGS_BASE_URL`, a model inside a wheel embeds in the process
     (`EMBEDDINGS_LOCAL_MODEL`: WordLlama, or MiniLM run with NumPy); with it, that
-    OpenAI-compatible endpoint's `/embeddings` with `EMBEDDINGS_MODEL`."""
+    OpenAI-compatible endpoint's `/embeddings` with `EMBEDDINGS_MODEL`. With
+    `LABEL_MODEL_BASE_URL`, that endpoint's `/chat/completions` with `LABEL_MODEL` titles and
+    describes new issues; without it, they are titled from their distinctive terms."""
 
     embeddings_local_model: Literal["wordllama", "minilm"] = "wordllama"
 
@@ -19,3 +21,8 @@ class ClusteringServiceSettings(CommonSettings):
     embeddings_api_key: str | None = None
     embeddings_timeout_seconds: float = Field(default=30.0, gt=0)
     issues_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    label_model_base_url: str | None = None
+    label_model: str = "gpt-4o-mini"
+    label_model_api_key: str | None = None
+    label_model_timeout_seconds: float = Field(default=20.0, gt=0)

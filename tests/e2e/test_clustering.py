@@ -6,8 +6,10 @@ from collections import Counter
 import aio_pika
 import pytest
 
+from deploy.local.demo_model import LABEL_MODEL
 from shared.contracts.envelope import Envelope
 from shared.messaging.topology import Topology
+from tests.conftest import running_stack, workspace_api
 from tests.support.failure_modes import MODES, batch, mode_of, mode_traces
 from tests.support.metrics import sample
 from tests.support.waiting import eventually
@@ -129,3 +131,17 @@ async def test_later_traces_of_a_known_mode_join_its_issue(api):
     joined = await api.issue_when(issue["id"], lambda i: i["traceCount"] == 15, "the later traces in the issue")
     assert {t["id"] for t in later} <= set(joined["traceIds"]) and joined["status"] == "open"
     assert [i["id"] for i in await all_issues(api)] == [issue["id"]]
+
+
+async def test_with_a_label_model_configured_new_issues_are_named_by_it(
+        amqp, mongo, log_dir, mongo_client, namespaces, fake_model, http):
+    """`LABEL_MODEL_BASE_URL` and `LABEL_MODEL`: the demo model's `label-model` titles the issues
+    clustering makes (over real HTTP), and their description keeps the computed facts."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces,
+                             label_model_base_url=fake_model.url, label_model=LABEL_MODEL) as named_stack:
+        api = await workspace_api(named_stack, mongo_client, http)
+        await api.post("/api/v2/traces", json={"traces": mode_traces("seatmap_timeout", 8, "named")})
+        issues = await eventually(lambda: all_issues(api), 20, "an issue made of the traces")
+    assert [issue["title"] for issue in issues] == ["Agent fails on " + issues[0]["tags"][0]]
+    told, facts = issues[0]["description"].split("\n\n")
+    assert told.startswith("Named by the demo label model") and "failing traces of this agent fail alike" in facts

@@ -21,6 +21,7 @@ from services.clustering.domain.similarity import ASPECT_WEIGHTS, Centroid, pair
 from services.clustering.domain.state import AgentState, IssueProfile, PendingTrace
 
 DIGEST_CHARS = 1500
+EXAMPLES = 5
 COHESION_RATIO = 0.6
 LOOSE_TOLERANCE = 0.03
 
@@ -34,7 +35,10 @@ class Placement:
 
 @dataclass(frozen=True)
 class ProposedIssue:
-    """A new issue to create; `key` is stable for the same members, for idempotent creation."""
+    """A new issue to create; `key` is stable for the same members, for idempotent creation.
+    `facts`: the description's first paragraph (volume, customers, dates, confidence);
+    `examples`: the members' digests most like the cluster, the representative first (what a
+    language model is shown to name the issue, see `naming.py`)."""
 
     key: str
     agent_id: str
@@ -47,6 +51,8 @@ class ProposedIssue:
     affected_customers: int
     first_seen_at: datetime
     last_seen_at: datetime
+    facts: str = ""
+    examples: tuple[Digest, ...] = ()
 
 
 @dataclass
@@ -289,7 +295,8 @@ def issue_key(agent_id: str, trace_ids: list[str]) -> str:
 
 def _propose(state: AgentState, group: list[PendingTrace], settings: ClusteringSettings) -> ProposedIssue:
     sightings = [member.sighting for member in group]
-    representative = group[int(np.argmax(Centroid.of(sightings).similarities(sightings, state.vocabulary)))]
+    typicality = Centroid.of(sightings).similarities(sightings, state.vocabulary)
+    representative = group[int(np.argmax(typicality))]
     digests = [member.digest for member in group]
     terms = distinctive_terms(digests, state.vocabulary)
     customers = {member.customer_id for member in group if member.customer_id}
@@ -315,4 +322,6 @@ def _propose(state: AgentState, group: list[PendingTrace], settings: ClusteringS
         affected_customers=len(customers),
         first_seen_at=first,
         last_seen_at=last,
+        facts=facts,
+        examples=tuple(group[row].digest for row in np.argsort(-typicality, kind="stable")[:EXAMPLES]),
     )
