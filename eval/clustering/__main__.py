@@ -17,6 +17,8 @@ from services.clustering.domain.batch import cluster_traces
 from services.clustering.domain.embedding import aspect_texts
 from services.clustering.domain.model import ClusteringSettings, Trace, is_failing
 
+TARGET_ARI = 0.85
+
 
 def run(traces: list[Trace], embedder, settings: ClusteringSettings, batch_size: int) -> dict[str, str]:
     """trace id → the issue (proposed key or existing id) clustering put it in."""
@@ -103,18 +105,19 @@ def main() -> None:
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     embedder = MiniLmEmbedder() if args.embedder == "minilm" else WordLlamaEmbedder()
     print(f"settings: {settings}; model loaded, RSS {rss_mib():.0f} MiB")
+    summary: dict[str, list[tuple[str, Report]]] = {}
     for name in SETS if args.set == "all" else [args.set]:
         traces, labels = labelled(name)
         if args.one_mode_per_agent is not None:
             traces = one_mode_per_agent(traces, labels, args.one_mode_per_agent)
             labels = {t.id: labels[t.id] for t in traces}
-        print_report(
-            f"{name} ({len(traces)} traces, arrival order)",
-            score(run(traces, embedder, settings, args.batch_size), labels),
-        )
+        arrival = score(run(traces, embedder, settings, args.batch_size), labels)
+        print_report(f"{name} ({len(traces)} traces, arrival order)", arrival)
+        summary[name] = [("in process, arrival", arrival)]
         for seed in range(1, args.orders + 1):
             shuffled = random.Random(seed).sample(traces, len(traces))
             report = score(run(shuffled, embedder, settings, args.batch_size), labels)
+            summary[name].append((f"in process, order {seed}", report))
             print(
                 f"   order {seed}: ARI {report.ari:.3f} purity {report.purity:.3f} coverage {report.coverage:.3f} "
                 f"one-offs {report.one_offs_in_issues}"
@@ -126,6 +129,20 @@ def main() -> None:
         for name, report in asyncio.run(run_sets(names, args.batch_size)).items():
             print_report(f"{name} through the stack (POST /api/v2/traces in batches of {args.batch_size}, "
                          "issues read back)", report)
+            summary.setdefault(name, []).append(("through the stack", report))
+    print_summary(summary)
+
+
+def print_summary(summary: dict[str, list[tuple[str, Report]]]) -> None:
+    """One line a set: the lowest ARI and the most one-offs over every run of it, against the
+    target (ARI at least `TARGET_ARI` and no one-off in an issue, in every run)."""
+    print(f"\n== summary (target: ARI >= {TARGET_ARI} and no one-off failure in an issue, in every run)")
+    print(f"   {'set':10s} {'runs':>4s} {'ARI min':>7s} {'ARI max':>7s} {'one-offs max':>12s}  target")
+    for name, runs in summary.items():
+        aris = [report.ari for _, report in runs]
+        one_offs = max(report.one_offs_in_issues for _, report in runs)
+        met = "met" if min(aris) >= TARGET_ARI and one_offs == 0 else "not met"
+        print(f"   {name:10s} {len(runs):4d} {min(aris):7.3f} {max(aris):7.3f} {one_offs:12d}  {met}")
 
 
 if __name__ == "__main__":
