@@ -254,7 +254,8 @@ def _label(messages: list[dict]) -> str:
     fenced JSON object as chat models often answer."""
     asked = messages[-1]["content"]
     terms = re.search(r"^Distinctive terms: (.*)$", asked, re.M)
-    examples = len(re.findall(r"^\d+\.$", asked, re.M))
+    shown = re.search(r"^Examples \(.*?\): (.*)$", asked, re.M)
+    examples = len(json.loads(shown.group(1))) if shown else 0
     named = terms.group(1).split(", ")[0] if terms else "unknown"
     answer = {"title": f"Agent fails on {named}.",
               "description": f"Named by the demo label model from {examples} examples."}

@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from datetime import datetime
 
 import aiohttp
@@ -53,28 +54,27 @@ def load_embedder(settings: ClusteringServiceSettings) -> Embedder:
 
 
 async def run(settings: ClusteringServiceSettings, stop: asyncio.Event) -> None:
-    mongo = mongo_client(settings, SERVICE)
-    database = mongo[settings.mongodb_database]
-    workspace_settings = MongoSettings(database["clustering_settings"])
-    records = MongoAgentRecords(database["clustering_agents"])
-    manual = MongoManualTraces(database["clustering_manual_issues"])
-    host = ServiceHost(SERVICE, settings, stop)
-    http = aiohttp.ClientSession()
-    try:
+    async with AsyncExitStack() as resources:
+        mongo = mongo_client(settings, SERVICE)
+        resources.push_async_callback(mongo.close)
+        http = await resources.enter_async_context(aiohttp.ClientSession()) if settings.label_model_base_url else None
+        database = mongo[settings.mongodb_database]
+        workspace_settings = MongoSettings(database["clustering_settings"])
+        records = MongoAgentRecords(database["clustering_agents"])
+        manual = MongoManualTraces(database["clustering_manual_issues"])
+        host = ServiceHost(SERVICE, settings, stop)
+        resources.push_async_callback(host.close)
         if await host.start(store_ping(mongo), [records.ensure_indexes, manual.ensure_indexes]):
             embedder = await asyncio.to_thread(load_embedder, settings)
             log.info("embedding model loaded", model=type(embedder).__name__, dimension=embedder.dimension)
             issues = RpcIssueCommands(await host.rpc_client(), settings.issues_timeout_seconds)
             deps = build(workspace_settings, records, manual, issues, embedder, namer=label_model(settings, http))
             await host.serve(command_routes(deps), subscriptions(deps))
-    finally:
-        await host.close()
-        await http.close()
-        await mongo.close()
 
 
-def label_model(settings: ClusteringServiceSettings, http: aiohttp.ClientSession) -> IssueNamer | None:
-    if not settings.label_model_base_url:
+def label_model(settings: ClusteringServiceSettings, http: aiohttp.ClientSession | None) -> IssueNamer | None:
+    """The model that names new issues (its session closes after the host, whose handlers use it)."""
+    if not settings.label_model_base_url or http is None:
         return None
     log.info("new issues are named by a language model", base_url=settings.label_model_base_url,
              model=settings.label_model)

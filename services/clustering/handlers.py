@@ -40,6 +40,7 @@ from shared.store.unit_of_work import retry_on_conflict
 log = structlog.get_logger(__name__)
 
 RETRIED_CODES = {ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.TIMEOUT}
+NAMING_BUDGET_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
         return
     vectors = await asyncio.to_thread(embed_traces, deps.embedder, traces)
     names, cause = agent_names(event), _cause(envelope)
+    asked: dict[str, ProposedIssue] = {}
     for agent_id in dict.fromkeys(trace.agent_id for trace in traces):
         batch = [(t, v) for t, v in zip(traces, vectors, strict=True) if t.agent_id == agent_id]
 
@@ -80,7 +82,7 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
             if not fresh:
                 return
             outcome = await asyncio.to_thread(cluster_batch, record.state, fresh, settings)
-            outcome.proposed = await _named(deps.namer, outcome.proposed, names.get(agent_id))
+            outcome.proposed = await _named(deps.namer, outcome.proposed, names.get(agent_id), asked)
             record.saw([trace.id for trace, _ in fresh])
             record.owe(outcome, cause, lambda p: create_issue(p, names.get(agent_id)).to_wire())
             await deps.records.save(record)
@@ -92,22 +94,33 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
 
 
 async def _named(
-    namer: IssueNamer | None, proposed: list[ProposedIssue], agent_name: str | None
+    namer: IssueNamer | None, proposed: list[ProposedIssue], agent_name: str | None, asked: dict[str, ProposedIssue]
 ) -> list[ProposedIssue]:
-    """The new issues titled and described by the language model when one is configured; an
-    issue it fails to name keeps its deterministic title (and the failure is logged)."""
-    if namer is None or not proposed:
+    """The new issues titled and described by the language model when one is configured. An
+    issue it fails to name, or has not named within `NAMING_BUDGET_SECONDS` for the batch,
+    keeps its automatic title (and a warning says why). `asked` keeps the answers by issue key
+    for the event being handled, so that a retry after a concurrent update asks no model again."""
+    if namer is None:
         return proposed
+    waiting = [issue for issue in proposed if issue.key not in asked]
 
-    async def name(issue: ProposedIssue) -> ProposedIssue:
+    async def name(issue: ProposedIssue) -> None:
         try:
-            return named(issue, await namer.complete(naming_request(issue, agent_name)))
+            asked[issue.key] = named(issue, await namer.complete(naming_request(issue, agent_name)))
         except (NamingFailed, ValueError) as error:
             log.warning("the label model did not name a new issue; its automatic title is kept", key=issue.key,
                         error=str(error))
-            return issue
 
-    return list(await asyncio.gather(*(name(issue) for issue in proposed)))
+    if waiting:
+        try:
+            async with asyncio.timeout(NAMING_BUDGET_SECONDS):
+                await asyncio.gather(*(name(issue) for issue in waiting))
+        except TimeoutError:
+            log.warning("the label model took too long; new issues keep their automatic titles",
+                        budget_s=NAMING_BUDGET_SECONDS, unnamed=[i.key for i in waiting if i.key not in asked])
+        for issue in waiting:
+            asked.setdefault(issue.key, issue)
+    return [asked[issue.key] for issue in proposed]
 
 
 async def send_owed(deps: Dependencies, workspace: str, agent_id: str) -> None:

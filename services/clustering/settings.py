@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.settings import CommonSettings
 
@@ -26,3 +26,10 @@ class ClusteringServiceSettings(CommonSettings):
     label_model: str = "gpt-4o-mini"
     label_model_api_key: str | None = None
     label_model_timeout_seconds: float = Field(default=20.0, gt=0)
+
+    @field_validator("label_model_base_url", "embeddings_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+        return value or None

@@ -136,12 +136,14 @@ async def test_later_traces_of_a_known_mode_join_its_issue(api):
 async def test_with_a_label_model_configured_new_issues_are_named_by_it(
         amqp, mongo, log_dir, mongo_client, namespaces, fake_model, http):
     """`LABEL_MODEL_BASE_URL` and `LABEL_MODEL`: the demo model's `label-model` titles the issues
-    clustering makes (over real HTTP), and their description keeps the computed facts."""
-    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces,
+    clustering makes (over real HTTP), and the automatic description, with the computed facts,
+    follows the model's."""
+    async with running_stack(amqp, mongo, log_dir, mongo_client, namespaces, store_timeout_seconds="8",
                              label_model_base_url=fake_model.url, label_model=LABEL_MODEL) as named_stack:
         api = await workspace_api(named_stack, mongo_client, http)
         await api.post("/api/v2/traces", json={"traces": mode_traces("seatmap_timeout", 8, "named")})
         issues = await eventually(lambda: all_issues(api), 20, "an issue made of the traces")
     assert [issue["title"] for issue in issues] == ["Agent fails on " + issues[0]["tags"][0]]
-    told, facts = issues[0]["description"].split("\n\n")
-    assert told.startswith("Named by the demo label model") and "failing traces of this agent fail alike" in facts
+    told, automatic = issues[0]["description"].split("\n\n")
+    assert told.startswith("Summary by the label model: Named by the demo label model")
+    assert automatic.startswith("8 failing traces of this agent fail alike")

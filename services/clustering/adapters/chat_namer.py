@@ -1,14 +1,17 @@
 """Any OpenAI-compatible `/chat/completions` endpoint as the model that names new issues.
 
-A call is bounded by `timeout` and tried `attempts` times: a 429, a 5xx, a timeout or a dropped
-connection is retried with exponential backoff (tenacity's); another answer that is not a chat
-completion, or the last failure, raises `NamingFailed`, and the issue keeps its deterministic
-title. At most `concurrency` calls are in flight."""
+A call is bounded by `timeout` and tried `attempts` times: a 408, a 429, a 5xx, a timeout or a
+dropped connection is retried with exponential backoff and jitter (tenacity's); another answer
+that is not a chat completion, or the last failure, raises `NamingFailed`, and the issue keeps
+its automatic title. At most `concurrency` calls are in flight. After `trip_after` calls in a
+row have failed, calls fail at once for `cool_off` seconds (then one is tried again), so that a
+model that is down does not hold every new issue for its timeouts."""
 
 import asyncio
+import time
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential, wait_random
 
 from services.clustering.ports import NamingFailed
 
@@ -28,6 +31,8 @@ class ChatIssueNamer:
         timeout: float = 20.0,
         attempts: int = 3,
         concurrency: int = 4,
+        trip_after: int = 3,
+        cool_off: float = 60.0,
     ):
         self._session = session
         self._url = base_url.rstrip("/") + "/chat/completions"
@@ -36,27 +41,38 @@ class ChatIssueNamer:
         self._timeout = timeout
         self._attempts = attempts
         self._slots = asyncio.Semaphore(concurrency)
+        self._trip_after = trip_after
+        self._cool_off = cool_off
+        self._failures_in_a_row = 0
+        self._resting_until = 0.0
 
     async def complete(self, messages: list[dict]) -> str:
+        if time.monotonic() < self._resting_until:
+            raise NamingFailed(f"not asked: {self._url} failed {self._failures_in_a_row} times in a row")
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_Retryable),
-            wait=wait_exponential(multiplier=0.5, max=4),
+            wait=wait_exponential(multiplier=0.5, max=4) + wait_random(0, 0.25),
             stop=stop_after_attempt(self._attempts),
             reraise=True,
         )
-        async with self._slots:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._call(messages)
-        raise AssertionError("unreachable: tenacity reraises the last failure")
+        try:
+            async with self._slots:
+                reply = await retrying(self._call, messages)
+        except NamingFailed:
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self._trip_after:
+                self._resting_until = time.monotonic() + self._cool_off
+            raise
+        self._failures_in_a_row = 0
+        return reply
 
     async def _call(self, messages: list[dict]) -> str:
-        body = {"model": self._model, "messages": messages, "temperature": 0}
+        body = {"model": self._model, "messages": messages}
         try:
             async with self._session.post(
                 self._url, json=body, headers=self._headers, timeout=aiohttp.ClientTimeout(total=self._timeout)
             ) as response:
-                if response.status == 429 or response.status >= 500:
+                if response.status in (408, 429) or response.status >= 500:
                     raise _Retryable(f"{self._url} answered HTTP {response.status}")
                 if response.status != 200:
                     raise NamingFailed(f"{self._url} answered HTTP {response.status}: {(await response.text())[:200]}")
