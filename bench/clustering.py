@@ -38,7 +38,7 @@ def rss_mib(pid: int) -> float:
 
 def in_process_rates(rounds: int = ROUNDS) -> dict:
     """Traces a second: the bare model encoding one text a trace, and the clustering service's
-    work on the same traces (four aspects embedded, then clustered agent by agent)."""
+    work on the same traces (four aspects embedded and the behaviour read, then clustered agent by agent)."""
     embedder = WordLlamaEmbedder()
     traces = failing_traces(ingested(batch(TRACES // len(MODES), "rate")))
     whole = [" ".join(aspect_texts(trace).values()) for trace in traces]
@@ -102,7 +102,8 @@ def render(figures: dict) -> str:
         f"{TRACES} failing traces of {len(MODES)} failure modes (tests/support/failure_modes.py, from the clustering",
         "development set) of three agents. *Bare model*: WordLlama encoding one text a trace (all its",
         "aspects joined). *Embedded and clustered*: what the service does with a batch, in process: four",
-        "aspects embedded, then agglomerative clustering, pruning and labelling agent by agent. Best of",
+        "aspects embedded and the behaviour read, then agglomerative clustering, pruning and labelling",
+        "agent by agent. Best of",
         f"{ROUNDS} rounds each, in the same process.", "",
         "| bare model, traces/s | embedded and clustered, traces/s | ratio |", "| --- | --- | --- |",
         f"| {rates['bare']} | {rates['clustered']} | {rates['ratio']} |", "",
