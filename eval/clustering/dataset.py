@@ -2,9 +2,10 @@
 tuning, of other failure modes and freshly written traces, but looked at while tuning since),
 `fresh.jsonl` (new agents and domains, written before any tuning against it), `blind.jsonl` (an insurance
 claims assistant and a pharmacy refill assistant, written blind: never scored while writing it and never tuned
-against) and `blind2.jsonl` (a mobile-carrier support assistant and a property-management tenant assistant, written
-blind the same way, never scored), one trace a line in the API's trace format plus `mode`: the failure mode it shows,
-or null for a one-off failure or a passing trace."""
+against), `blind2.jsonl` (a mobile-carrier support assistant and a property-management tenant assistant, written
+blind the same way, never scored) and `blind3.jsonl` (a university student-services assistant, a hotel front-desk
+assistant and a desktop-app license assistant, written blind the same way and kept unscored), one trace a line in
+the API's trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a passing trace."""
 
 import json
 from datetime import datetime
@@ -19,6 +20,7 @@ SETS = {
     "fresh": FOLDER / "fresh.jsonl",
     "blind": FOLDER / "blind.jsonl",
     "blind2": FOLDER / "blind2.jsonl",
+    "blind3": FOLDER / "blind3.jsonl",
 }
 
 

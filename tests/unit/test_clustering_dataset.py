@@ -1,7 +1,8 @@
 from collections import Counter
 
-from eval.clustering.dataset import labelled, messages_of
+from eval.clustering.dataset import labelled, messages_of, records
 from services.clustering.domain.model import is_failing
+from shared.contracts.traces import TraceInput
 
 
 def test_a_tool_result_names_the_tool_the_assistant_called():
@@ -36,3 +37,17 @@ def test_the_second_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_
     assert 12 <= sum(mode is None for mode in modes.values()) <= 16
     assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
     assert len({trace.id for trace in traces}) == len(traces)
+
+
+def test_the_third_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    traces, modes = labelled("blind3")
+    counts = Counter(mode for mode in modes.values() if mode is not None)
+    assert len(counts) == 8 and min(counts.values()) >= 12
+    assert 12 <= sum(mode is None for mode in modes.values()) <= 16
+    assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
+    assert len({trace.id for trace in traces}) == len(traces)
+
+
+def test_every_line_of_the_third_blind_set_is_a_trace_input_of_the_api():
+    for record in records("blind3"):
+        TraceInput.model_validate({key: value for key, value in record.items() if key != "mode"})
