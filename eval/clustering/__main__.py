@@ -3,10 +3,13 @@ batches in arrival order as the service sees them, scored against the labels."""
 
 import argparse
 import asyncio
+import importlib
 import random
 import resource
 import time
 from dataclasses import replace
+
+import numpy as np
 
 from eval.clustering.dataset import SETS, labelled
 from eval.clustering.metrics import Report, score
@@ -95,7 +98,14 @@ def main() -> None:
     parser.add_argument(
         "--one-mode-per-agent", type=int, metavar="PICK", help="keep one mode per agent (the PICK-th by name)"
     )
+    parser.add_argument(
+        "--constant", action="append", default=[], metavar="MODULE.NAME=VALUE",
+        help="try another value of a constant of services.clustering.domain.MODULE in process, e.g. "
+             "clustering.COHESION_RATIO=0.7 or similarity.ASPECT_WEIGHTS=1,1,1,2,0.5 (repeatable)",
+    )
     args = parser.parse_args()
+    for assignment in args.constant:
+        print(f"constant: {override(assignment)}")
     settings = ClusteringSettings()
     overrides = {
         "similarity_threshold": args.similarity,
@@ -131,6 +141,31 @@ def main() -> None:
                          "issues read back)", report)
             summary.setdefault(name, []).append(("through the stack", report))
     print_summary(summary)
+
+
+def override(assignment: str) -> str:
+    """Sets `MODULE.NAME=VALUE` in `services.clustering.domain.MODULE`, as the type it has: an
+    array is changed in place (other modules imported it by name), a number or a flag is
+    replaced. Returns what was changed, from and to."""
+    target, _, raw = assignment.partition("=")
+    module_name, _, name = target.rpartition(".")
+    module = importlib.import_module(f"services.clustering.domain.{module_name}")
+    current = getattr(module, name)
+    if isinstance(current, np.ndarray):
+        value = np.array([float(part) for part in raw.split(",")], dtype=current.dtype)
+        if value.shape != current.shape:
+            raise SystemExit(f"{target} has {current.size} values, not {value.size}")
+        before = current.tolist()
+        current[:] = value
+        return f"{target} {before} -> {current.tolist()}"
+    if isinstance(current, bool):
+        value = raw.lower() in ("1", "true", "yes")
+    elif isinstance(current, int | float):
+        value = type(current)(raw)
+    else:
+        raise SystemExit(f"{target} is a {type(current).__name__}, not a number, a flag or an array")
+    setattr(module, name, value)
+    return f"{target} {current} -> {value}"
 
 
 def print_summary(summary: dict[str, list[tuple[str, Report]]]) -> None:
