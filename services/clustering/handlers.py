@@ -77,6 +77,10 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
 
         async def attempt(agent_id=agent_id, batch=batch) -> None:
             record = await deps.records.get(workspace, agent_id) or AgentRecord.new(workspace, agent_id)
+            if record.state.adopt(model_name(deps.embedder), deps.embedder.dimension):
+                log.warning("the embedding model changed: the agent's stored vectors were dropped; its issues are "
+                            "matched by their words and behaviour until new traces join them", agent_id=agent_id,
+                            model=record.state.model)
             unseen = record.unseen([trace.id for trace, _ in batch])
             fresh = [(trace, vector) for trace, vector in batch if trace.id in unseen]
             if not fresh:
@@ -91,6 +95,12 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
 
         await retry_on_conflict(attempt, f"The clustering state of agent {agent_id}")
         await send_owed(deps, workspace, agent_id)
+
+
+def model_name(embedder: Embedder) -> str:
+    """What names the embedding model in a stored state: its adapter, its model when it has
+    one (an endpoint's), and its width."""
+    return ":".join(str(part) for part in (type(embedder).__name__, getattr(embedder, "model", ""), embedder.dimension))
 
 
 async def _named(

@@ -423,3 +423,22 @@ def test_a_state_stored_before_the_behaviour_aspect_still_loads_and_takes_new_tr
     later = failing("rw9", "Can I return shoes I got 16 days ago?", "No, the window is 14 days.", "It is 30 days")
     outcome = outcome_of({"support-bot": restored}, [later], embedder)["support-bot"]
     assert [p.issue_id for p in outcome.assigned] == [restored.issues[0].id]
+
+
+def test_a_state_keeps_its_vectors_for_the_same_model_and_keeps_only_behaviour_for_another(embedder):
+    states = {}
+    invented = failing("inv", "What's my case number?", "Your case number is CS-88121.", "no such case", minutes=9)
+    outcome_of(states, [*refund_traces(), invented], embedder)
+    stored = json.loads(json.dumps({**states["support-bot"].to_document(), "model": ""}, default=str))
+    legacy = AgentState.from_document(stored)
+    assert not legacy.adopt("WordLlamaEmbedder::256", 256) and legacy.model == "WordLlamaEmbedder::256"
+    assert AgentState.from_document(legacy.to_document()).model == "WordLlamaEmbedder::256"
+    assert not legacy.adopt("WordLlamaEmbedder::256", 256)
+
+    assert legacy.adopt("HttpEmbedder:text-embedding-3-small:256", 256)
+    issue = legacy.issues[0].centroid
+    assert not issue.sums[:4].any() and not issue.counts[:4].any() and issue.words and issue.size == 4
+    assert issue.cohesion is not None and legacy.common is None
+    (waiting,) = legacy.pending
+    assert waiting.vectors.present.tolist() == [False, False, False, False, True]
+    assert waiting.vectors.matrix[4].any() and not waiting.vectors.matrix[:4].any()

@@ -1,10 +1,14 @@
 """The clustering service's handlers over in-memory stores and a fake issues service, with the
 real in-process model."""
 
+import hashlib
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from services.clustering import bootstrap, handlers
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
@@ -177,3 +181,35 @@ async def test_settings_change_with_a_precondition(deps):
 
     with pytest.raises(PreconditionFailed):
         await handlers.update_settings(patch, CommandContext("cmd-2", "ws", None, "corr"), deps)
+
+
+class WordHashEmbedder:
+    """Another model, of another width: a bag of hashed words (as the demo model's endpoint)."""
+
+    dimension = 64
+
+    def embed(self, texts):
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                vectors[row, int(hashlib.sha256(word.encode()).hexdigest(), 16) % self.dimension] += 1.0
+        return vectors
+
+
+async def test_after_the_embedding_model_changes_stored_vectors_are_dropped_and_clustering_goes_on(deps, issues):
+    await handle(mode_traces("seatmap_timeout", 8, "before") + mode_traces("timezone_wrong", 2, "waiting"), deps)
+    (issue_id,) = list(issues.issues)
+
+    with capture_logs() as logs:
+        await handle(mode_traces("seatmap_timeout", 4, "after"), replace(deps, embedder=WordHashEmbedder()), "evt-2")
+
+    assert [entry["agent_id"] for entry in logs if entry["event"].startswith("the embedding model changed")] == [
+        "travel-assistant"
+    ]
+    record = await deps.records.get("ws", "travel-assistant")
+    assert record.state.model == "WordHashEmbedder::64" and len(record.state.pending) == 2
+    widths = {p.vectors.matrix.shape[1] for p in record.state.pending} | {
+        i.centroid.sums.shape[1] for i in record.state.issues
+    }
+    assert widths == {64}
+    assert all(f"after_seatmap_timeout_{n}" in issues.issues[issue_id]["traceIds"] for n in range(4))

@@ -26,6 +26,10 @@ class HttpEmbedder:
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def model(self) -> str:
+        return self._model
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows = [vector for start in range(0, len(texts), BATCH) for vector in self._call(texts[start:start + BATCH])]
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self._dimension)

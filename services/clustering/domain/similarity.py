@@ -84,6 +84,10 @@ class Centroid:
         """The mean similarity of the members when they entered; None for an issue made elsewhere."""
         return self.entry_sum / self.entry_count if self.entry_count else None
 
+    def with_vectors(self, sums: np.ndarray, counts: np.ndarray) -> "Centroid":
+        """The same group with other vector sums (its words, size and cohesion kept)."""
+        return Centroid(sums, counts, Counter(self.words), self.size, self.entry_sum, self.entry_count)
+
     def without(self, vectors: AspectVectors, terms: tuple[str, ...]) -> "Centroid":
         return Centroid(
             self.sums - vectors.matrix * vectors.present[:, None],

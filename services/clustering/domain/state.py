@@ -6,12 +6,27 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from services.clustering.domain.embedding import AspectVectors
+import numpy as np
+
+from services.clustering.domain.behaviour import FACTS
+from services.clustering.domain.embedding import BEHAVIOUR, AspectVectors
 from services.clustering.domain.labels import Vocabulary
 from services.clustering.domain.model import Digest
 from services.clustering.domain.similarity import Centroid
 
 CLOSED = "closed"
+
+
+def only_behaviour(rows: np.ndarray, dimension: int | None = None) -> np.ndarray:
+    """Per-aspect rows (vectors, or counts and presence flags when `dimension` is None) with
+    every aspect but the behaviour emptied; vectors cut or padded to `dimension` columns."""
+    if dimension is None:
+        kept = np.zeros_like(rows)
+        kept[BEHAVIOUR] = rows[BEHAVIOUR]
+        return kept
+    kept = np.zeros((rows.shape[0], dimension), dtype=rows.dtype)
+    kept[BEHAVIOUR, : len(FACTS)] = rows[BEHAVIOUR, : len(FACTS)]
+    return kept
 
 
 @dataclass
@@ -49,6 +64,32 @@ class AgentState:
     issues: list[IssueProfile] = field(default_factory=list)
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     common: Centroid | None = None
+    model: str = ""
+
+    def adopt(self, model: str, dimension: int) -> bool:
+        """Takes the embedding model in use (a name for it, and its vectors' width). Vectors
+        another model made cannot be compared with its own, so they are dropped, all but the
+        behaviour aspect (no model makes it): waiting traces keep their words and behaviour,
+        issues their words, behaviour and cohesion, and get embedded aspects again from the
+        traces that join them. A state stored before models were named is taken as the current
+        model's when its width is. Returns whether vectors were dropped."""
+        widths = {p.vectors.matrix.shape[1] for p in self.pending} | {i.centroid.sums.shape[1] for i in self.issues}
+        if self.common is not None:
+            widths.add(self.common.sums.shape[1])
+        changed = bool(widths) and (widths != {dimension} or self.model not in ("", model))
+        self.model = model
+        if not changed:
+            return False
+        for pending in self.pending:
+            pending.vectors = AspectVectors(
+                only_behaviour(pending.vectors.matrix, dimension), only_behaviour(pending.vectors.present)
+            )
+        for issue in self.issues:
+            issue.centroid = issue.centroid.with_vectors(
+                only_behaviour(issue.centroid.sums, dimension), only_behaviour(issue.centroid.counts)
+            )
+        self.common = None
+        return True
 
     def remember(self, vectors: AspectVectors) -> None:
         """Counts a failing trace's vectors into what all the agent's failing traces share."""
@@ -98,6 +139,7 @@ class AgentState:
             "issues": [{"id": i.id, "status": i.status, "centroid": i.centroid.to_lists()} for i in self.issues],
             "vocabulary": {"documents": self.vocabulary.documents, "frequencies": dict(self.vocabulary.frequencies)},
             "common": None if self.common is None else self.common.to_lists(),
+            "model": self.model,
         }
 
     @classmethod
@@ -117,4 +159,5 @@ class AgentState:
             issues=[IssueProfile(i["id"], i["status"], Centroid.from_lists(i["centroid"])) for i in document["issues"]],
             vocabulary=Vocabulary(document["vocabulary"]["documents"], Counter(document["vocabulary"]["frequencies"])),
             common=Centroid.from_lists(document["common"]) if document.get("common") else None,
+            model=document.get("model", ""),
         )
