@@ -73,8 +73,9 @@ async def run(settings: ClusteringServiceSettings, stop: asyncio.Event) -> None:
 
 
 def label_model(settings: ClusteringServiceSettings, http: aiohttp.ClientSession | None) -> IssueNamer | None:
-    """The model that names new issues (its session closes after the host, whose handlers use it)."""
-    if not settings.label_model_base_url or http is None:
+    """The model that names new issues; `http` is opened only when `LABEL_MODEL_BASE_URL` is set,
+    and closes after the host, whose handlers use it."""
+    if http is None:
         return None
     log.info("new issues are named by a language model", base_url=settings.label_model_base_url,
              model=settings.label_model)

@@ -21,31 +21,25 @@ def test_a_tool_result_names_the_tool_the_assistant_called():
     assert messages[1].content == ""
 
 
-def test_the_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
-    traces, modes = labelled("blind")
+def assert_blind_shape(name: str, one_offs_at_most: int, exactly_eight_modes: bool = True) -> None:
+    traces, modes = labelled(name)
     counts = Counter(mode for mode in modes.values() if mode is not None)
-    assert len(counts) >= 8 and min(counts.values()) >= 12
-    assert 12 <= sum(mode is None for mode in modes.values()) <= 15
+    assert (len(counts) == 8 if exactly_eight_modes else len(counts) >= 8) and min(counts.values()) >= 12
+    assert 12 <= sum(mode is None for mode in modes.values()) <= one_offs_at_most
     assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
     assert len({trace.id for trace in traces}) == len(traces)
+
+
+def test_the_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    assert_blind_shape("blind", 15, exactly_eight_modes=False)
 
 
 def test_the_second_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
-    traces, modes = labelled("blind2")
-    counts = Counter(mode for mode in modes.values() if mode is not None)
-    assert len(counts) == 8 and min(counts.values()) >= 12
-    assert 12 <= sum(mode is None for mode in modes.values()) <= 16
-    assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
-    assert len({trace.id for trace in traces}) == len(traces)
+    assert_blind_shape("blind2", 16)
 
 
 def test_the_third_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
-    traces, modes = labelled("blind3")
-    counts = Counter(mode for mode in modes.values() if mode is not None)
-    assert len(counts) == 8 and min(counts.values()) >= 12
-    assert 12 <= sum(mode is None for mode in modes.values()) <= 16
-    assert all(is_failing(trace, 0.5) for trace in traces if modes[trace.id] is not None)
-    assert len({trace.id for trace in traces}) == len(traces)
+    assert_blind_shape("blind3", 16)
 
 
 def test_every_line_of_the_third_blind_set_is_a_trace_input_of_the_api():

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from services.clustering.domain.model import Trace
+from services.clustering.domain.model import Message, Trace
 
 TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
 ACKNOWLEDGED = re.compile(
@@ -41,8 +41,13 @@ FACTS = (
 )
 
 
+def failed_tool_results(trace: Trace) -> list[Message]:
+    """The tool results that read as errors (error, exception, timeout, failed …)."""
+    return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)]
+
+
 def facts_of(trace: Trace) -> list[bool]:
-    failed = any(m.role == "tool" and TOOL_ERROR.search(m.content) for m in trace.messages)
+    failed = bool(failed_tool_results(trace))
     said = " ".join(m.content for m in trace.messages if m.role in ("user", "tool"))
     user = " ".join(m.content for m in trace.messages if m.role == "user")
     answer = trace.output.strip()

@@ -12,8 +12,9 @@ from datetime import datetime
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
+from services.clustering.domain.behaviour import failed_tool_results
 from services.clustering.domain.confidence import cluster_confidence
-from services.clustering.domain.embedding import AspectVectors, aspect_texts, failed_tool_results
+from services.clustering.domain.embedding import AspectVectors, aspect_texts
 from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
 from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
 from services.clustering.domain.severity import severity_for

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from services.clustering.domain.behaviour import TOOL_ERROR, behaviour_vector
+from services.clustering.domain.behaviour import behaviour_vector, failed_tool_results
 from services.clustering.domain.model import Message, Trace
 
 ASPECTS = ("question", "tool_errors", "answer", "feedback", "behaviour")
@@ -59,10 +59,6 @@ def every_aspect(rows: np.ndarray) -> np.ndarray:
     present: such a trace or issue is compared over the aspects it has)."""
     missing = len(ASPECTS) - rows.shape[0]
     return np.concatenate([rows, np.zeros((missing, *rows.shape[1:]), dtype=rows.dtype)]) if missing > 0 else rows
-
-
-def failed_tool_results(trace: Trace) -> list[Message]:
-    return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)]
 
 
 def json_values(value: object) -> list[str]:
