@@ -22,7 +22,7 @@ from services.gateway.ports import ApiKeyStore, CommandChannel, KeyStore
 from shared.contracts.common import new_id
 from shared.contracts.envelope import Envelope
 from shared.contracts.errors import DeadlineExceeded, ErrorCode, ExpectedError, RemoteError, Unavailable
-from shared.messaging.rpc import BrokerUnavailable, Command, ReplyTimeout, ServiceNotRunning
+from shared.messaging.rpc import BrokerUnavailable, Command, CommandInDoubt, ReplyTimeout, ServiceNotRunning
 
 
 class Unauthorized(ExpectedError):
@@ -101,6 +101,11 @@ class CommandBus:
             reply = await self.channel.call(command.service, envelope, timeout)
         except (BrokerUnavailable, ServiceNotRunning) as error:
             raise Unavailable(f"The {command.service} service is unavailable: {error}") from error
+        except CommandInDoubt as error:
+            raise DeadlineExceeded(
+                f"The {command.service} service's command may or may not have been carried out ({error}); "
+                "retry with the same Idempotency-Key"
+            ) from error
         except ReplyTimeout as error:
             raise DeadlineExceeded(
                 f"The {command.service} service did not answer within {timeout:g}s"

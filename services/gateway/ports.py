@@ -20,4 +20,5 @@ class CommandChannel(Protocol):
     async def call(self, service: str, envelope: Envelope, timeout: float) -> Reply:
         """The reply of `service` to the command in `envelope`. Raises `BrokerUnavailable` or
         `ServiceNotRunning` when the command was not taken (so it was not executed), and
-        `ReplyTimeout` when no reply came within `timeout` (then it may have been)."""
+        `ReplyTimeout` (or `CommandInDoubt`, when the connection failed before the broker
+        confirmed it) when no reply came within `timeout` (then it may have been)."""

@@ -46,8 +46,8 @@ REPLY_QUEUE_EXPIRES_MS = 60_000
 
 
 class BrokerUnavailable(Exception):
-    """The broker did not take the message, or did not confirm it in time: a command was not
-    executed; an event is to be published again."""
+    """The broker did not take the message (there was no connection to hand it to), or did not
+    confirm an event in time: a command was not executed; an event is to be published again."""
 
 
 BROKER_ERRORS = (
@@ -68,6 +68,12 @@ class ServiceNotRunning(Exception):
 
 class ReplyTimeout(Exception):
     """No reply came before the deadline."""
+
+
+class CommandInDoubt(ReplyTimeout):
+    """The connection was lost, or the confirm did not come, after the command was handed to the
+    broker: it may have been routed and carried out, so it is answered like a missing reply
+    (`504`, retry with the same idempotency key), never as "nothing was done"."""
 
 
 class RpcClient:
@@ -122,7 +128,9 @@ class RpcClient:
             except aio_pika.exceptions.PublishError as error:
                 raise ServiceNotRunning(f"no queue is bound for the {service} service") from error
             except (TimeoutError, *BROKER_ERRORS) as error:
-                raise BrokerUnavailable(f"the message broker did not take the command: {error!r}") from error
+                raise CommandInDoubt(
+                    f"the connection to the message broker failed before it confirmed the command: {error!r}"
+                ) from error
             remaining = timeout - (time.monotonic() - started)
             try:
                 return await asyncio.wait_for(future, max(remaining, 0.001))
