@@ -4,7 +4,9 @@ tuning, of other failure modes and freshly written traces, but looked at while t
 claims assistant and a pharmacy refill assistant, written blind: never scored while writing it and never tuned
 against), `blind2.jsonl` (a mobile-carrier support assistant and a property-management tenant assistant, written
 blind the same way, never scored) and `blind3.jsonl` (a university student-services assistant, a hotel front-desk
-assistant and a desktop-app license assistant, written blind the same way and kept unscored), one trace a line in
+assistant and a desktop-app license assistant, written blind the same way), `blind4.jsonl` (food-delivery support, bank
+card services and HR/payroll) and `blind5.jsonl` (e-commerce returns, car rental and a cloud-console assistant that
+runs commands), both written blind by writers who never saw the clustering code, one trace a line in
 the API's trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a passing trace."""
 
 import json
@@ -21,6 +23,8 @@ SETS = {
     "blind": FOLDER / "blind.jsonl",
     "blind2": FOLDER / "blind2.jsonl",
     "blind3": FOLDER / "blind3.jsonl",
+    "blind4": FOLDER / "blind4.jsonl",
+    "blind5": FOLDER / "blind5.jsonl",
 }
 
 
