@@ -26,6 +26,8 @@ def test_an_ordinary_wrong_answer_shows_no_behaviour_and_has_no_behaviour_vector
     [
         ("Your claim is filed and an adjuster will call you.", True),
         ("Sorry, I couldn't file the claim just now, the system timed out.", False),
+        ("So sorry about the hail! Your claim is filed and an adjuster will call you.", True),
+        ("Sorry, the claims system is having trouble right now; please try in an hour.", False),
     ],
 )
 def test_going_on_after_a_failed_tool_as_if_it_had_worked(answer, went_on):
@@ -70,3 +72,17 @@ def test_the_behaviour_vector_is_a_unit_vector_of_the_facts_shown():
     vector = behaviour_vector(both, 8)
     assert np.linalg.norm(vector) == pytest.approx(1.0)
     assert np.count_nonzero(vector) == 2 and not np.any(vector[len(FACTS) :])
+
+
+@pytest.mark.parametrize("answer", ["Furniture has a 30-day return window.", "A 100-night trial, top-10 picks."])
+def test_a_number_joined_to_words_is_not_an_identifier(answer):
+    assert shown(trace(Message("user", "can I still return it?"), output=answer)) == set()
+
+
+def test_a_rejected_tool_call_is_a_failed_one():
+    rejected = trace(
+        Message("user", "refund the tiramisu please"),
+        Message("tool", '{"status": "rejected", "reason": "order_flagged_for_review"}', "issue_refund"),
+        output="No problem! I've refunded $15.00 to your card.",
+    )
+    assert "went on as if a failed tool had worked" in shown(rejected)

@@ -15,15 +15,22 @@ import numpy as np
 
 from services.clustering.domain.model import Message, Trace
 
-TOOL_ERROR = re.compile(r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused", re.I)
+TOOL_ERROR = re.compile(
+    r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused|rejected|declined", re.I
+)
 ACKNOWLEDGED = re.compile(
-    r"\b(sorry|unable|couldn'?t|can'?t|cannot|not able|error|problem|issue|try again|failed|unavailable|"
-    r"isn'?t working|went wrong|apolog)",
+    r"\b(unable|couldn'?t|could not|can'?t|cannot|not able|wasn'?t able|error|try again|failed|unavailable|"
+    r"isn'?t working|not working|isn'?t responding|not responding|timed out|went wrong|trouble|"
+    r"(did ?n[o']t|hasn'?t|has not) (go|gone) through)",
     re.I,
 )
+"""Words an answer that owns up to a failure uses; "sorry" alone is not one of them: "sorry it
+arrived cold, I've refunded you" is the answer of an agent that went on as if the refund had worked."""
 IDENTIFIER = re.compile(
     r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+|[A-Za-z0-9]{6,})\b|\b\d{6,}\b"
 )
+COUNTED_WORD = re.compile(r"\d+(?:-[a-z]+)+|[a-z]+(?:-[a-z]+)*-\d{1,3}")
+"""A number joined to words ("30-day", "100-night", "top-10") is not an identifier."""
 ASKS_FOR_PERSON = re.compile(
     r"\b(human|real person|a person|someone|somebody|representative|rep|an agent|live agent|manager|supervisor|"
     r"transfer|connect me|speak (to|with)|talk (to|with)|call me|"
@@ -54,7 +61,8 @@ def facts_of(trace: Trace) -> list[bool]:
     return [
         failed and bool(answer) and not ACKNOWLEDGED.search(answer),
         not answer,
-        any(identifier not in said for identifier in IDENTIFIER.findall(answer)),
+        any(identifier not in said and not COUNTED_WORD.fullmatch(identifier)
+            for identifier in IDENTIFIER.findall(answer)),
         bool(ASKS_FOR_PERSON.search(user)),
     ]
 
