@@ -34,15 +34,20 @@ def records(name: str) -> list[dict]:
 
 
 def messages_of(conversation: list[dict]) -> tuple[Message, ...]:
-    """The conversation without its system prompt; a tool result names the tool that was called."""
+    """The messages a `traces.ingested` event carries (`services.traces.domain.failures`), uncut:
+    user and tool messages (a tool result naming the tool that was called) and the assistant's
+    tool calls (the tool, its arguments); no system prompt, none of the assistant's words."""
     called = {
         call["id"]: call["function"]["name"] for message in conversation for call in message.get("tool_calls") or []
     }
-    return tuple(
-        Message(m["role"], m.get("content") or "", called.get(m.get("tool_call_id")))
-        for m in conversation
-        if m["role"] != "system"
-    )
+    messages = []
+    for m in conversation:
+        if m["role"] == "assistant":
+            messages += [Message("assistant", c["function"].get("arguments") or "", c["function"]["name"])
+                         for c in m.get("tool_calls") or []]
+        elif m["role"] in ("user", "tool") and (m.get("content") or "").strip():
+            messages.append(Message(m["role"], m["content"], called.get(m.get("tool_call_id"))))
+    return tuple(messages)
 
 
 def as_trace(record: dict) -> Trace:

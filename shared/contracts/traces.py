@@ -209,9 +209,11 @@ class TraceFact(ContractModel):
 
 
 class FailureMessage(ContractModel):
-    """A user or tool message of a trace; `toolName` names the tool a tool message answers."""
+    """A user or tool message of a trace, or a tool call the assistant made: `toolName` names
+    the tool a tool message answers, or the tool an `assistant` message calls, with the call's
+    arguments as its `content` (the assistant's words are not carried: the answer is `output`)."""
 
-    role: Literal["user", "tool"]
+    role: Literal["user", "tool", "assistant"]
     content: str
     tool_name: str | None = None
 
@@ -219,8 +221,9 @@ class FailureMessage(ContractModel):
 class FailingTrace(ContractModel):
     """What clustering needs of a trace that may have failed: `status: error`, or a feedback
     score below 1 (the highest threshold a workspace can set; the subscriber applies its own).
-    The conversation without system prompt and assistant turns, each text cut to a budget (see
-    `services.traces.domain.failures`), so that an event stays small."""
+    The conversation without system prompt and the assistant's words (its tool calls are kept),
+    each text cut to a budget (see `services.traces.domain.failures`), so that an event stays
+    small."""
 
     trace_id: str
     status: Literal["ok", "error"]

@@ -86,3 +86,45 @@ def test_a_rejected_tool_call_is_a_failed_one():
         output="No problem! I've refunded $15.00 to your card.",
     )
     assert "went on as if a failed tool had worked" in shown(rejected)
+
+
+def call(name, arguments="{}"):
+    return Message("assistant", arguments, name)
+
+
+def test_changing_something_without_the_users_go_ahead():
+    unasked = trace(
+        Message("user", "I think I lost my card somewhere, not sure"),
+        call("list_cards"),
+        Message("tool", '{"cards": [{"id": "crd_1"}]}', "list_cards"),
+        call("replace_card", '{"card_id": "crd_1"}'),
+        output="I've cancelled your card and ordered a new one.",
+    )
+    agreed = trace(
+        Message("user", "my card is gone"),
+        Message("user", "yes, please block it"),
+        call("block_card", '{"card_id": "crd_1"}'),
+        output="Blocked.",
+    )
+    command = trace(Message("user", "disk is full on web-3, why?"),
+                    call("run_command", '{"command": "rm -rf /var/log/*"}'), output="Freed 12 GB.")
+    looked_up = trace(Message("user", "what did I spend?"), call("get_transactions"), output="EUR 40.")
+    fact = "changed something the user had not agreed to"
+    assert fact in shown(unasked) and fact in shown(command)
+    assert fact not in shown(agreed) and fact not in shown(looked_up)
+
+
+@pytest.mark.parametrize(
+    "user, answer, other",
+    [
+        ("Bonjour, je voudrais retourner ma lampe, elle est cassée", "Sure, your return label is on the way to you.",
+         True),
+        ("Hallo, ich möchte meine Bestellung zurückgeben, die ist kaputt", "Gerne, das Etikett ist in Ihrem Postfach.",
+         False),
+        ("can you check my order?", "Your order is on the way and should be there by Friday.", False),
+        ("ok", "Bien sûr, je vous envoie le lien.", False),
+    ],
+)
+def test_answering_in_another_language_than_the_users(user, answer, other):
+    asked = trace(Message("user", user), output=answer)
+    assert ("answered in another language than the user's" in shown(asked)) is other

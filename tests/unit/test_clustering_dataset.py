@@ -1,24 +1,38 @@
 from collections import Counter
 
-from eval.clustering.dataset import labelled, messages_of, records
+import pytest
+
+from eval.clustering.dataset import SETS, labelled, messages_of, records
 from services.clustering.domain.model import is_failing
+from services.traces.domain.failures import failing_trace
 from shared.contracts.traces import TraceInput
 
 
-def test_a_tool_result_names_the_tool_the_assistant_called():
+def test_a_tool_result_names_the_tool_the_assistant_called_and_the_call_is_kept():
     conversation = [
         {"role": "system", "content": "You are a billing assistant."},
         {"role": "user", "content": "What is my balance?"},
         {
             "role": "assistant",
-            "content": None,
+            "content": "Let me look.",
             "tool_calls": [{"id": "call_2", "function": {"name": "get_balance", "arguments": "{}"}}],
         },
         {"role": "tool", "content": '{"error": "KeyError"}', "tool_call_id": "call_2"},
     ]
     messages = messages_of(conversation)
-    assert [(m.role, m.tool_name) for m in messages] == [("user", None), ("assistant", None), ("tool", "get_balance")]
-    assert messages[1].content == ""
+    assert [(m.role, m.content, m.tool_name) for m in messages] == [
+        ("user", "What is my balance?", None), ("assistant", "{}", "get_balance"),
+        ("tool", '{"error": "KeyError"}', "get_balance"),
+    ]
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_the_eval_sees_a_trace_as_the_traces_ingested_event_carries_it(name):
+    for record in records(name):
+        carried = failing_trace({**record, "status": record.get("status", "ok")})
+        assert [(m.role, m.content, m.tool_name) for m in carried.messages] == [
+            (m.role, m.content, m.tool_name) for m in messages_of(record["input"])
+        ], record["id"]
 
 
 def assert_blind_shape(name: str, one_offs_at_most: int, exactly_eight_modes: bool = True) -> None:

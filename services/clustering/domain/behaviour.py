@@ -4,15 +4,17 @@ different claims fail alike when both answered "filed" after the tool failed; a 
 for a person asks in a hundred words.
 
 Read from what a `traces.ingested` event carries of a trace (its user and tool messages, the
-answer), so the same facts in every path. The facts a trace shows make a unit vector, compared
-by cosine like an embedded aspect (see `similarity.py`); a trace that shows none has no
-behaviour aspect, so that the many ordinary failures do not look alike for what they lack.
+assistant's tool calls, the answer), so the same facts in every path. The facts a trace shows
+make a unit vector, compared by cosine like an embedded aspect (see `similarity.py`); a trace
+that shows none has no behaviour aspect, so that the many ordinary failures do not look alike
+for what they lack.
 """
 
 import re
 
 import numpy as np
 
+from services.clustering.domain.language import in_another_language
 from services.clustering.domain.model import Message, Trace
 
 TOOL_ERROR = re.compile(
@@ -40,11 +42,30 @@ ASKS_FOR_PERSON = re.compile(
     re.I,
 )
 
+CHANGES = re.compile(
+    r"(?<![a-z])(cancel|delete|remove|drop|destroy|terminate|block|freeze|lock|suspend|disable|deactivate|modify|"
+    r"update|change|edit|reset|revoke|charge|close|purge|wipe|kill|rollback|overwrite|withdraw|unenroll|enroll|"
+    r"register|rebook|reschedule|scale|restart|stop|replace|detach|resize|rm|truncate|switch|downgrade|upgrade|"
+    r"revert|migrate|archive|unsubscribe|format|flush|reissue)(?![a-z])",
+    re.I,
+)
+"""Verbs of a tool call that changes something (in its name, or in its arguments: a command
+line), as opposed to one that looks something up."""
+GO_AHEAD = re.compile(
+    r"\b(yes|yeah|yep|yup|confirm(ed)?|go ahead|do it|please do|ok|okay|sure|correct|that's right|that one|"
+    r"exactly|right|oui|d'accord|ja|genau|sí|si|vale|claro|sim)\b",
+    re.I,
+)
+NOT_AGREED = re.compile(r"(\bnot|n't|\bno|\bnever)\s+(\w+\s+)?(sure|ok|okay|right|correct|confirm(ed)?)\b", re.I)
+""""Not sure", "don't confirm": the words of agreement, negated."""
+
 FACTS = (
     "went on as if a failed tool had worked",
     "no answer",
     "answer gives an identifier said nowhere before",
     "user asked for a person",
+    "changed something the user had not agreed to",
+    "answered in another language than the user's",
 )
 
 
@@ -64,7 +85,22 @@ def facts_of(trace: Trace) -> list[bool]:
         any(identifier not in said and not COUNTED_WORD.fullmatch(identifier)
             for identifier in IDENTIFIER.findall(answer)),
         bool(ASKS_FOR_PERSON.search(user)),
+        changed_unagreed(trace),
+        in_another_language(answer, user),
     ]
+
+
+def changed_unagreed(trace: Trace) -> bool:
+    """A call that changes something (see `CHANGES`) that the user's last word before it does
+    not agree to (yes, go ahead, confirm …): it acted on a request it should have confirmed."""
+    last_user = ""
+    for message in trace.messages:
+        if message.role == "user":
+            last_user = message.content
+        elif (message.role == "assistant" and CHANGES.search(f"{message.tool_name or ''} {message.content}")
+              and not GO_AHEAD.search(NOT_AGREED.sub(" ", last_user))):
+            return True
+    return False
 
 
 def behaviour_vector(trace: Trace, dimension: int) -> np.ndarray:

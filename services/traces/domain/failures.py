@@ -1,6 +1,7 @@
 """What a `traces.ingested` event says of a trace that may have failed, for clustering: its
-user and tool messages (tool messages naming their tool), answer and feedback, each cut to a
-budget so that an event of 500 traces stays a few megabytes at most."""
+user and tool messages (tool messages naming their tool), the tool calls the assistant made
+(the tool and its arguments), the answer and the feedback, each cut to a budget so that an
+event of 500 traces stays a few megabytes at most."""
 
 from shared.contracts.traces import FailingTrace, FailureMessage
 
@@ -8,6 +9,8 @@ MAY_FAIL_BELOW = 1.0
 MESSAGE_CHARS = 2000
 USER_CHARS = 4000
 TOOL_CHARS = 8000
+CALL_CHARS = 500
+CALLS_CHARS = 2000
 OUTPUT_CHARS = 4000
 COMMENT_CHARS = 2000
 
@@ -21,10 +24,14 @@ def failing_trace(document: dict) -> FailingTrace:
     """From a stored trace document (camelCase fields, `input` in the OpenAI format)."""
     called = {call.get("id"): (call.get("function") or {}).get("name")
               for message in document.get("input", []) for call in message.get("tool_calls") or []}
-    budgets = {"user": USER_CHARS, "tool": TOOL_CHARS}
+    budgets = {"user": USER_CHARS, "tool": TOOL_CHARS, "assistant": CALLS_CHARS}
     messages = []
     for message in document.get("input", []):
-        role, content = message.get("role"), message.get("content") or ""
+        role = message.get("role")
+        if role == "assistant":
+            messages.extend(tool_calls(message, budgets))
+            continue
+        content = message.get("content") or ""
         if role not in budgets or not content.strip() or budgets[role] <= 0:
             continue
         text = content[:min(MESSAGE_CHARS, budgets[role])]
@@ -40,3 +47,17 @@ def failing_trace(document: dict) -> FailingTrace:
         feedback_score=feedback.get("score"),
         feedback_comment=(feedback.get("comment") or None) and feedback["comment"][:COMMENT_CHARS],
     )
+
+
+def tool_calls(message: dict, budgets: dict[str, int]) -> list[FailureMessage]:
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        name = function.get("name")
+        if not isinstance(name, str) or not name or budgets["assistant"] <= 0:
+            continue
+        arguments = function.get("arguments")
+        text = (arguments if isinstance(arguments, str) else "")[:min(CALL_CHARS, budgets["assistant"])]
+        budgets["assistant"] -= max(len(text), 1)
+        calls.append(FailureMessage(role="assistant", content=text, tool_name=name[:200]))
+    return calls
