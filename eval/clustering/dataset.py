@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from services.clustering.domain.model import Message, Trace
+from services.traces.domain.failures import failing_trace
 
 FOLDER = Path(__file__).parent
 SETS = {
@@ -34,20 +35,12 @@ def records(name: str) -> list[dict]:
 
 
 def messages_of(conversation: list[dict]) -> tuple[Message, ...]:
-    """The messages a `traces.ingested` event carries (`services.traces.domain.failures`), uncut:
-    user and tool messages (a tool result naming the tool that was called) and the assistant's
-    tool calls (the tool, its arguments); no system prompt, none of the assistant's words."""
-    called = {
-        call["id"]: call["function"]["name"] for message in conversation for call in message.get("tool_calls") or []
-    }
-    messages = []
-    for m in conversation:
-        if m["role"] == "assistant":
-            messages += [Message("assistant", c["function"].get("arguments") or "", c["function"]["name"])
-                         for c in m.get("tool_calls") or []]
-        elif m["role"] in ("user", "tool") and (m.get("content") or "").strip():
-            messages.append(Message(m["role"], m["content"], called.get(m.get("tool_call_id"))))
-    return tuple(messages)
+    """The messages as a `traces.ingested` event carries them (`services.traces.domain.failures`,
+    budgets included): user and tool messages (a tool result naming the tool that was called)
+    and the assistant's tool calls (the tool, its arguments); no system prompt, none of the
+    assistant's words."""
+    carried = failing_trace({"id": "eval", "status": "error", "input": conversation})
+    return tuple(Message(m.role, m.content, m.tool_name) for m in carried.messages)
 
 
 def as_trace(record: dict) -> Trace:

@@ -147,4 +147,4 @@ class RpcClient:
         try:
             future.set_result(Reply.from_bytes(message.body))
         except ValueError as error:
-            future.set_exception(BrokerUnavailable(f"malformed reply: {error}"))
+            future.set_exception(CommandInDoubt(f"the reply could not be read: {error}"))

@@ -1,10 +1,7 @@
 from collections import Counter
 
-import pytest
-
-from eval.clustering.dataset import SETS, labelled, messages_of, records
+from eval.clustering.dataset import labelled, messages_of, records
 from services.clustering.domain.model import is_failing
-from services.traces.domain.failures import failing_trace
 from shared.contracts.traces import TraceInput
 
 
@@ -24,15 +21,6 @@ def test_a_tool_result_names_the_tool_the_assistant_called_and_the_call_is_kept(
         ("user", "What is my balance?", None), ("assistant", "{}", "get_balance"),
         ("tool", '{"error": "KeyError"}', "get_balance"),
     ]
-
-
-@pytest.mark.parametrize("name", SETS)
-def test_the_eval_sees_a_trace_as_the_traces_ingested_event_carries_it(name):
-    for record in records(name):
-        carried = failing_trace({**record, "status": record.get("status", "ok")})
-        assert [(m.role, m.content, m.tool_name) for m in carried.messages] == [
-            (m.role, m.content, m.tool_name) for m in messages_of(record["input"])
-        ], record["id"]
 
 
 def assert_blind_shape(name: str, one_offs_at_most: int, exactly_eight_modes: bool = True) -> None:

@@ -1,7 +1,7 @@
 """What a `traces.ingested` event carries of a failing trace: the assistant's tool calls among
 the user and tool messages, each within its budget."""
 
-from services.traces.domain.failures import CALL_CHARS, CALLS_CHARS, failing_trace
+from services.traces.domain.failures import CALL_CHARS, CALLS_CHARS, MESSAGE_COST, failing_trace
 from shared.contracts.traces import FailingTrace
 
 
@@ -35,6 +35,18 @@ def test_call_arguments_are_cut_to_their_budget_and_nameless_calls_left_out():
     long = {"name": "run_command", "arguments": "x" * 5000}
     carried = failing_trace(document({"arguments": "{}"}, *[long] * 10))
     calls = [m for m in carried.messages if m.role == "assistant"]
-    assert all(len(m.content) <= CALL_CHARS and m.tool_name == "run_command" for m in calls)
+    assert calls and all(len(m.content) <= CALL_CHARS and m.tool_name == "run_command" for m in calls)
     assert sum(len(m.content) for m in calls) <= CALLS_CHARS
-    assert len(calls) == CALLS_CHARS // CALL_CHARS
+
+
+def test_many_tiny_calls_cannot_make_a_large_event():
+    tiny = {"name": "t" * 500, "arguments": ""}
+    carried = failing_trace(document(*[tiny] * 1000))
+    calls = [m for m in carried.messages if m.role == "assistant"]
+    assert len(calls) <= CALLS_CHARS // MESSAGE_COST
+    assert len(carried.model_dump_json(by_alias=True)) < 20_000
+
+
+def test_arguments_stored_as_an_object_are_carried_as_json():
+    carried = failing_trace(document({"name": "block_card", "arguments": {"card_id": "crd_1"}}, text="Blocked."))
+    assert [m.content for m in carried.messages if m.role == "assistant"] == ['{"card_id": "crd_1"}']

@@ -14,25 +14,33 @@ import re
 
 import numpy as np
 
+from services.clustering.domain.changes import makes_a_change, says_yes
 from services.clustering.domain.language import in_another_language
 from services.clustering.domain.model import Message, Trace
 
 TOOL_ERROR = re.compile(
-    r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused|rejected|declined", re.I
+    r"error|exception|traceback|time(d)?[ _-]?out|failed|unavailable|denied|refused|\b(rejected|declined)\b", re.I
 )
 ACKNOWLEDGED = re.compile(
     r"\b(unable|couldn'?t|could not|can'?t|cannot|not able|wasn'?t able|error|try again|failed|unavailable|"
     r"isn'?t working|not working|isn'?t responding|not responding|timed out|went wrong|trouble|"
-    r"(did ?n[o']t|hasn'?t|has not) (go|gone) through)",
+    r"(did ?n[o']t|hasn'?t|has not) (go|gone) through|"
+    r"(was|is|'s|seems to be|ran into|hit|had|having) (a |an |some )?(technical )?(problem|issue|glitch|hiccup)s?)\b",
     re.I,
 )
-"""Words an answer that owns up to a failure uses; "sorry" alone is not one of them: "sorry it
-arrived cold, I've refunded you" is the answer of an agent that went on as if the refund had worked."""
+"""Words an answer that owns up to a failure uses ("there was a problem", not "sorry for the
+problem"); "sorry" alone is not one of them: "sorry it arrived cold, I've refunded you" is the
+answer of an agent that went on as if the refund had worked."""
 IDENTIFIER = re.compile(
     r"\b(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)+|[A-Za-z0-9]{6,})\b|\b\d{6,}\b"
 )
-COUNTED_WORD = re.compile(r"\d+(?:-[a-z]+)+|[a-z]+(?:-[a-z]+)*-\d{1,3}")
-"""A number joined to words ("30-day", "100-night", "top-10") is not an identifier."""
+COUNTED_WORD = re.compile(
+    r"\d{1,4}-(?:minute|hour|day|night|week|month|year|business|calendar|working|inch|foot|seat|person|star|"
+    r"point|step|digit|page|item|piece|pack|gb|tb|mb)s?(?:-[a-z]+)*|top-\d{1,3}",
+    re.I,
+)
+"""A count joined to its unit ("30-day", "100-night", "24-hour", "top-10") is not an identifier;
+a code such as "tkt-481" or "4821-ab" still is."""
 ASKS_FOR_PERSON = re.compile(
     r"\b(human|real person|a person|someone|somebody|representative|rep|an agent|live agent|manager|supervisor|"
     r"transfer|connect me|speak (to|with)|talk (to|with)|call me|"
@@ -42,29 +50,12 @@ ASKS_FOR_PERSON = re.compile(
     re.I,
 )
 
-CHANGES = re.compile(
-    r"(?<![a-z])(cancel|delete|remove|drop|destroy|terminate|block|freeze|lock|suspend|disable|deactivate|modify|"
-    r"update|change|edit|reset|revoke|charge|close|purge|wipe|kill|rollback|overwrite|withdraw|unenroll|enroll|"
-    r"register|rebook|reschedule|scale|restart|stop|replace|detach|resize|rm|truncate|switch|downgrade|upgrade|"
-    r"revert|migrate|archive|unsubscribe|format|flush|reissue)(?![a-z])",
-    re.I,
-)
-"""Verbs of a tool call that changes something (in its name, or in its arguments: a command
-line), as opposed to one that looks something up."""
-GO_AHEAD = re.compile(
-    r"\b(yes|yeah|yep|yup|confirm(ed)?|go ahead|do it|please do|ok|okay|sure|correct|that's right|that one|"
-    r"exactly|right|oui|d'accord|ja|genau|sí|si|vale|claro|sim)\b",
-    re.I,
-)
-NOT_AGREED = re.compile(r"(\bnot|n't|\bno|\bnever)\s+(\w+\s+)?(sure|ok|okay|right|correct|confirm(ed)?)\b", re.I)
-""""Not sure", "don't confirm": the words of agreement, negated."""
-
 FACTS = (
     "went on as if a failed tool had worked",
     "no answer",
     "answer gives an identifier said nowhere before",
     "user asked for a person",
-    "changed something the user had not agreed to",
+    "made a change the user had not said yes to",
     "answered in another language than the user's",
 )
 
@@ -91,14 +82,14 @@ def facts_of(trace: Trace) -> list[bool]:
 
 
 def changed_unagreed(trace: Trace) -> bool:
-    """A call that changes something (see `CHANGES`) that the user's last word before it does
-    not agree to (yes, go ahead, confirm …): it acted on a request it should have confirmed."""
+    """A call that makes a change (see `changes.py`) after a user message that says no yes
+    (yes, go ahead, confirm …): it acted on something it should have confirmed first."""
     last_user = ""
     for message in trace.messages:
         if message.role == "user":
             last_user = message.content
-        elif (message.role == "assistant" and CHANGES.search(f"{message.tool_name or ''} {message.content}")
-              and not GO_AHEAD.search(NOT_AGREED.sub(" ", last_user))):
+        elif (message.role == "assistant" and makes_a_change(message.tool_name or "", message.content)
+              and not says_yes(last_user)):
             return True
     return False
 

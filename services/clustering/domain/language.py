@@ -5,14 +5,16 @@ or a close call: the fact it feeds must not fire on a doubt."""
 import re
 
 STOPWORDS = {
-    "en": "the and you your is are to of it for my i this that with have was not can what do be on",
+    "en": "the and you your is are to of it for my this that with have was not can what do be on",
     "fr": "le la les et vous votre est sont de des un une pour mon ma je ce que avec pas ne il qui sur",
     "de": "der die das und sie ihr ist sind zu von ein eine für mein ich nicht mit auf wie es den dem",
-    "es": "el la los las y usted su es son de del un una para mi yo que con no por se lo como",
-    "pt": "o a os as e você seu sua é são de do da um uma para meu eu que com não por se",
-    "it": "il lo la gli le e lei suo è sono di del un una per mio io che con non si come",
+    "es": "el la los las y usted su es de del un una para mi yo que con por lo como",
+    "pt": "de do da um uma para meu eu que com não por você seu sua é são",
+    "it": "il lo la gli le lei suo è sono di del un una per mio io che con non si come",
     "nl": "de het een en u uw is zijn van voor mijn ik dat met niet op wat hoe",
 }
+"""Short words English spells the same ("a", "no", "se", "i") are left out: "a window seat" is
+not Portuguese."""
 WORDS = {language: frozenset(words.split()) for language, words in STOPWORDS.items()}
 WORD = re.compile(r"[^\W\d_]+")
 MIN_WORDS = 4

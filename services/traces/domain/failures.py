@@ -3,6 +3,8 @@ user and tool messages (tool messages naming their tool), the tool calls the ass
 (the tool and its arguments), the answer and the feedback, each cut to a budget so that an
 event of 500 traces stays a few megabytes at most."""
 
+import json
+
 from shared.contracts.traces import FailingTrace, FailureMessage
 
 MAY_FAIL_BELOW = 1.0
@@ -11,6 +13,10 @@ USER_CHARS = 4000
 TOOL_CHARS = 8000
 CALL_CHARS = 500
 CALLS_CHARS = 2000
+NAME_CHARS = 128
+MESSAGE_COST = 40
+"""What a message costs its budget beyond its text: its JSON and its tool's name, so that many
+tiny messages cannot make a large event."""
 OUTPUT_CHARS = 4000
 COMMENT_CHARS = 2000
 
@@ -35,8 +41,9 @@ def failing_trace(document: dict) -> FailingTrace:
         if role not in budgets or not content.strip() or budgets[role] <= 0:
             continue
         text = content[:min(MESSAGE_CHARS, budgets[role])]
-        budgets[role] -= len(text)
         tool = called.get(message.get("tool_call_id")) if role == "tool" else None
+        tool = tool[:NAME_CHARS] if isinstance(tool, str) and tool else None
+        budgets[role] -= len(text) + len(tool or "") + MESSAGE_COST
         messages.append(FailureMessage(role=role, content=text, tool_name=tool))
     feedback = document.get("feedback") or {}
     return FailingTrace(
@@ -56,8 +63,15 @@ def tool_calls(message: dict, budgets: dict[str, int]) -> list[FailureMessage]:
         name = function.get("name")
         if not isinstance(name, str) or not name or budgets["assistant"] <= 0:
             continue
-        arguments = function.get("arguments")
-        text = (arguments if isinstance(arguments, str) else "")[:min(CALL_CHARS, budgets["assistant"])]
-        budgets["assistant"] -= max(len(text), 1)
-        calls.append(FailureMessage(role="assistant", content=text, tool_name=name[:200]))
+        text = as_text(function.get("arguments"))[:min(CALL_CHARS, budgets["assistant"])]
+        budgets["assistant"] -= len(text) + min(len(name), NAME_CHARS) + MESSAGE_COST
+        calls.append(FailureMessage(role="assistant", content=text, tool_name=name[:NAME_CHARS]))
     return calls
+
+
+def as_text(arguments: object) -> str:
+    """A call's arguments as the model wrote them: a JSON string, or (in an older document) the
+    parsed object, written back as JSON."""
+    if arguments is None:
+        return ""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False, default=str)
