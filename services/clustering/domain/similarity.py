@@ -3,8 +3,8 @@
 Each trace has up to six aspects: four embedded ones and its behaviour (see `embedding.py`),
 and the lexical one (see `lexical.py`). The similarity of two traces is the weighted mean,
 over the aspects both have, of the cosine between their aspect vectors (`ASPECT_WEIGHTS`: the
-feedback comment, the user's own statement of what went wrong, weighs double;
-`LEXICAL_WEIGHT`); 0 when they share none. An issue sums its members' vectors aspect by
+feedback comment, the user's own statement of what went wrong, weighs double, the behaviour
+one and a half; `LEXICAL_WEIGHT`); 0 when they share none. An issue sums its members' vectors aspect by
 aspect and counts their words; a trace's similarity to it is the same mean, taken against
 those sums: the centroid's direction.
 """
@@ -19,8 +19,9 @@ from services.clustering.domain.embedding import ASPECTS, AspectVectors, every_a
 from services.clustering.domain.labels import Vocabulary
 
 LEXICAL_WEIGHT = 1.0
-# question, tool errors, answer, feedback (the user's own words, double), behaviour
-ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0, 1.0])
+# question, tool errors, answer, feedback (the user's own words, double), behaviour (what the
+# agent did, six facts: 1.5, see docs/clustering.md)
+ASPECT_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0, 1.5])
 
 
 def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
