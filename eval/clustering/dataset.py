@@ -6,7 +6,9 @@ against), `blind2.jsonl` (a mobile-carrier support assistant and a property-mana
 blind the same way, never scored) and `blind3.jsonl` (a university student-services assistant, a hotel front-desk
 assistant and a desktop-app license assistant, written blind the same way), `blind4.jsonl` (food-delivery support, bank
 card services and HR/payroll) and `blind5.jsonl` (e-commerce returns, car rental and a cloud-console assistant that
-runs commands), both written blind by writers who never saw the clustering code, one trace a line in
+runs commands), both written blind by writers who never saw the clustering code, and `blind6.jsonl` (airline
+miles, a gas and electricity supplier, clinic appointments), written the same way and scored once, at the end of
+the session that made the six-fact behaviour aspect, one trace a line in
 the API's trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a passing trace."""
 
 import json
@@ -26,6 +28,7 @@ SETS = {
     "blind3": FOLDER / "blind3.jsonl",
     "blind4": FOLDER / "blind4.jsonl",
     "blind5": FOLDER / "blind5.jsonl",
+    "blind6": FOLDER / "blind6.jsonl",
 }
 
 

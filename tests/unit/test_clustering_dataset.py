@@ -52,3 +52,7 @@ def test_every_line_of_the_third_blind_set_is_a_trace_input_of_the_api():
 def test_the_fourth_and_fifth_blind_sets_have_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
     assert_blind_shape("blind4", 16)
     assert_blind_shape("blind5", 16)
+
+
+def test_the_sixth_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    assert_blind_shape("blind6", 16)
