@@ -28,4 +28,4 @@ def test_a_constant_of_another_shape_or_kind_is_refused(restored):
         override("similarity.ASPECT_WEIGHTS=1,2")
     with pytest.raises(SystemExit, match="not a number"):
         override("embedding.ASPECTS=a")
-    assert np.all(similarity.ASPECT_WEIGHTS == before)
+    assert np.array_equal(similarity.ASPECT_WEIGHTS, before)

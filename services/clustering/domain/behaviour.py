@@ -88,7 +88,7 @@ def changed_unagreed(trace: Trace) -> bool:
     for message in trace.messages:
         if message.role == "user":
             last_user = message.content
-        elif (message.role == "assistant" and makes_a_change(message.tool_name or "", message.content)
+        elif (message.role == "assistant" and makes_a_change(message.tool_name or "", message.content, last_user)
               and not says_yes(last_user)):
             return True
     return False

@@ -11,6 +11,9 @@ CHANGE_VERBS = frozenset(
     "reschedule scale restart stop replace detach resize rm truncate switch downgrade upgrade revert migrate archive "
     "unsubscribe flush reissue".split()
 )
+COMMIT_VERBS = frozenset("book reserve purchase buy redeem subscribe".split())
+"""Verbs that commit the user to something they may only have asked about ("how many miles to
+Lisbon?" answered by booking it): a change unless the user's last message asked for it."""
 LOOKUP_VERBS = frozenset(
     "get list find search lookup look check show read fetch query view describe preview estimate quote calculate "
     "validate verify count".split()
@@ -48,11 +51,14 @@ def command_line(arguments: str) -> str:
     return " ".join(str(parsed[field]) for field in COMMAND_FIELDS if field in parsed)
 
 
-def makes_a_change(tool: str, arguments: str) -> bool:
+def makes_a_change(tool: str, arguments: str, asked: str = "") -> bool:
     words = words_of(tool)
     if words and words[0] in LOOKUP_VERBS:
         return False
     if any(word in CHANGE_VERBS for word in words):
+        return True
+    asked_words = {word[:5] for word in re.findall(r"[a-z]+", asked.lower())}
+    if any(word in COMMIT_VERBS and word[:5] not in asked_words for word in words):
         return True
     return any(word in CHANGE_VERBS for word in re.findall(r"[a-z]+", command_line(arguments).lower()))
 
