@@ -1,6 +1,7 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from eval.clustering.dataset import labelled
@@ -442,3 +443,30 @@ def test_a_state_keeps_its_vectors_for_the_same_model_and_keeps_only_behaviour_f
     (waiting,) = legacy.pending
     assert waiting.vectors.present.tolist() == [False, False, False, False, True]
     assert waiting.vectors.matrix[4].any() and not waiting.vectors.matrix[:4].any()
+
+
+def test_an_issue_defined_by_a_behaviour_does_not_take_a_trace_without_it():
+    from services.clustering.domain.behaviour import FACTS
+    from services.clustering.domain.clustering import lacks_defining_fact
+    from services.clustering.domain.embedding import ASPECTS, BEHAVIOUR, AspectVectors
+    from services.clustering.domain.similarity import Centroid
+    from services.clustering.domain.state import IssueProfile
+
+    invented = FACTS.index("answer gives an identifier said nowhere before")
+
+    def vectors(*facts):
+        matrix = np.zeros((len(ASPECTS), 16), dtype=np.float32)
+        matrix[0, 0] = 1.0
+        for fact in facts:
+            matrix[BEHAVIOUR, fact] = 1.0 / np.sqrt(len(facts))
+        present = np.array([True, False, False, False, bool(facts)])
+        return AspectVectors(matrix, present)
+
+    settings = ClusteringSettings()
+    defined = IssueProfile("iss_1", "open", Centroid.of([(vectors(invented), ())] * 4 + [(vectors(), ())]))
+    mixed = IssueProfile("iss_2", "open", Centroid.of([(vectors(invented), ())] * 2 + [(vectors(), ())] * 3))
+    young = IssueProfile("iss_3", "open", Centroid.of([(vectors(invented), ())] * 3))
+    assert lacks_defining_fact(defined, vectors(), settings)
+    assert not lacks_defining_fact(defined, vectors(invented), settings)
+    assert not lacks_defining_fact(mixed, vectors(), settings)
+    assert not lacks_defining_fact(young, vectors(), settings)

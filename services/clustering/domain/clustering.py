@@ -12,9 +12,9 @@ from datetime import datetime
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
-from services.clustering.domain.behaviour import failed_tool_results
+from services.clustering.domain.behaviour import FACTS, failed_tool_results
 from services.clustering.domain.confidence import cluster_confidence
-from services.clustering.domain.embedding import AspectVectors, aspect_texts
+from services.clustering.domain.embedding import BEHAVIOUR, AspectVectors, aspect_texts
 from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
 from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
 from services.clustering.domain.severity import severity_for
@@ -25,6 +25,8 @@ DIGEST_CHARS = 1500
 EXAMPLES = 5
 COHESION_RATIO = 0.6
 LOOSE_TOLERANCE = 0.03
+DEFINING_SHARE = 0.8
+"""A behaviour fact that at least this share of an issue's members show defines the issue."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,9 @@ def matching_closed_issue(
     """The closed issue this trace's failure is (by the same similarity as joining an open
     one), if any: when it comes back, the issue has regressed."""
     issue, score = nearest(state, [issue for issue in state.issues if issue.closed], [(vectors, terms)])
-    return issue if issue is not None and admits(issue, score, settings) else None
+    if issue is None or not admits(issue, score, settings) or lacks_defining_fact(issue, vectors, settings):
+        return None
+    return issue
 
 
 def cluster_batch(
@@ -149,6 +153,20 @@ def admits(issue: IssueProfile, score: float, settings: ClusteringSettings, floo
     return score >= max(floor, COHESION_RATIO * (cohesion or 0.0))
 
 
+def lacks_defining_fact(issue: IssueProfile, vectors: AspectVectors, settings: ClusteringSettings) -> bool:
+    """An issue of at least `min_cluster_size` members most of which show a behaviour fact
+    (`behaviour.py`; the mean of their behaviour vectors at that fact is `DEFINING_SHARE` or
+    more) is that behaviour's failure: a trace that does not show it is a near miss about the
+    same things (the reference was real but on the wrong transaction, beside invented
+    references), not a member, however alike their words."""
+    centroid = issue.centroid
+    if centroid.size < settings.min_cluster_size:
+        return False
+    shares = centroid.sums[BEHAVIOUR, : len(FACTS)] / centroid.size
+    shown = vectors.matrix[BEHAVIOUR, : len(FACTS)] > 0
+    return bool(np.any((shares >= DEFINING_SHARE) & ~shown))
+
+
 def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome) -> None:
     placements = outcome.regressed if issue.closed else outcome.assigned
     if issue.closed:
@@ -163,12 +181,14 @@ def _place(
     state: AgentState, candidates: list[PendingTrace], settings: ClusteringSettings, outcome: BatchOutcome
 ) -> list[PendingTrace]:
     """Each candidate joins the nearest issue that is not closed, else the nearest closed one,
-    when similar enough; the others are returned, still waiting."""
+    when similar enough and showing the issue's defining behaviour, if it has one; the others are
+    returned, still waiting."""
     left = []
     for candidate in candidates:
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
             issue, score = nearest(state, issues, [candidate.sighting])
-            if issue is not None and admits(issue, score, settings):
+            if (issue is not None and admits(issue, score, settings)
+                    and not lacks_defining_fact(issue, candidate.vectors, settings)):
                 _join(issue, [candidate], score, outcome)
                 break
         else:
