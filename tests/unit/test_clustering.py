@@ -445,12 +445,14 @@ def test_a_state_keeps_its_vectors_for_the_same_model_and_keeps_only_behaviour_f
     assert waiting.vectors.matrix[4].any() and not waiting.vectors.matrix[:4].any()
 
 
-def test_an_issue_defined_by_a_behaviour_does_not_take_a_trace_without_it():
+def test_an_issue_defined_by_a_behaviour_neither_takes_nor_forms_with_a_trace_without_it():
     from services.clustering.domain.behaviour import FACTS
-    from services.clustering.domain.clustering import lacks_defining_fact
+    from services.clustering.domain.clustering import _pruned, lacks_defining_fact
     from services.clustering.domain.embedding import ASPECTS, BEHAVIOUR, AspectVectors
+    from services.clustering.domain.labels import Vocabulary
+    from services.clustering.domain.model import Digest
     from services.clustering.domain.similarity import Centroid
-    from services.clustering.domain.state import IssueProfile
+    from services.clustering.domain.state import IssueProfile, PendingTrace
 
     invented = FACTS.index("answer gives an identifier said nowhere before")
 
@@ -467,6 +469,9 @@ def test_an_issue_defined_by_a_behaviour_does_not_take_a_trace_without_it():
     mixed = IssueProfile("iss_2", "open", Centroid.of([(vectors(invented), ())] * 2 + [(vectors(), ())] * 3))
     young = IssueProfile("iss_3", "open", Centroid.of([(vectors(invented), ())] * 3))
     assert lacks_defining_fact(defined, vectors(), settings)
+    waiting = [PendingTrace(f"tr_{n}", None, datetime(2026, 12, 1, tzinfo=UTC), each, Digest("q", "a"))
+               for n, each in enumerate([vectors(invented)] * 4 + [vectors()])]
+    assert [member.trace_id for member in _pruned(waiting, Vocabulary(), settings)] == [f"tr_{n}" for n in range(4)]
     assert not lacks_defining_fact(defined, vectors(invented), settings)
     assert not lacks_defining_fact(mixed, vectors(), settings)
     assert not lacks_defining_fact(young, vectors(), settings)

@@ -265,6 +265,9 @@ def _loose(group: list[PendingTrace], vocabulary: Vocabulary, agent: Centroid) -
 
 
 def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: ClusteringSettings) -> list[PendingTrace]:
+    """The group without its least similar members, down to those as similar to the centroid of
+    the others as a trace must be to join an issue; then without the members that lack a
+    behaviour fact that defines the rest (see `lacks_defining_fact`)."""
     group = list(group)
     while len(group) >= settings.min_cluster_size:
         centroid = Centroid.of([member.sighting for member in group])
@@ -274,7 +277,10 @@ def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: Cluster
         if scores[worst] >= max(settings.similarity_threshold, COHESION_RATIO * others):
             break
         group.pop(worst)
-    return group
+    if len(group) < settings.min_cluster_size:
+        return group
+    founding = IssueProfile("", "open", Centroid.of([member.sighting for member in group]))
+    return [member for member in group if not lacks_defining_fact(founding, member.vectors, settings)]
 
 
 def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
