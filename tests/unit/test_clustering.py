@@ -452,7 +452,7 @@ def test_an_issue_defined_by_a_behaviour_neither_takes_nor_forms_with_a_trace_wi
     from services.clustering.domain.labels import Vocabulary
     from services.clustering.domain.model import Digest
     from services.clustering.domain.similarity import Centroid
-    from services.clustering.domain.state import IssueProfile, PendingTrace
+    from services.clustering.domain.state import PendingTrace
 
     invented = FACTS.index("answer gives an identifier said nowhere before")
 
@@ -465,9 +465,9 @@ def test_an_issue_defined_by_a_behaviour_neither_takes_nor_forms_with_a_trace_wi
         return AspectVectors(matrix, present)
 
     settings = ClusteringSettings()
-    defined = IssueProfile("iss_1", "open", Centroid.of([(vectors(invented), ())] * 4 + [(vectors(), ())]))
-    mixed = IssueProfile("iss_2", "open", Centroid.of([(vectors(invented), ())] * 2 + [(vectors(), ())] * 3))
-    young = IssueProfile("iss_3", "open", Centroid.of([(vectors(invented), ())] * 3))
+    defined = Centroid.of([(vectors(invented), ())] * 4 + [(vectors(), ())])
+    mixed = Centroid.of([(vectors(invented), ())] * 2 + [(vectors(), ())] * 3)
+    young = Centroid.of([(vectors(invented), ())] * 3)
     assert lacks_defining_fact(defined, vectors(), settings)
     waiting = [PendingTrace(f"tr_{n}", None, datetime(2026, 12, 1, tzinfo=UTC), each, Digest("q", "a"))
                for n, each in enumerate([vectors(invented)] * 4 + [vectors()])]

@@ -106,7 +106,7 @@ def matching_closed_issue(
     """The closed issue this trace's failure is (by the same similarity as joining an open
     one), if any: when it comes back, the issue has regressed."""
     issue, score = nearest(state, [issue for issue in state.issues if issue.closed], [(vectors, terms)])
-    if issue is None or not admits(issue, score, settings) or lacks_defining_fact(issue, vectors, settings):
+    if issue is None or not admits(issue, score, settings) or lacks_defining_fact(issue.centroid, vectors, settings):
         return None
     return issue
 
@@ -153,16 +153,15 @@ def admits(issue: IssueProfile, score: float, settings: ClusteringSettings, floo
     return score >= max(floor, COHESION_RATIO * (cohesion or 0.0))
 
 
-def lacks_defining_fact(issue: IssueProfile, vectors: AspectVectors, settings: ClusteringSettings) -> bool:
-    """An issue of at least `min_cluster_size` members most of which show a behaviour fact
+def lacks_defining_fact(group: Centroid, vectors: AspectVectors, settings: ClusteringSettings) -> bool:
+    """An issue (or cluster) of at least `min_cluster_size` members most of which show a behaviour fact
     (`behaviour.py`; the mean of their behaviour vectors at that fact is `DEFINING_SHARE` or
     more) is that behaviour's failure: a trace that does not show it is a near miss about the
     same things (the reference was real but on the wrong transaction, beside invented
     references), not a member, however alike their words."""
-    centroid = issue.centroid
-    if centroid.size < settings.min_cluster_size:
+    if group.size < settings.min_cluster_size:
         return False
-    shares = centroid.sums[BEHAVIOUR, : len(FACTS)] / centroid.size
+    shares = group.sums[BEHAVIOUR, : len(FACTS)] / group.size
     shown = vectors.matrix[BEHAVIOUR, : len(FACTS)] > 0
     return bool(np.any((shares >= DEFINING_SHARE) & ~shown))
 
@@ -188,7 +187,7 @@ def _place(
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
             issue, score = nearest(state, issues, [candidate.sighting])
             if (issue is not None and admits(issue, score, settings)
-                    and not lacks_defining_fact(issue, candidate.vectors, settings)):
+                    and not lacks_defining_fact(issue.centroid, candidate.vectors, settings)):
                 _join(issue, [candidate], score, outcome)
                 break
         else:
@@ -279,8 +278,7 @@ def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: Cluster
         group.pop(worst)
     if len(group) < settings.min_cluster_size:
         return group
-    founding = IssueProfile("", "open", Centroid.of([member.sighting for member in group]))
-    return [member for member in group if not lacks_defining_fact(founding, member.vectors, settings)]
+    return [member for member in group if not lacks_defining_fact(centroid, member.vectors, settings)]
 
 
 def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
