@@ -8,7 +8,8 @@ assistant and a desktop-app license assistant, written blind the same way), `bli
 card services and HR/payroll) and `blind5.jsonl` (e-commerce returns, car rental and a cloud-console assistant that
 runs commands), both written blind by writers who never saw the clustering code, and `blind6.jsonl` (airline
 miles, a gas and electricity supplier, clinic appointments), written the same way and scored once, at the end of
-the session that made the six-fact behaviour aspect, one trace a line in
+the session that made the six-fact behaviour aspect, and `blind7.jsonl` (home fibre broadband, a parcel courier, a
+veterinary hospital), written the same way and scored once before the change it was to check; one trace a line in
 the API's trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a passing trace."""
 
 import json
@@ -29,6 +30,7 @@ SETS = {
     "blind4": FOLDER / "blind4.jsonl",
     "blind5": FOLDER / "blind5.jsonl",
     "blind6": FOLDER / "blind6.jsonl",
+    "blind7": FOLDER / "blind7.jsonl",
 }
 
 

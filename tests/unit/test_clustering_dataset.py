@@ -56,3 +56,9 @@ def test_the_fourth_and_fifth_blind_sets_have_eight_modes_of_at_least_twelve_fai
 
 def test_the_sixth_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
     assert_blind_shape("blind6", 16)
+
+
+def test_the_seventh_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    assert_blind_shape("blind7", 16)
+    for record in records("blind7"):
+        TraceInput.model_validate({key: value for key, value in record.items() if key != "mode"})
