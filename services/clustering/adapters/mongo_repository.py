@@ -58,10 +58,16 @@ def _centroids(state: dict) -> list[dict]:
     return [issue["centroid"] for issue in state["issues"]] + ([state["common"]] if state.get("common") else [])
 
 
+def _traces(state: dict) -> list[dict]:
+    """The waiting traces, and those remembered as neighbours (absent from states stored before
+    they were kept)."""
+    return state["pending"] + state.get("placed", [])
+
+
 def _packed(state: dict) -> dict:
     """Vectors as bytes (float32 for traces, float64 for issue sums): a third of the size of
     BSON arrays, and far faster to encode."""
-    for pending in state["pending"]:
+    for pending in _traces(state):
         pending["vectors"]["matrix"] = Binary(np.asarray(pending["vectors"]["matrix"], dtype=np.float32).tobytes())
     for centroid in _centroids(state):
         centroid["sums"] = Binary(np.asarray(centroid["sums"], dtype=np.float64).tobytes())
@@ -69,7 +75,7 @@ def _packed(state: dict) -> dict:
 
 
 def _unpacked(state: dict) -> dict:
-    for pending in state["pending"]:
+    for pending in _traces(state):
         matrix = pending["vectors"]["matrix"]
         if isinstance(matrix, bytes):
             rows = len(pending["vectors"]["present"])

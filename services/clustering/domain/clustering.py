@@ -17,9 +17,10 @@ from services.clustering.domain.confidence import cluster_confidence
 from services.clustering.domain.embedding import BEHAVIOUR, AspectVectors, aspect_texts
 from services.clustering.domain.labels import Vocabulary, description_for, distinctive_terms, terms_of, title_for
 from services.clustering.domain.model import ClusteringSettings, Digest, Trace, is_failing
+from services.clustering.domain.neighbours import PLACED_KEPT, Neighbourhood
 from services.clustering.domain.severity import severity_for
 from services.clustering.domain.similarity import ASPECT_WEIGHTS, Centroid, pairwise
-from services.clustering.domain.state import AgentState, IssueProfile, PendingTrace
+from services.clustering.domain.state import AgentState, IssueProfile, PendingTrace, PlacedTrace
 
 DIGEST_CHARS = 1500
 EXAMPLES = 5
@@ -91,11 +92,18 @@ def nearest(
     state: AgentState,
     issues: list[IssueProfile],
     members: list[tuple[AspectVectors, tuple[str, ...]]],
+    hood: Neighbourhood | None = None,
+    member_ids: list[str] | None = None,
 ) -> tuple[IssueProfile | None, float]:
-    """The issue the members are most similar to on average, and that similarity."""
+    """The issue the members are most similar to on average, with the evidence of their
+    nearest traces (see `neighbours.py`), and that similarity."""
     if not issues:
         return None, 0.0
-    scores = [float(np.mean(issue.centroid.similarities(members, state.vocabulary))) for issue in issues]
+    scores = [
+        float(np.mean(issue.centroid.similarities(members, state.vocabulary)))
+        + (hood.toward_issue(member_ids, issue.id, issue.centroid.size) if hood and member_ids else 0.0)
+        for issue in issues
+    ]
     best = int(np.argmax(scores))
     return issues[best], scores[best]
 
@@ -133,9 +141,16 @@ def cluster_batch(
         state.remember(vectors)
         state.pending.append(PendingTrace(trace.id, trace.customer_id, trace.timestamp, vectors, digest))
         waiting.add(trace.id)
+    hood = Neighbourhood.of(state)
+    waited = {pending.trace_id: pending for pending in state.pending}
     if len(state.pending) >= settings.min_cluster_size:
-        state.pending = _cluster(state, settings, outcome)
-    state.pending = _place(state, state.pending, settings, outcome)
+        state.pending = _cluster(state, settings, outcome, hood)
+    state.pending = _place(state, state.pending, settings, outcome, hood)
+    state.remember_placed(
+        [PlacedTrace(trace_id, hood.member_of[trace_id], waited[trace_id].vectors, waited[trace_id].digest.terms)
+         for trace_id in waited if trace_id in hood.member_of],
+        PLACED_KEPT,
+    )
     excess = len(state.pending) - settings.max_pending
     if excess > 0:
         outcome.dropped = [pending.trace_id for pending in state.pending[:excess]]
@@ -166,18 +181,25 @@ def lacks_defining_fact(group: Centroid, vectors: AspectVectors, settings: Clust
     return bool(np.any((shares >= DEFINING_SHARE) & ~shown))
 
 
-def _join(issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome) -> None:
+def _join(
+    issue: IssueProfile, members: list[PendingTrace], similarity: float, outcome: BatchOutcome, hood: Neighbourhood
+) -> None:
     placements = outcome.regressed if issue.closed else outcome.assigned
     if issue.closed:
         issue.status = "open"
     for member in members:
         issue.centroid.add(member.vectors, member.digest.terms)
         issue.centroid.record_entry(similarity)
+        hood.joined(member.trace_id, issue.id)
         placements.append(Placement(member.trace_id, issue.id, round(similarity, 3)))
 
 
 def _place(
-    state: AgentState, candidates: list[PendingTrace], settings: ClusteringSettings, outcome: BatchOutcome
+    state: AgentState,
+    candidates: list[PendingTrace],
+    settings: ClusteringSettings,
+    outcome: BatchOutcome,
+    hood: Neighbourhood,
 ) -> list[PendingTrace]:
     """Each candidate joins the nearest issue that is not closed, else the nearest closed one,
     when similar enough and showing the issue's defining behaviour, if it has one; the others are
@@ -185,10 +207,10 @@ def _place(
     left = []
     for candidate in candidates:
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
-            issue, score = nearest(state, issues, [candidate.sighting])
+            issue, score = nearest(state, issues, [candidate.sighting], hood, [candidate.trace_id])
             if (issue is not None and admits(issue, score, settings)
                     and not lacks_defining_fact(issue.centroid, candidate.vectors, settings)):
-                _join(issue, [candidate], score, outcome)
+                _join(issue, [candidate], score, outcome, hood)
                 break
         else:
             left.append(candidate)
@@ -224,16 +246,21 @@ def _groups(
     vocabulary: Vocabulary,
     settings: ClusteringSettings,
     agent: Centroid | None = None,
+    hood: Neighbourhood | None = None,
 ) -> list[tuple[list[PendingTrace], bool]]:
     """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
     the members as similar to the centroid of the others as a trace must be to join an issue;
     those of at least `min_cluster_size`. Then the loose clusters among the traces left (see
     `_loose`). Each group comes with whether it is loose."""
     minimum = settings.min_cluster_size
-    distances = np.clip(1 - pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary), 0, 2)
+    hood = hood or Neighbourhood()
+    similar = hood.similarities_among([p.trace_id for p in pending])
+    if similar is None:
+        similar = pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary)
+    distances = np.clip(1 - similar - hood.shared([p.trace_id for p in pending]), 0, 2)
     np.fill_diagonal(distances, 0)
     clusters = _average_linkage(pending, distances, settings.cluster_similarity)
-    found = [group for group in (_pruned(g, vocabulary, settings) for g in clusters) if len(group) >= minimum]
+    found = [group for group in (_pruned(g, vocabulary, settings, hood) for g in clusters) if len(group) >= minimum]
     taken = {member.trace_id for group in found for member in group}
     left = [row for row, member in enumerate(pending) if member.trace_id not in taken]
     if agent is None or len(left) < minimum:
@@ -263,14 +290,18 @@ def _loose(group: list[PendingTrace], vocabulary: Vocabulary, agent: Centroid) -
     return group
 
 
-def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: ClusteringSettings) -> list[PendingTrace]:
+def _pruned(
+    group: list[PendingTrace], vocabulary: Vocabulary, settings: ClusteringSettings, hood: Neighbourhood | None = None
+) -> list[PendingTrace]:
     """The group without its least similar members, down to those as similar to the centroid of
     the others as a trace must be to join an issue; then without the members that lack a
     behaviour fact that defines the rest (see `lacks_defining_fact`)."""
-    group = list(group)
+    group, hood = list(group), hood or Neighbourhood()
     while len(group) >= settings.min_cluster_size:
         centroid = Centroid.of([member.sighting for member in group])
-        scores = [centroid.without(*m.sighting).similarities([m.sighting], vocabulary)[0] for m in group]
+        ids = {member.trace_id for member in group}
+        scores = [centroid.without(*m.sighting).similarities([m.sighting], vocabulary)[0]
+                  + hood.toward_group(m.trace_id, ids) for m in group]
         worst = int(np.argmin(scores))
         others = (sum(scores) - scores[worst]) / (len(scores) - 1)
         if scores[worst] >= max(settings.similarity_threshold, COHESION_RATIO * others):
@@ -281,7 +312,9 @@ def _pruned(group: list[PendingTrace], vocabulary: Vocabulary, settings: Cluster
     return [member for member in group if not lacks_defining_fact(centroid, member.vectors, settings)]
 
 
-def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome) -> list[PendingTrace]:
+def _cluster(
+    state: AgentState, settings: ClusteringSettings, outcome: BatchOutcome, hood: Neighbourhood
+) -> list[PendingTrace]:
     """Clusters the waiting traces; a cluster as similar to an existing issue as a trace must
     be to join it goes into that issue, any other becomes a proposed issue. A loose cluster,
     already shown to stand out from its agent's failures, needs only `cluster_similarity` to
@@ -289,20 +322,22 @@ def _cluster(state: AgentState, settings: ClusteringSettings, outcome: BatchOutc
     loose failure then joins the first instead of making a second issue. Returns the traces
     still waiting."""
     grouped: set[str] = set()
-    for group, loose in _groups(state.pending, state.vocabulary, settings, background(state)):
+    for group, loose in _groups(state.pending, state.vocabulary, settings, background(state), hood):
         grouped.update(member.trace_id for member in group)
         sightings = [member.sighting for member in group]
         floor = settings.cluster_similarity if loose else None
         for issues in ([i for i in state.issues if not i.closed], [i for i in state.issues if i.closed]):
-            issue, score = nearest(state, issues, sightings)
+            issue, score = nearest(state, issues, sightings, hood, [member.trace_id for member in group])
             if issue is not None and admits(issue, score, settings, floor):
-                _join(issue, group, score, outcome)
+                _join(issue, group, score, outcome, hood)
                 break
         else:
             proposed = _propose(state, group, settings)
             centroid = Centroid.of(sightings)
-            for value in _entries(centroid, sightings, state.vocabulary):
-                centroid.record_entry(value)
+            ids = {member.trace_id for member in group}
+            for member, value in zip(group, _entries(centroid, sightings, state.vocabulary), strict=True):
+                centroid.record_entry(value + hood.toward_group(member.trace_id, ids))
+                hood.joined(member.trace_id, proposed.key)
             state.issues.append(IssueProfile(proposed.key, "open", centroid))
             outcome.proposed.append(proposed)
     return [pending for pending in state.pending if pending.trace_id not in grouped]

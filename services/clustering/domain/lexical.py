@@ -44,15 +44,24 @@ def cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return sum(weight * b.get(term, 0.0) for term, weight in a.items())
 
 
-def pairwise(term_lists: list[tuple[str, ...]], vocabulary: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """Cosines between the traces' lexical vectors, and which traces have one."""
-    vectors = [trace_vector(terms, vocabulary) for terms in term_lists]
-    columns: dict[str, int] = {}
-    rows, cols, values = [], [], []
-    for row, vector in enumerate(vectors):
-        for term, weight in vector.items():
-            rows.append(row)
-            cols.append(columns.setdefault(term, len(columns)))
-            values.append(weight)
-    matrix = csr_matrix((values, (rows, cols)), shape=(len(vectors), max(len(columns), 1)))
-    return (matrix @ matrix.T).toarray(), np.array([bool(vector) for vector in vectors])
+def between(
+    rows: list[tuple[str, ...]], columns: list[tuple[str, ...]], vocabulary: Vocabulary
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Cosines between the lexical vectors of the `rows` traces and the `columns` traces, and
+    which traces of each side have one."""
+    index: dict[str, int] = {}
+    sides = []
+    for term_lists in (rows, columns):
+        vectors = [trace_vector(terms, vocabulary) for terms in term_lists]
+        entries, cols, values = [], [], []
+        for row, vector in enumerate(vectors):
+            for term, weight in vector.items():
+                entries.append(row)
+                cols.append(index.setdefault(term, len(index)))
+                values.append(weight)
+        sides.append((vectors, entries, cols, values))
+    width = max(len(index), 1)
+    matrices = [csr_matrix((values, (entries, cols)), shape=(len(vectors), width))
+                for vectors, entries, cols, values in sides]
+    has = tuple(np.array([bool(vector) for vector in side[0]]) for side in sides)
+    return (matrices[0] @ matrices[1].T).toarray(), has

@@ -29,16 +29,27 @@ def _mean(total: np.ndarray, shared: np.ndarray) -> np.ndarray:
 
 
 def pairwise(vectors: list[AspectVectors], terms: list[tuple[str, ...]], vocabulary: Vocabulary) -> np.ndarray:
-    matrices = np.stack([each.matrix for each in vectors])
-    present = np.stack([each.present for each in vectors]).astype(np.float64)
-    total = np.zeros((len(vectors), len(vectors)))
+    return between(vectors, terms, vectors, terms, vocabulary)
+
+
+def between(
+    rows: list[AspectVectors],
+    row_terms: list[tuple[str, ...]],
+    columns: list[AspectVectors],
+    column_terms: list[tuple[str, ...]],
+    vocabulary: Vocabulary,
+) -> np.ndarray:
+    """The similarity of every trace of `rows` to every trace of `columns`."""
+    matrices = [np.stack([each.matrix for each in side]) for side in (rows, columns)]
+    present = [np.stack([each.present for each in side]).astype(np.float64) for side in (rows, columns)]
+    total = np.zeros((len(rows), len(columns)))
     shared = np.zeros_like(total)
     for column in range(len(ASPECTS)):
-        both = np.outer(present[:, column], present[:, column]) * ASPECT_WEIGHTS[column]
-        total += both * (matrices[:, column] @ matrices[:, column].T)
+        both = np.outer(present[0][:, column], present[1][:, column]) * ASPECT_WEIGHTS[column]
+        total += both * (matrices[0][:, column] @ matrices[1][:, column].T)
         shared += both
-    words, has_words = lexical.pairwise(terms, vocabulary)
-    both = np.outer(has_words, has_words) * LEXICAL_WEIGHT
+    words, has_words = lexical.between(row_terms, column_terms, vocabulary)
+    both = np.outer(*has_words) * LEXICAL_WEIGHT
     return _mean(total + both * words, shared + both)
 
 

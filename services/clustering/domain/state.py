@@ -44,6 +44,16 @@ class PendingTrace:
 
 
 @dataclass
+class PlacedTrace:
+    """A trace an issue took lately, remembered as a neighbour (see `neighbours.py`)."""
+
+    trace_id: str
+    issue_id: str
+    vectors: AspectVectors
+    terms: tuple[str, ...]
+
+
+@dataclass
 class IssueProfile:
     """An issue as clustering sees it. `status` mirrors the issue's (`open`, `proposed_fix`,
     `testing` or `closed`); every status but `closed` takes new traces."""
@@ -65,15 +75,18 @@ class AgentState:
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     common: Centroid | None = None
     model: str = ""
+    placed: list[PlacedTrace] = field(default_factory=list)
 
     def adopt(self, model: str, dimension: int) -> bool:
         """Takes the embedding model in use (a name for it, and its vectors' width). Vectors
         another model made cannot be compared with its own, so they are dropped, all but the
         behaviour aspect (no model makes it): waiting traces keep their words and behaviour,
         issues their words, behaviour and cohesion, and get embedded aspects again from the
-        traces that join them. A state stored before models were named is taken as the current
-        model's when its width is. Returns whether vectors were dropped."""
-        widths = {p.vectors.matrix.shape[1] for p in self.pending} | {i.centroid.sums.shape[1] for i in self.issues}
+        traces that join them; the traces remembered as neighbours are forgotten. A state stored
+        before models were named is taken as the current model's when its width is. Returns
+        whether vectors were dropped."""
+        widths = {p.vectors.matrix.shape[1] for p in [*self.pending, *self.placed]}
+        widths |= {i.centroid.sums.shape[1] for i in self.issues}
         if self.common is not None:
             widths.add(self.common.sums.shape[1])
         changed = bool(widths) and (widths != {dimension} or self.model not in ("", model))
@@ -89,6 +102,7 @@ class AgentState:
                 only_behaviour(issue.centroid.sums, dimension), only_behaviour(issue.centroid.counts)
             )
         self.common = None
+        self.placed = []
         return True
 
     def remember(self, vectors: AspectVectors) -> None:
@@ -119,9 +133,17 @@ class AgentState:
         """A proposed issue's key becomes the id the issues service gave it."""
         if issue := self.issue(key):
             issue.id = issue_id
+        for placed in self.placed:
+            if placed.issue_id == key:
+                placed.issue_id = issue_id
 
     def remove_issue(self, issue_id: str) -> None:
         self.issues = [issue for issue in self.issues if issue.id != issue_id]
+        self.placed = [placed for placed in self.placed if placed.issue_id != issue_id]
+
+    def remember_placed(self, placed: list[PlacedTrace], kept: int) -> None:
+        """Remembers the traces issues just took, the `kept` latest of all."""
+        self.placed = [*self.placed, *placed][-kept:] if kept else []
 
     def to_document(self) -> dict:
         return {
@@ -140,6 +162,10 @@ class AgentState:
             "vocabulary": {"documents": self.vocabulary.documents, "frequencies": dict(self.vocabulary.frequencies)},
             "common": None if self.common is None else self.common.to_lists(),
             "model": self.model,
+            "placed": [
+                {"traceId": p.trace_id, "issueId": p.issue_id, "vectors": p.vectors.to_lists(), "terms": list(p.terms)}
+                for p in self.placed
+            ],
         }
 
     @classmethod
@@ -160,4 +186,8 @@ class AgentState:
             vocabulary=Vocabulary(document["vocabulary"]["documents"], Counter(document["vocabulary"]["frequencies"])),
             common=Centroid.from_lists(document["common"]) if document.get("common") else None,
             model=document.get("model", ""),
+            placed=[
+                PlacedTrace(p["traceId"], p["issueId"], AspectVectors.from_lists(p["vectors"]), tuple(p["terms"]))
+                for p in document.get("placed", [])
+            ],
         )
