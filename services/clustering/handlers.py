@@ -8,6 +8,7 @@ from datetime import datetime
 
 import structlog
 
+from services.clustering.domain.behaviour import FACTS_VERSION
 from services.clustering.domain.clustering import ProposedIssue, cluster_batch
 from services.clustering.domain.embedding import embed_traces
 from services.clustering.domain.intake import agent_names, create_issue, domain_settings, failing_traces
@@ -81,6 +82,10 @@ async def on_traces_ingested(event: TracesIngested, envelope: Envelope, deps: De
                 log.warning("the embedding model changed: the agent's stored vectors were dropped; its issues are "
                             "matched by their words and behaviour until new traces join them", agent_id=agent_id,
                             model=record.state.model)
+            if record.state.read_facts(FACTS_VERSION):
+                log.warning("the behaviour facts changed: the agent's stored behaviour vectors were emptied; its "
+                            "issues are matched by their other aspects until new traces join them", agent_id=agent_id,
+                            facts=FACTS_VERSION)
             unseen = record.unseen([trace.id for trace, _ in batch])
             fresh = [(trace, vector) for trace, vector in batch if trace.id in unseen]
             if not fresh:

@@ -173,3 +173,27 @@ def test_booking_what_the_user_only_asked_about_is_a_change_booking_what_they_as
                       output="Booked for 9:40.")
     assert CHANGED in shown(asked_about)
     assert CHANGED not in shown(asked_for)
+
+
+@pytest.mark.parametrize(
+    "result, failed",
+    [
+        ('{"error": "upstream request timeout"}', True),
+        ('{"status": "rejected", "reason": "slot taken"}', True),
+        ('{"exit_code": 1, "stdout": "", "stderr": "ERROR: quota exceeded"}', True),
+        ('{"claim": null, "warnings": ["duplicate check timed out, claim not created"]}', True),
+        ("Traceback (most recent call last): KeyError 'id'", True),
+        ('{"status": "held_at_depot", "last_scan": {"event": "Delivery failed - no one home"}}', False),
+        ('{"attempts": [{"result": "failed"}, {"result": "delivered"}]}', False),
+        ('[{"event": "Payment failed"}, {"event": "Payment retried"}]', False),
+    ],
+)
+def test_a_tool_result_reads_as_an_error_by_what_it_says_of_itself_not_by_the_records_it_reports(result, failed):
+    looked_up = trace(Message("user", "where is it?"), Message("tool", result, "track_parcel"), output="On its way.")
+    assert ("went on as if a failed tool had worked" in shown(looked_up)) is failed
+
+
+def test_sending_something_elsewhere_is_a_change():
+    redirected = trace(Message("user", "can it go to my office instead? what would that cost?"),
+                       call("redirect_parcel", '{"new_address": "Unit 4"}'), output="Done, £6.")
+    assert CHANGED in shown(redirected)

@@ -6,7 +6,7 @@ import pytest
 
 from services.clustering.adapters.wordllama_embedder import WordLlamaEmbedder
 from services.clustering.domain.batch import cluster_traces
-from services.clustering.domain.embedding import ASPECTS, AspectVectors
+from services.clustering.domain.embedding import ASPECTS, BEHAVIOUR, AspectVectors
 from services.clustering.domain.model import ClusteringSettings, Digest, Message, Trace
 from services.clustering.domain.neighbours import NEIGHBOURS, WEIGHT, Neighbourhood
 from services.clustering.domain.state import AgentState, PendingTrace, PlacedTrace
@@ -128,3 +128,17 @@ def test_the_traces_a_batch_puts_in_issues_are_remembered_with_their_issue():
     [outcome] = cluster_traces(states, traces, WordLlamaEmbedder(), ClusteringSettings(min_cluster_size=3)).values()
     [issue] = outcome.proposed
     assert {(p.trace_id, p.issue_id) for p in states["bot"].placed} == {(t, issue.key) for t in issue.trace_ids}
+
+
+def test_behaviour_read_by_other_facts_is_emptied_and_every_other_aspect_kept():
+    state = AgentState("bot", pending=[waiting("w0", 0, 0)], placed=[placed("p0", "iss_1", 0, 1)])
+    for trace in (*state.pending, *state.placed):
+        trace.vectors.matrix[BEHAVIOUR, :2] = 0.7
+        trace.vectors.present[BEHAVIOUR] = True
+    assert state.read_facts(2)
+    for trace in (*state.pending, *state.placed):
+        assert not trace.vectors.matrix[BEHAVIOUR].any() and not trace.vectors.present[BEHAVIOUR]
+        assert trace.vectors.present[0] and trace.vectors.matrix[0].any()
+    assert state.facts == 2 and not state.read_facts(2)
+    assert AgentState.from_document(json.loads(json.dumps(state.to_document(), default=str))).facts == 2
+    assert not AgentState("new").read_facts(2)

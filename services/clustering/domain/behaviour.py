@@ -10,6 +10,7 @@ that shows none has no behaviour aspect, so that the many ordinary failures do n
 for what they lack.
 """
 
+import json
 import re
 
 import numpy as np
@@ -50,6 +51,9 @@ ASKS_FOR_PERSON = re.compile(
     re.I,
 )
 
+FACTS_VERSION = 2
+"""Raised whenever a fact is added or read differently: behaviour vectors read another way are
+not comparable (see `AgentState.read_facts`)."""
 FACTS = (
     "went on as if a failed tool had worked",
     "no answer",
@@ -62,7 +66,28 @@ FACTS = (
 
 def failed_tool_results(trace: Trace) -> list[Message]:
     """The tool results that read as errors (error, exception, timeout, failed …)."""
-    return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(m.content)]
+    return [m for m in trace.messages if m.role == "tool" and m.content and TOOL_ERROR.search(what_it_says(m.content))]
+
+
+def what_it_says(result: str) -> str:
+    """What a tool result says of itself: a JSON object's keys and plain values at its top level
+    (`{"error": …}`, `"status": "rejected"`, `"stderr": "ERROR: …"`, a list of warnings), not the
+    records it reports (`"last_scan": {"event": "Delivery failed"}` is a parcel's history, the
+    lookup worked); any other result whole."""
+    try:
+        parsed = json.loads(result)
+    except ValueError:
+        return result
+    if isinstance(parsed, list):
+        return ""
+    if not isinstance(parsed, dict):
+        return result
+    said = []
+    for key, value in parsed.items():
+        said.append(str(key))
+        values = value if isinstance(value, list) else [value]
+        said.extend(str(each) for each in values if isinstance(each, str | int | float) and not isinstance(each, bool))
+    return " ".join(said)
 
 
 def facts_of(trace: Trace) -> list[bool]:

@@ -9,7 +9,7 @@ CHANGE_VERBS = frozenset(
     "cancel delete remove drop destroy terminate block freeze lock suspend disable deactivate modify update change "
     "edit reset revoke charge close purge wipe kill rollback overwrite withdraw unenroll enroll register rebook "
     "reschedule scale restart stop replace detach resize rm truncate switch downgrade upgrade revert migrate archive "
-    "unsubscribe flush reissue".split()
+    "unsubscribe flush reissue redirect reroute".split()
 )
 COMMIT_VERBS = frozenset("book reserve purchase buy redeem subscribe".split())
 """Verbs that commit the user to something they may only have asked about ("how many miles to

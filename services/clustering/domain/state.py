@@ -17,6 +17,13 @@ from services.clustering.domain.similarity import Centroid
 CLOSED = "closed"
 
 
+def without_behaviour(rows: np.ndarray) -> np.ndarray:
+    """Per-aspect rows with the behaviour aspect emptied."""
+    kept = rows.copy()
+    kept[BEHAVIOUR] = 0
+    return kept
+
+
 def only_behaviour(rows: np.ndarray, dimension: int | None = None) -> np.ndarray:
     """Per-aspect rows (vectors, or counts and presence flags when `dimension` is None) with
     every aspect but the behaviour emptied; vectors cut or padded to `dimension` columns."""
@@ -76,6 +83,7 @@ class AgentState:
     common: Centroid | None = None
     model: str = ""
     placed: list[PlacedTrace] = field(default_factory=list)
+    facts: int = 0
 
     def adopt(self, model: str, dimension: int) -> bool:
         """Takes the embedding model in use (a name for it, and its vectors' width). Vectors
@@ -103,6 +111,28 @@ class AgentState:
             )
         self.common = None
         self.placed = []
+        return True
+
+    def read_facts(self, version: int) -> bool:
+        """Takes the version of the behaviour facts in use (`behaviour.FACTS_VERSION`). Behaviour
+        vectors read by other facts, or by the same facts read otherwise, mean something else: they
+        are emptied (every other aspect kept), and build up again from the traces that come. A
+        state stored before facts were versioned is taken as read otherwise. Returns whether
+        stored vectors were emptied."""
+        stale = self.facts != version and bool(self.pending or self.issues or self.placed or self.common)
+        self.facts = version
+        if not stale:
+            return False
+        for trace in [*self.pending, *self.placed]:
+            vectors = trace.vectors
+            trace.vectors = AspectVectors(without_behaviour(vectors.matrix), without_behaviour(vectors.present))
+        for issue in self.issues:
+            issue.centroid = issue.centroid.with_vectors(
+                without_behaviour(issue.centroid.sums), without_behaviour(issue.centroid.counts)
+            )
+        if self.common is not None:
+            common = self.common
+            self.common = common.with_vectors(without_behaviour(common.sums), without_behaviour(common.counts))
         return True
 
     def remember(self, vectors: AspectVectors) -> None:
@@ -162,6 +192,7 @@ class AgentState:
             "vocabulary": {"documents": self.vocabulary.documents, "frequencies": dict(self.vocabulary.frequencies)},
             "common": None if self.common is None else self.common.to_lists(),
             "model": self.model,
+            "facts": self.facts,
             "placed": [
                 {"traceId": p.trace_id, "issueId": p.issue_id, "vectors": p.vectors.to_lists(), "terms": list(p.terms)}
                 for p in self.placed
@@ -186,6 +217,7 @@ class AgentState:
             vocabulary=Vocabulary(document["vocabulary"]["documents"], Counter(document["vocabulary"]["frequencies"])),
             common=Centroid.from_lists(document["common"]) if document.get("common") else None,
             model=document.get("model", ""),
+            facts=document.get("facts", 0),
             placed=[
                 PlacedTrace(p["traceId"], p["issueId"], AspectVectors.from_lists(p["vectors"]), tuple(p["terms"]))
                 for p in document.get("placed", [])
