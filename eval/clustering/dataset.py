@@ -9,7 +9,9 @@ card services and HR/payroll) and `blind5.jsonl` (e-commerce returns, car rental
 runs commands), both written blind by writers who never saw the clustering code, and `blind6.jsonl` (airline
 miles, a gas and electricity supplier, clinic appointments), written the same way and scored once, at the end of
 the session that made the six-fact behaviour aspect, and `blind7.jsonl` (home fibre broadband, a parcel courier, a
-veterinary hospital), written the same way and scored once before the change it was to check; one trace a line in
+veterinary hospital), written the same way and scored once before the change it was to check, and `blind8.jsonl` (a gym
+chain, event ticketing, a tax-filing helper), written the same way and scored once at the end of the session that
+added shared nearest neighbours; one trace a line in
 the API's trace format plus `mode`: the failure mode it shows, or null for a one-off failure or a passing trace."""
 
 import json
@@ -31,6 +33,7 @@ SETS = {
     "blind5": FOLDER / "blind5.jsonl",
     "blind6": FOLDER / "blind6.jsonl",
     "blind7": FOLDER / "blind7.jsonl",
+    "blind8": FOLDER / "blind8.jsonl",
 }
 
 

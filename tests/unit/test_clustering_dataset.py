@@ -62,3 +62,9 @@ def test_the_seventh_blind_set_has_eight_modes_of_at_least_twelve_failing_traces
     assert_blind_shape("blind7", 16)
     for record in records("blind7"):
         TraceInput.model_validate({key: value for key, value in record.items() if key != "mode"})
+
+
+def test_the_eighth_blind_set_has_eight_modes_of_at_least_twelve_failing_traces_and_one_offs():
+    assert_blind_shape("blind8", 16)
+    for record in records("blind8"):
+        TraceInput.model_validate({key: value for key, value in record.items() if key != "mode"})
