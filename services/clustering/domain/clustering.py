@@ -141,14 +141,15 @@ def cluster_batch(
         state.remember(vectors)
         state.pending.append(PendingTrace(trace.id, trace.customer_id, trace.timestamp, vectors, digest))
         waiting.add(trace.id)
+    state.placed = [placed for placed in state.placed if placed.trace_id not in waiting]
     hood = Neighbourhood.of(state)
     waited = {pending.trace_id: pending for pending in state.pending}
     if len(state.pending) >= settings.min_cluster_size:
         state.pending = _cluster(state, settings, outcome, hood)
     state.pending = _place(state, state.pending, settings, outcome, hood)
     state.remember_placed(
-        [PlacedTrace(trace_id, hood.member_of[trace_id], waited[trace_id].vectors, waited[trace_id].digest.terms)
-         for trace_id in waited if trace_id in hood.member_of],
+        [PlacedTrace(trace_id, issue_id, waited[trace_id].vectors, waited[trace_id].digest.terms)
+         for trace_id, issue_id in hood.placed_now.items()],
         PLACED_KEPT,
     )
     excess = len(state.pending) - settings.max_pending

@@ -10,10 +10,13 @@ of nearest traces two traces share at 0.95 (see docs/clustering.md).
 
 The evidence adds `WEIGHT × (share − NEUTRAL_SHARE)` to a similarity: the share of the ten
 nearest traces two waiting traces have in common, or the share of a trace's ten nearest traces
-that are members of an issue. A share of one half leaves the similarity as it was, so the
-thresholds keep their meaning. An issue with fewer of its members among the remembered traces
-than a trace has neighbours (a caller's issue, one whose members were placed too long ago) has
-no such evidence: its similarity is left as it is.
+that are members of an issue (or of a forming cluster). A share of one half leaves the similarity
+as it was. An issue fewer of whose members are remembered than it has members, up to ten (a
+caller's issue, one whose members were placed long ago), has no such evidence. A group smaller
+than ten can fill only part of a trace's neighbours, so a new issue of four is held a little
+higher (about 0.02 – 0.04) until it grows; measured, dividing by what a small group can fill
+instead let more one-offs in (docs/clustering.md). Among fewer than `SMALLEST_POOL` known traces
+there is no evidence at all.
 """
 
 from collections import Counter
@@ -30,6 +33,9 @@ NEUTRAL_SHARE = 0.5
 REPEAT = 0.98
 """A trace at least this alike is the same trace again (a retry, a duplicate), not a neighbour:
 copies of one conversation would otherwise be each other's whole neighbourhood."""
+SMALLEST_POOL = 2 * NEIGHBOURS
+"""Fewer known traces than this, and ten neighbours are half of them or more: unrelated traces
+share most of theirs, so there is no evidence yet."""
 PLACED_KEPT = 500
 """How many of the traces an agent's issues took lately are remembered as neighbours."""
 
@@ -45,6 +51,7 @@ class Neighbourhood:
     rows: dict[str, int] = field(default_factory=dict)
     incidence: csr_matrix | None = None
     among: np.ndarray | None = None
+    placed_now: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, state) -> "Neighbourhood":
@@ -54,7 +61,7 @@ class Neighbourhood:
         known += [(p.trace_id, p.vectors, p.terms) for p in placed]
         member_of = {p.trace_id: p.issue_id for p in placed}
         remembered = Counter(member_of.values())
-        if len(known) <= NEIGHBOURS or not pending:
+        if len(known) < SMALLEST_POOL or not pending:
             return cls({}, member_of, remembered)
         similar = between(
             [p.vectors for p in pending], [p.digest.terms for p in pending],
@@ -83,6 +90,7 @@ class Neighbourhood:
 
     def joined(self, trace_id: str, issue_id: str) -> None:
         self.member_of[trace_id] = issue_id
+        self.placed_now[trace_id] = issue_id
         self.remembered[issue_id] += 1
 
     def shared(self, trace_ids: list[str]) -> np.ndarray:
@@ -106,7 +114,7 @@ class Neighbourhood:
 
     def toward_group(self, trace_id: str, group: set[str]) -> float:
         """A waiting trace's evidence for a group of waiting traces (itself left out)."""
-        return self._mean([trace_id], lambda near: len(near & (group - {trace_id})))
+        return self._mean([trace_id], lambda near: len(near & group))
 
     def _mean(self, trace_ids: list[str], count) -> float:
         shares = [count(near) / NEIGHBOURS for trace_id in trace_ids if (near := self.near.get(trace_id)) is not None]

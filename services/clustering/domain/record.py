@@ -96,5 +96,6 @@ class AgentRecord:
 
     def forget_pending(self, trace_ids: set[str]) -> None:
         self.state.pending = [p for p in self.state.pending if p.trace_id not in trace_ids]
+        self.state.placed = [p for p in self.state.placed if p.trace_id not in trace_ids]
 
 
