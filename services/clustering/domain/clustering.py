@@ -246,15 +246,14 @@ def _groups(
     pending: list[PendingTrace],
     vocabulary: Vocabulary,
     settings: ClusteringSettings,
-    agent: Centroid | None = None,
-    hood: Neighbourhood | None = None,
+    agent: Centroid | None,
+    hood: Neighbourhood,
 ) -> list[tuple[list[PendingTrace], bool]]:
     """Average-linkage clusters of the waiting traces, each pruned (least similar first) to
     the members as similar to the centroid of the others as a trace must be to join an issue;
     those of at least `min_cluster_size`. Then the loose clusters among the traces left (see
     `_loose`). Each group comes with whether it is loose."""
     minimum = settings.min_cluster_size
-    hood = hood or Neighbourhood()
     similar = hood.similarities_among([p.trace_id for p in pending])
     if similar is None:
         similar = pairwise([p.vectors for p in pending], [p.digest.terms for p in pending], vocabulary)

@@ -48,10 +48,10 @@ def between(
     rows: list[tuple[str, ...]], columns: list[tuple[str, ...]], vocabulary: Vocabulary
 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """Cosines between the lexical vectors of the `rows` traces and the `columns` traces, and
-    which traces of each side have one."""
+    which traces of each side have one (the same list on both sides is read once)."""
     index: dict[str, int] = {}
     sides = []
-    for term_lists in (rows, columns):
+    for term_lists in (rows,) if columns is rows else (rows, columns):
         vectors = [trace_vector(terms, vocabulary) for terms in term_lists]
         entries, cols, values = [], [], []
         for row, vector in enumerate(vectors):
@@ -63,5 +63,5 @@ def between(
     width = max(len(index), 1)
     matrices = [csr_matrix((values, (entries, cols)), shape=(len(vectors), width))
                 for vectors, entries, cols, values in sides]
-    has = tuple(np.array([bool(vector) for vector in side[0]]) for side in sides)
-    return (matrices[0] @ matrices[1].T).toarray(), has
+    has = [np.array([bool(vector) for vector in side[0]]) for side in sides]
+    return (matrices[0] @ matrices[-1].T).toarray(), (has[0], has[-1])

@@ -40,13 +40,14 @@ def between(
     vocabulary: Vocabulary,
 ) -> np.ndarray:
     """The similarity of every trace of `rows` to every trace of `columns`."""
-    matrices = [np.stack([each.matrix for each in side]) for side in (rows, columns)]
-    present = [np.stack([each.present for each in side]).astype(np.float64) for side in (rows, columns)]
+    sides = (rows,) if columns is rows else (rows, columns)
+    matrices = [np.stack([each.matrix for each in side]) for side in sides]
+    present = [np.stack([each.present for each in side]).astype(np.float64) for side in sides]
     total = np.zeros((len(rows), len(columns)))
     shared = np.zeros_like(total)
     for column in range(len(ASPECTS)):
-        both = np.outer(present[0][:, column], present[1][:, column]) * ASPECT_WEIGHTS[column]
-        total += both * (matrices[0][:, column] @ matrices[1][:, column].T)
+        both = np.outer(present[0][:, column], present[-1][:, column]) * ASPECT_WEIGHTS[column]
+        total += both * (matrices[0][:, column] @ matrices[-1][:, column].T)
         shared += both
     words, has_words = lexical.between(row_terms, column_terms, vocabulary)
     both = np.outer(*has_words) * LEXICAL_WEIGHT
